@@ -1,0 +1,158 @@
+"""Cross-check the emulator with the official Fauna JavaScript driver.
+
+Starts ``emulator/fauna_emulator.py`` on a free port, installs the pinned npm
+``fauna`` driver into ``emulator/tests/drivers/node_modules`` when missing, and
+runs the node test files there (``node --test``) against it.
+
+Run:  python3 -m unittest emulator.tests.test_drivers
+  or  python3 -m unittest discover -s emulator/tests -t .
+
+node and npm are required: their absence is a failure, not a skip.
+Set FAUNA_DRIVER_TESTS_CLOCK=logical to run against ``--clock logical``.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EMULATOR_DIR = os.path.dirname(HERE)
+REPO = os.path.dirname(EMULATOR_DIR)
+DRIVERS = os.path.join(HERE, "drivers")
+EMULATOR = os.path.join(EMULATOR_DIR, "fauna_emulator.py")
+SECRET = "driver-tests-secret"
+
+LISTEN_RE = re.compile(r"listening on (http://[^\s]+)")
+
+
+def start_emulator(extra_args=(), timeout=30.0):
+    """Start the emulator on port 0; return (process, endpoint, output lines)."""
+    cmd = [sys.executable, EMULATOR, "--port", "0", "--secret", SECRET]
+    cmd += list(extra_args)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    lines = []
+    found = {}
+    ready = threading.Event()
+
+    def pump():
+        # Keep draining the emulator's output so it never blocks on a full pipe.
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if not ready.is_set():
+                m = LISTEN_RE.search(line)
+                if m:
+                    found["endpoint"] = m.group(1).rstrip("/")
+                    ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    ready.wait(timeout)
+    if "endpoint" not in found:
+        stop_emulator(proc)
+        raise RuntimeError(
+            "emulator did not print 'listening on http://…' within %.0fs; output:\n%s"
+            % (timeout, "\n".join(lines))
+        )
+    return proc, found["endpoint"], lines
+
+
+def stop_emulator(proc, timeout=10.0):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def ensure_driver_installed():
+    """npm install --ignore-scripts when node_modules/fauna is missing."""
+    if os.path.isdir(os.path.join(DRIVERS, "node_modules", "fauna")):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AssertionError("npm is not installed (apt-get install npm)")
+    # `npm ci` would also do, but install copes with a lock from another npm.
+    res = subprocess.run(
+        [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=DRIVERS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    if res.returncode != 0:
+        raise AssertionError("npm install failed:\n" + res.stdout)
+
+
+class DriverCrossCheck(unittest.TestCase):
+    maxDiff = None
+
+    def test_node_driver(self):
+        node = shutil.which("node")
+        self.assertIsNotNone(node, "node is not installed (apt-get install nodejs)")
+        self.assertIsNotNone(shutil.which("npm"), "npm is not installed (apt-get install npm)")
+        ver = subprocess.run([node, "--version"], stdout=subprocess.PIPE, text=True).stdout
+        major = int(ver.strip().lstrip("v").split(".")[0])
+        self.assertGreaterEqual(major, 20, "node >= 20 is needed (node --test, fetch)")
+        self.assertTrue(os.path.exists(EMULATOR), "missing %s" % EMULATOR)
+
+        ensure_driver_installed()
+
+        extra = []
+        clock = os.environ.get("FAUNA_DRIVER_TESTS_CLOCK")
+        if clock:
+            extra += ["--clock", clock]
+        proc, endpoint, emu_lines = start_emulator(extra)
+        try:
+            env = dict(os.environ)
+            env["FAUNA_ENDPOINT"] = endpoint
+            env["FAUNA_SECRET"] = SECRET
+            env.pop("FAUNA_DEBUG", None)
+            cmd = [node, "--test", "--test-reporter=spec"]
+            # One file at a time: the fault-injection test changes what the
+            # emulator answers to *every* client for its next N requests.
+            if major > 20 or (major == 20 and int(ver.split(".")[1]) >= 10):
+                cmd.append("--test-concurrency=1")
+            cmd.append(DRIVERS + os.sep)
+            started = time.monotonic()
+            res = subprocess.run(
+                cmd,
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=900,
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            stop_emulator(proc)
+        sys.stdout.write(res.stdout)
+        sys.stdout.write("\n[node --test finished in %.1fs, exit %d]\n" % (elapsed, res.returncode))
+        sys.stdout.flush()
+        if res.returncode != 0:
+            tail = "\n".join(emu_lines[-40:])
+            self.fail(
+                "node --test exited %d (driver cross-check failed); see output above.\n"
+                "last emulator output:\n%s" % (res.returncode, tail)
+            )
+
+
+if __name__ == "__main__":
+    unittest.main()
