@@ -17,6 +17,8 @@
 
 #include "access/attnum.h"
 #include "fmgr.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
@@ -141,5 +143,140 @@ extern void fauna_column_prepare(FaunaColumn *column);
  */
 extern bool fauna_parse_error_body(const char *body, size_t len,
 								   char **code, char **message);
+
+/* ----------------------------------------------------------------
+ * options.c: validation and lookup of the FDW's options
+ * ----------------------------------------------------------------
+ */
+
+/* Defaults documented in DESIGN.md ("Options"). */
+#define FAUNA_DEFAULT_ENDPOINT			"https://db.fauna.com"
+#define FAUNA_DEFAULT_PAGE_SIZE			1000
+#define FAUNA_MAX_PAGE_SIZE				16000
+#define FAUNA_DEFAULT_TIMEOUT_MS		30000
+#define FAUNA_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define FAUNA_DEFAULT_MAX_RETRIES		5
+#define FAUNA_MAX_RETRIES_LIMIT			100
+#define FAUNA_DEFAULT_MAX_RESPONSE_BYTES (INT64CONST(256) * 1024 * 1024)
+
+/*
+ * Row estimate of a foreign table without a "rows" option: Fauna offers no
+ * cheap count, so the planner gets a modest constant, large enough that it
+ * does not pick nested loops over a whole collection by accident.
+ */
+#define FAUNA_DEFAULT_ROWS				1000.0
+
+/* Everything a connection needs, from the server and user mapping. */
+typedef struct FaunaServerOptions
+{
+	char	   *endpoint;		/* base URL without trailing slash */
+	int			api_version;	/* 10 or 4 */
+	int			page_size;
+	int			timeout_ms;
+	int			connect_timeout_ms;
+	int			max_retries;
+	char	   *ca_file;		/* NULL: the system bundle */
+	int64		max_response_bytes;
+} FaunaServerOptions;
+
+/* Options of a foreign table, with server-level defaults applied. */
+typedef struct FaunaTableOptions
+{
+	char	   *collection;
+	char	   *index;			/* "auto", "none" or an index name */
+	bool		events;
+	int			page_size;		/* table's, else server's, else default */
+	double		rows;			/* estimated row count, < 0 if not set */
+} FaunaTableOptions;
+
+extern void fauna_validate_options(List *options, Oid catalog);
+extern void fauna_get_server_options(ForeignServer *server,
+									 FaunaServerOptions *opts);
+extern void fauna_get_table_options(Oid relid, FaunaTableOptions *opts);
+extern char *fauna_get_secret(UserMapping *user, ForeignServer *server);
+extern bool fauna_is_identifier(const char *name);
+
+/*
+ * Resolve the path of a column (its "path" option, else its name) into a
+ * kind and, for user fields, the split dotted path.  Done at plan or scan
+ * start, never per row.
+ */
+extern void fauna_column_path(Oid relid, AttrNumber attnum, const char *attname,
+							  FaunaPathKind *kind, char ***field_path,
+							  int *field_depth);
+
+/* ----------------------------------------------------------------
+ * connection.c: cached HTTP connections, requests, retries, errors
+ * ----------------------------------------------------------------
+ */
+
+typedef struct FaunaConn FaunaConn;
+
+/* Counters of one connection's requests, read by EXPLAIN ANALYZE. */
+typedef struct FaunaRequestCounters
+{
+	int64		requests;		/* successful requests */
+	int64		attempts;		/* including retried ones */
+	int64		bytes_received; /* HTTP body bytes */
+} FaunaRequestCounters;
+
+extern FaunaConn *fauna_get_connection(UserMapping *user,
+									   ForeignServer *server);
+
+/*
+ * Send a /query/1 request (body is the JSON text) and return at once; the
+ * response is collected by fauna_request_wait().  `what` names the
+ * collection for error messages.  The page will be allocated in a new child
+ * context of page_cxt (resetting page_cxt frees it); the response is parsed
+ * as it arrives.  Split in two so that a scan can later request page N+1
+ * while it still returns rows of page N.
+ */
+extern void fauna_request_start(FaunaConn *conn, const char *body,
+								const char *what, MemoryContext page_cxt);
+
+/*
+ * Wait for the request started last, retrying retryable failures, and
+ * return its page.  Raises an ERROR for any failure; a connection left
+ * half-read by an error or a cancel is discarded, never reused.
+ */
+extern FaunaPage *fauna_request_wait(FaunaConn *conn,
+									 FaunaRequestCounters *counters);
+
+/* Abandon a started request (e.g. a scan that ends early). */
+extern void fauna_request_abort(FaunaConn *conn);
+
+/* ----------------------------------------------------------------
+ * fql.c: the FQL v10 query of a scan, as a template with tagged values
+ * ----------------------------------------------------------------
+ */
+
+/* What the planner decided to ask Fauna for; see fauna_fql_first_page(). */
+typedef struct FaunaQuerySpec
+{
+	char	   *collection;
+	int			page_size;
+	List	   *paths;			/* String nodes: projected paths, each "id",
+								 * "ts", "ttl", "coll", "data" or a dotted
+								 * user field */
+	bool		by_id;			/* Coll.byId($id) instead of Coll.all() */
+} FaunaQuerySpec;
+
+/*
+ * The request body of the first page.  id is the id value when by_id.
+ * When explain is not NULL the same query is appended to it as FQL text
+ * with the values shown as $1, $2...
+ */
+extern void fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
+								 StringInfo body, StringInfo explain);
+
+/* The request body of a following page: Set.paginate(<after>). */
+extern void fauna_fql_next_page(const char *after, StringInfo body);
+
+/* ----------------------------------------------------------------
+ * scan.c: planner and executor callbacks of foreign scans
+ * ----------------------------------------------------------------
+ */
+
+extern void fauna_scan_set_routines(FdwRoutine *routine);
 
 #endif							/* FAUNA_FDW_H */

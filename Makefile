@@ -1,0 +1,38 @@
+# Makefile for fauna_fdw (PGXS)
+#
+# Builds against the server development files of the PostgreSQL that
+# pg_config names (Debian: postgresql-server-dev-15), linking the system
+# libcurl and json-c.
+
+MODULE_big = fauna_fdw
+OBJS = \
+	$(WIN32RES) \
+	fauna_fdw.o \
+	src/connection.o \
+	src/decode.o \
+	src/fql.o \
+	src/options.o \
+	src/scan.o
+
+EXTENSION = fauna_fdw
+DATA = fauna_fdw--1.0.sql
+PGFILEDESC = "fauna_fdw - foreign data wrapper for Fauna"
+
+# pg_regress suites; they expect FAUNA_ENDPOINT and FAUNA_SECRET in the
+# environment (see test/run_regress.sh, which starts the emulator).
+REGRESS = options scan $(if $(wildcard $(srcdir)/sql/conversions.sql),conversions)
+REGRESS_OPTS = --load-extension=fauna_fdw
+
+CURL_CONFIG ?= curl-config
+PKG_CONFIG ?= pkg-config
+
+PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags) \
+	$(shell $(PKG_CONFIG) --cflags json-c)
+# PostgreSQL's own headers are not clean under -Wextra without these.
+PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+	-Wno-sign-compare
+SHLIB_LINK = $(shell $(CURL_CONFIG) --libs) $(shell $(PKG_CONFIG) --libs json-c)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

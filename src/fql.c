@@ -1,0 +1,250 @@
+/*-------------------------------------------------------------------------
+ *
+ * fql.c
+ *		  Build the FQL v10 requests of a scan.
+ *
+ * A request is a query template, {"query":{"fql":[part, ...]}}, whose parts
+ * are FQL source text or {"value": <tagged value>}.  Every value that comes
+ * from SQL or from Fauna (ids, page sizes, cursors) travels as a template
+ * value, never as FQL text, so no value can change the query's meaning.  The
+ * only names spliced into the text are collection and field names, which
+ * options.c has checked to be FQL identifiers.
+ *
+ * The same builder also renders the query for EXPLAIN, with each value
+ * replaced by $1, $2, ... so that plans are stable and show no data.
+ *
+ * JSON text is built with StringInfo and escape_json(): json-c is confined
+ * to decode.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fauna_fdw.h"
+
+#include "nodes/value.h"
+#include "utils/json.h"
+
+/* A query template under construction. */
+typedef struct FqlBuilder
+{
+	StringInfo	body;			/* the JSON request */
+	StringInfo	explain;		/* FQL text for EXPLAIN, or NULL */
+	StringInfoData text;		/* pending source text, not yet a part */
+	int			nparts;
+	int			nvalues;
+} FqlBuilder;
+
+/* A node of the projection tree: { a, b { c } } */
+typedef struct ProjNode
+{
+	char	   *name;
+	bool		whole;			/* the whole value is wanted */
+	List	   *children;		/* ProjNode *, when !whole */
+} ProjNode;
+
+static void fql_begin(FqlBuilder *b, StringInfo body, StringInfo explain);
+static void fql_text(FqlBuilder *b, const char *text);
+static void fql_flush_text(FqlBuilder *b);
+static void fql_value_string(FqlBuilder *b, const char *value);
+static void fql_value_int(FqlBuilder *b, int value);
+static void fql_end(FqlBuilder *b);
+static void fql_projection(FqlBuilder *b, List *paths);
+
+static void
+fql_begin(FqlBuilder *b, StringInfo body, StringInfo explain)
+{
+	b->body = body;
+	b->explain = explain;
+	initStringInfo(&b->text);
+	b->nparts = 0;
+	b->nvalues = 0;
+	appendStringInfoString(body, "{\"query\":{\"fql\":[");
+}
+
+/*
+ * Source text is buffered so that consecutive pieces become one part:
+ * shorter requests, and what Fauna sees matches what EXPLAIN shows.
+ */
+static void
+fql_text(FqlBuilder *b, const char *text)
+{
+	appendStringInfoString(&b->text, text);
+	if (b->explain)
+		appendStringInfoString(b->explain, text);
+}
+
+static void
+fql_flush_text(FqlBuilder *b)
+{
+	if (b->text.len == 0)
+		return;
+	if (b->nparts++ > 0)
+		appendStringInfoChar(b->body, ',');
+	escape_json(b->body, b->text.data);
+	resetStringInfo(&b->text);
+}
+
+/* Start a value part; the caller appends the tagged value itself. */
+static void
+fql_value_begin(FqlBuilder *b)
+{
+	fql_flush_text(b);
+	if (b->nparts++ > 0)
+		appendStringInfoChar(b->body, ',');
+	appendStringInfoString(b->body, "{\"value\":");
+	if (b->explain)
+		appendStringInfo(b->explain, "$%d", ++b->nvalues);
+}
+
+/* A string value: plain JSON in the tagged format. */
+static void
+fql_value_string(FqlBuilder *b, const char *value)
+{
+	fql_value_begin(b);
+	escape_json(b->body, value);
+	appendStringInfoChar(b->body, '}');
+}
+
+/* A 32-bit integer: {"@int":"n"}, since tagged input refuses bare numbers. */
+static void
+fql_value_int(FqlBuilder *b, int value)
+{
+	fql_value_begin(b);
+	appendStringInfo(b->body, "{\"@int\":\"%d\"}", value);
+	appendStringInfoChar(b->body, '}');
+}
+
+static void
+fql_end(FqlBuilder *b)
+{
+	fql_flush_text(b);
+	appendStringInfoString(b->body, "]}}");
+	pfree(b->text.data);
+}
+
+/* Add a dotted path to the projection tree. */
+static void
+proj_add(List **level, const char *path)
+{
+	const char *dot = strchr(path, '.');
+	size_t		len = dot ? (size_t) (dot - path) : strlen(path);
+	ProjNode   *node = NULL;
+	ListCell   *lc;
+
+	foreach(lc, *level)
+	{
+		ProjNode   *n = (ProjNode *) lfirst(lc);
+
+		if (strlen(n->name) == len && strncmp(n->name, path, len) == 0)
+		{
+			node = n;
+			break;
+		}
+	}
+	if (node == NULL)
+	{
+		node = palloc0(sizeof(ProjNode));
+		node->name = pnstrdup(path, len);
+		*level = lappend(*level, node);
+	}
+
+	if (dot == NULL)
+	{
+		/* the whole value subsumes any sub-fields asked for */
+		node->whole = true;
+		node->children = NIL;
+	}
+	else if (!node->whole)
+		proj_add(&node->children, dot + 1);
+}
+
+static void
+proj_render(FqlBuilder *b, List *level)
+{
+	ListCell   *lc;
+	bool		first = true;
+
+	fql_text(b, "{ ");
+	foreach(lc, level)
+	{
+		ProjNode   *n = (ProjNode *) lfirst(lc);
+
+		if (!first)
+			fql_text(b, ", ");
+		first = false;
+		fql_text(b, n->name);
+		if (!n->whole)
+		{
+			fql_text(b, " ");
+			proj_render(b, n->children);
+		}
+	}
+	fql_text(b, " }");
+}
+
+/*
+ * The projection of the paths the scan needs.  "id" is always first: it
+ * identifies the document in error messages and sampling, and keeps the
+ * projection non-empty for SELECT count(*).
+ */
+static void
+fql_projection(FqlBuilder *b, List *paths)
+{
+	List	   *tree = NIL;
+	ListCell   *lc;
+
+	proj_add(&tree, "id");
+	foreach(lc, paths)
+		proj_add(&tree, strVal(lfirst(lc)));
+
+	fql_text(b, " ");
+	proj_render(b, tree);
+}
+
+/*
+ * The first request of a scan:
+ *	 Coll.all().pageSize($n) { ... }	or	Coll.byId($id) { ... }
+ */
+void
+fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
+					 StringInfo body, StringInfo explain)
+{
+	FqlBuilder	b;
+
+	Assert(fauna_is_identifier(spec->collection));
+
+	fql_begin(&b, body, explain);
+	fql_text(&b, spec->collection);
+	if (spec->by_id)
+	{
+		/* a single document (or null), so no page size */
+		fql_text(&b, ".byId(");
+		fql_value_string(&b, id ? id : "");
+		fql_text(&b, ")");
+	}
+	else
+	{
+		fql_text(&b, ".all().pageSize(");
+		fql_value_int(&b, spec->page_size);
+		fql_text(&b, ")");
+	}
+	fql_projection(&b, spec->paths);
+	fql_end(&b);
+}
+
+/*
+ * A following page.  The cursor carries the set, its projection, its page
+ * size and the first page's snapshot, so nothing else is sent.
+ */
+void
+fauna_fql_next_page(const char *after, StringInfo body)
+{
+	FqlBuilder	b;
+
+	fql_begin(&b, body, NULL);
+	fql_text(&b, "Set.paginate(");
+	fql_value_string(&b, after);
+	fql_text(&b, ")");
+	fql_end(&b);
+}

@@ -1,0 +1,884 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *		  Planner and executor callbacks of fauna_fdw's foreign scans.
+ *
+ * Planning decides which quals Fauna evaluates (today: equality of the
+ * document id with a constant or parameter, sent as Coll.byId(...)) and
+ * which columns to project; everything else is filtered locally.  The
+ * decision lives in classify_qual() alone, so that pushing down ts ranges
+ * later means extending one function.
+ *
+ * Execution reads the result page by page: one FaunaPage at a time lives in
+ * a memory context reset before each request, and each tuple is converted
+ * in a context reset per tuple, so a scan's memory is bounded by a page
+ * whatever the collection's size.  Any failure raises an ERROR: a
+ * statement never returns a partial result as if complete.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fauna_fdw.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/explain.h"
+#include "commands/vacuum.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* Planner cost constants: a request costs a network round trip. */
+#define FAUNA_STARTUP_COST		100.0
+#define FAUNA_PAGE_COST			100.0
+#define FAUNA_ROW_COST			(2 * cpu_tuple_cost)
+
+/* Indexes into ForeignScan.fdw_private. */
+enum FaunaScanPrivateIndex
+{
+	FdwScanPrivateCollection,	/* String */
+	FdwScanPrivatePageSize,		/* Integer */
+	FdwScanPrivatePaths,		/* List of String: projected paths */
+	FdwScanPrivateRetrievedAttrs,	/* IntList: attnums filled from Fauna */
+	FdwScanPrivateById,			/* Integer (bool): fdw_exprs[0] is the id */
+	FdwScanPrivateExplain		/* String: the FQL with $n for values */
+};
+
+/* How Fauna can evaluate a qual (see classify_qual). */
+typedef enum FaunaQualKind
+{
+	FAUNA_QUAL_LOCAL,			/* filtered by PostgreSQL */
+	FAUNA_QUAL_ID_EQ			/* id = value: Coll.byId(value) */
+} FaunaQualKind;
+
+/* Planner state of a foreign base relation (baserel->fdw_private). */
+typedef struct FaunaRelInfo
+{
+	FaunaTableOptions opts;
+	int			natts;
+	FaunaPathKind *kinds;		/* per attribute, index attnum - 1 */
+	char	  **paths;			/* per attribute: path text, NULL if
+								 * dropped */
+	RestrictInfo *id_qual;		/* the pushed id equality, or NULL */
+	Expr	   *id_expr;		/* its value side */
+	List	   *local_conds;	/* RestrictInfos evaluated locally */
+} FaunaRelInfo;
+
+/*
+ * Reads a query's pages one after the other.  Shared by scans and ANALYZE.
+ */
+typedef struct FaunaReader
+{
+	FaunaConn  *conn;
+	const char *collection;
+	MemoryContext page_cxt;		/* the current page; reset per request */
+	StringInfoData body;		/* the next request */
+	FaunaPage  *page;
+	int			count;			/* elements in page */
+	int			next;			/* next element to return */
+	bool		more;			/* another page can be requested */
+	FaunaRequestCounters counters;
+	FaunaStats	totals;
+	int64		documents;
+} FaunaReader;
+
+/* Executor state of a scan (node->fdw_state). */
+typedef struct FaunaScanState
+{
+	FaunaQuerySpec spec;
+	ExprState  *id_state;		/* when spec.by_id */
+	FaunaColumn *columns;
+	int			ncolumns;
+	FaunaReader reader;
+	bool		started;
+	MemoryContext tuple_cxt;	/* reset per tuple */
+	bool		explain_only;
+} FaunaScanState;
+
+static void faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								   Oid foreigntableid);
+static void faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+								 Oid foreigntableid);
+static ForeignScan *faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+										Oid foreigntableid, ForeignPath *best_path,
+										List *tlist, List *scan_clauses,
+										Plan *outer_plan);
+static void faunaBeginForeignScan(ForeignScanState *node, int eflags);
+static TupleTableSlot *faunaIterateForeignScan(ForeignScanState *node);
+static void faunaReScanForeignScan(ForeignScanState *node);
+static void faunaEndForeignScan(ForeignScanState *node);
+static void faunaExplainForeignScan(ForeignScanState *node, ExplainState *es);
+static bool faunaAnalyzeForeignTable(Relation relation,
+									 AcquireSampleRowsFunc *func,
+									 BlockNumber *totalpages);
+
+void
+fauna_scan_set_routines(FdwRoutine *routine)
+{
+	routine->GetForeignRelSize = faunaGetForeignRelSize;
+	routine->GetForeignPaths = faunaGetForeignPaths;
+	routine->GetForeignPlan = faunaGetForeignPlan;
+	routine->BeginForeignScan = faunaBeginForeignScan;
+	routine->IterateForeignScan = faunaIterateForeignScan;
+	routine->ReScanForeignScan = faunaReScanForeignScan;
+	routine->EndForeignScan = faunaEndForeignScan;
+	routine->ExplainForeignScan = faunaExplainForeignScan;
+	routine->AnalyzeForeignTable = faunaAnalyzeForeignTable;
+}
+
+/* ----------------------------------------------------------------
+ * Column paths
+ * ----------------------------------------------------------------
+ */
+
+/* The projection text of a path: reserved name or dotted field. */
+static char *
+path_text(FaunaPathKind kind, char **field_path, int depth)
+{
+	StringInfoData buf;
+	int			i;
+
+	switch (kind)
+	{
+		case FAUNA_PATH_ID:
+			return pstrdup("id");
+		case FAUNA_PATH_TS:
+			return pstrdup("ts");
+		case FAUNA_PATH_TTL:
+			return pstrdup("ttl");
+		case FAUNA_PATH_COLL:
+			return pstrdup("coll");
+		case FAUNA_PATH_DATA:
+			return pstrdup("data");
+		case FAUNA_PATH_ACTION:
+			return pstrdup("action");
+		case FAUNA_PATH_FIELD:
+			break;
+	}
+	initStringInfo(&buf);
+	for (i = 0; i < depth; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? "." : "", field_path[i]);
+	return buf.data;
+}
+
+/*
+ * Build the FaunaColumns of the given attributes, once per scan, so that
+ * no catalog access happens per row.
+ */
+static FaunaColumn *
+build_columns(Relation rel, List *attnums, int *ncolumns)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	FaunaColumn *columns = palloc0(sizeof(FaunaColumn) * Max(list_length(attnums), 1));
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, attnums)
+	{
+		AttrNumber	attnum = lfirst_int(lc);
+		Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+		FaunaColumn *col = &columns[n++];
+
+		col->attnum = attnum;
+		col->attname = pstrdup(NameStr(att->attname));
+		fauna_column_path(RelationGetRelid(rel), attnum, col->attname,
+						  &col->kind, &col->field_path, &col->field_depth);
+		col->typid = att->atttypid;
+		col->typmod = att->atttypmod;
+		fauna_column_prepare(col);
+	}
+	*ncolumns = n;
+	return columns;
+}
+
+/* ----------------------------------------------------------------
+ * Planning
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Is expr usable as a value computed before the scan: no Vars of any
+ * relation, nothing volatile?  Consts, external params, executor params
+ * (InitPlans) and stable expressions such as now() qualify.
+ */
+static bool
+is_scan_constant(Expr *expr)
+{
+	return !contain_var_clause((Node *) expr) &&
+		!contain_volatile_functions((Node *) expr) &&
+		!contain_subplans((Node *) expr);
+}
+
+/* The column of this rel that expr is (through a binary-compatible cast). */
+static int
+column_of(Expr *expr, RelOptInfo *baserel)
+{
+	while (expr && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	if (expr && IsA(expr, Var))
+	{
+		Var		   *var = (Var *) expr;
+
+		if (var->varno == baserel->relid && var->varlevelsup == 0 &&
+			var->varattno > 0)
+			return var->varattno;
+	}
+	return 0;
+}
+
+/*
+ * Decide whether Fauna can evaluate a qual, and if so return the value side
+ * in *value.  The single place where pushdown rules live.
+ *
+ * id equality: a built-in "=" between the id column (text or an integer
+ * type) and a scan constant.  The value is converted to text at execution
+ * time and sent as a template value to Coll.byId().
+ */
+static FaunaQualKind
+classify_qual(RestrictInfo *rinfo, RelOptInfo *baserel, FaunaRelInfo *fpinfo,
+			  Expr **value)
+{
+	OpExpr	   *op;
+	Expr	   *left;
+	Expr	   *right;
+	int			attno;
+	char	   *opname;
+
+	*value = NULL;
+	if (rinfo->pseudoconstant || !IsA(rinfo->clause, OpExpr))
+		return FAUNA_QUAL_LOCAL;
+	op = (OpExpr *) rinfo->clause;
+	if (list_length(op->args) != 2 || op->opno >= FirstNormalObjectId)
+		return FAUNA_QUAL_LOCAL;
+
+	left = linitial(op->args);
+	right = lsecond(op->args);
+	attno = column_of(left, baserel);
+	if (attno == 0 || !is_scan_constant(right))
+	{
+		Expr	   *tmp = left;
+
+		left = right;
+		right = tmp;
+		attno = column_of(left, baserel);
+		if (attno == 0 || !is_scan_constant(right))
+			return FAUNA_QUAL_LOCAL;
+	}
+	if (attno > fpinfo->natts || fpinfo->paths[attno - 1] == NULL)
+		return FAUNA_QUAL_LOCAL;
+
+	opname = get_opname(op->opno);
+	if (opname == NULL)
+		return FAUNA_QUAL_LOCAL;
+
+	if (fpinfo->kinds[attno - 1] == FAUNA_PATH_ID && strcmp(opname, "=") == 0)
+	{
+		Oid			coltype = exprType((Node *) left);
+
+		if (coltype == TEXTOID || coltype == VARCHAROID ||
+			coltype == INT8OID || coltype == INT4OID || coltype == INT2OID)
+		{
+			*value = right;
+			return FAUNA_QUAL_ID_EQ;
+		}
+	}
+
+	return FAUNA_QUAL_LOCAL;
+}
+
+/*
+ * Resolve table options and column paths, split the quals, estimate rows.
+ * Without a "rows" option or ANALYZE, a table is assumed to hold
+ * FAUNA_DEFAULT_ROWS documents.
+ */
+static void
+faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+					   Oid foreigntableid)
+{
+	FaunaRelInfo *fpinfo = palloc0(sizeof(FaunaRelInfo));
+	Relation	rel;
+	TupleDesc	tupdesc;
+	ListCell   *lc;
+	double		tuples;
+	int			i;
+
+	baserel->fdw_private = fpinfo;
+	fauna_get_table_options(foreigntableid, &fpinfo->opts);
+
+	rel = table_open(foreigntableid, NoLock);
+	tupdesc = RelationGetDescr(rel);
+	fpinfo->natts = tupdesc->natts;
+	fpinfo->kinds = palloc0(sizeof(FaunaPathKind) * Max(tupdesc->natts, 1));
+	fpinfo->paths = palloc0(sizeof(char *) * Max(tupdesc->natts, 1));
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		char	  **field_path;
+		int			depth;
+
+		if (att->attisdropped)
+			continue;
+		fauna_column_path(foreigntableid, i + 1, NameStr(att->attname),
+						  &fpinfo->kinds[i], &field_path, &depth);
+		fpinfo->paths[i] = path_text(fpinfo->kinds[i], field_path, depth);
+	}
+	table_close(rel, NoLock);
+
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		Expr	   *value;
+
+		if (fpinfo->id_qual == NULL &&
+			classify_qual(rinfo, baserel, fpinfo, &value) == FAUNA_QUAL_ID_EQ)
+		{
+			fpinfo->id_qual = rinfo;
+			fpinfo->id_expr = value;
+		}
+		else
+			fpinfo->local_conds = lappend(fpinfo->local_conds, rinfo);
+	}
+
+	if (fpinfo->opts.rows >= 0)
+		tuples = fpinfo->opts.rows;
+	else if (baserel->tuples >= 0)
+		tuples = baserel->tuples;	/* from ANALYZE */
+	else
+		tuples = FAUNA_DEFAULT_ROWS;
+	if (fpinfo->id_qual)
+		tuples = Min(tuples, 1.0);
+
+	baserel->tuples = tuples;
+	baserel->rows = clamp_row_est(tuples *
+								  clauselist_selectivity(root, fpinfo->local_conds,
+														 baserel->relid,
+														 JOIN_INNER, NULL));
+}
+
+/* One unparameterized path: Fauna returns rows in no useful order. */
+static void
+faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+					 Oid foreigntableid)
+{
+	FaunaRelInfo *fpinfo = (FaunaRelInfo *) baserel->fdw_private;
+	double		fetched = fpinfo->id_qual ? 1 : baserel->tuples;
+	double		pages = Max(1.0, ceil(fetched / fpinfo->opts.page_size));
+	Cost		startup_cost = FAUNA_STARTUP_COST;
+	Cost		total_cost;
+
+	total_cost = startup_cost + pages * FAUNA_PAGE_COST + fetched * FAUNA_ROW_COST;
+
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 startup_cost, total_cost, NIL,
+									 baserel->lateral_relids, NULL, NIL));
+}
+
+/*
+ * Build the plan: the pushed qual's value goes to fdw_exprs (so executor
+ * params are set up by the planner), the rest stays in the plan's quals,
+ * and fdw_private describes the query to send.
+ */
+static ForeignScan *
+faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+					Oid foreigntableid, ForeignPath *best_path,
+					List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	FaunaRelInfo *fpinfo = (FaunaRelInfo *) baserel->fdw_private;
+	List	   *local_exprs = NIL;
+	List	   *fdw_exprs = NIL;
+	List	   *retrieved_attrs = NIL;
+	List	   *paths = NIL;
+	List	   *fdw_private;
+	Bitmapset  *attrs_used = NULL;
+	bool		have_wholerow;
+	FaunaQuerySpec spec;
+	StringInfoData body;
+	StringInfoData explain;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (rinfo->pseudoconstant)
+			continue;			/* handled by a gating Result node */
+		if (rinfo == fpinfo->id_qual)
+			fdw_exprs = lappend(fdw_exprs, fpinfo->id_expr);
+		else
+			local_exprs = lappend(local_exprs, rinfo->clause);
+	}
+
+	/* fetch only the columns the output and the local quals use */
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs_used);
+	pull_varattnos((Node *) local_exprs, baserel->relid, &attrs_used);
+	have_wholerow = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used);
+	for (i = 1; i <= fpinfo->natts; i++)
+	{
+		if (fpinfo->paths[i - 1] == NULL)
+			continue;			/* dropped */
+		if (have_wholerow ||
+			bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs_used))
+		{
+			retrieved_attrs = lappend_int(retrieved_attrs, i);
+			paths = lappend(paths, makeString(pstrdup(fpinfo->paths[i - 1])));
+		}
+	}
+
+	spec.collection = fpinfo->opts.collection;
+	spec.page_size = fpinfo->opts.page_size;
+	spec.paths = paths;
+	spec.by_id = (fdw_exprs != NIL);
+	initStringInfo(&body);
+	initStringInfo(&explain);
+	fauna_fql_first_page(&spec, NULL, &body, &explain);
+
+	fdw_private = list_make5(makeString(spec.collection),
+							 makeInteger(spec.page_size),
+							 paths,
+							 retrieved_attrs,
+							 makeInteger(spec.by_id ? 1 : 0));
+	fdw_private = lappend(fdw_private, makeString(explain.data));
+
+	return make_foreignscan(tlist, local_exprs, baserel->relid, fdw_exprs,
+							fdw_private, NIL, NIL, outer_plan);
+}
+
+/* ----------------------------------------------------------------
+ * Reading pages
+ * ----------------------------------------------------------------
+ */
+
+static void
+reader_init(FaunaReader *reader, FaunaConn *conn, const char *collection)
+{
+	memset(reader, 0, sizeof(FaunaReader));
+	reader->conn = conn;
+	reader->collection = collection;
+	reader->page_cxt = AllocSetContextCreate(CurrentMemoryContext,
+											 "fauna_fdw page",
+											 ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&reader->body);
+}
+
+/*
+ * Send the request in reader->body and make its response the current page.
+ * The previous page is freed first: only one page is in memory at a time.
+ */
+static void
+reader_fetch(FaunaReader *reader)
+{
+	FaunaStats	stats;
+	MemoryContext oldcxt;
+	char	   *after;
+
+	reader->page = NULL;
+	reader->count = 0;
+	reader->next = 0;
+	MemoryContextReset(reader->page_cxt);
+
+	fauna_request_start(reader->conn, reader->body.data, reader->collection,
+						reader->page_cxt);
+	reader->page = fauna_request_wait(reader->conn, &reader->counters);
+	reader->count = fauna_page_count(reader->page);
+
+	memset(&stats, 0, sizeof(stats));
+	fauna_page_stats(reader->page, &stats);
+	reader->totals.read_ops += stats.read_ops;
+	reader->totals.compute_ops += stats.compute_ops;
+	reader->totals.write_ops += stats.write_ops;
+	reader->totals.bytes_read += stats.bytes_read;
+
+	/* the next request is built now, while the cursor is in memory */
+	oldcxt = MemoryContextSwitchTo(reader->page_cxt);
+	after = fauna_page_after(reader->page);
+	MemoryContextSwitchTo(oldcxt);
+	resetStringInfo(&reader->body);
+	reader->more = (after != NULL);
+	if (after)
+		fauna_fql_next_page(after, &reader->body);
+}
+
+/* Start reading a query whose first request is in reader->body. */
+static void
+reader_start(FaunaReader *reader)
+{
+	reader->more = true;
+	reader->page = NULL;
+	reader->count = 0;
+	reader->next = 0;
+}
+
+/*
+ * Advance to the next document: returns its index in reader->page, or -1
+ * when the result is exhausted.  Fetches pages as needed; an empty page
+ * with a cursor is legal and skipped.
+ */
+static int
+reader_next(FaunaReader *reader)
+{
+	while (reader->page == NULL || reader->next >= reader->count)
+	{
+		if (!reader->more)
+			return -1;
+		reader_fetch(reader);
+	}
+	reader->documents++;
+	return reader->next++;
+}
+
+/* ----------------------------------------------------------------
+ * Execution
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Get the connection of the user the scan runs as.  PostgreSQL 15 keeps the
+ * checkAsUser in the range table entry (set for views and security
+ * definer functions).
+ */
+static FaunaConn *
+scan_connection(ForeignScanState *node, ForeignTable *table)
+{
+	EState	   *estate = node->ss.ps.state;
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+	Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	ForeignServer *server = GetForeignServer(table->serverid);
+	UserMapping *user = GetUserMapping(userid, server->serverid);
+	FaunaServerOptions sopts;
+
+	fauna_get_server_options(server, &sopts);
+	if (sopts.api_version != 10)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("reading with api_version \"%d\" is not supported yet",
+						sopts.api_version),
+				 errhint("Use api_version '10' on server \"%s\".",
+						 server->servername)));
+	return fauna_get_connection(user, server);
+}
+
+static void
+faunaBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	FaunaScanState *fss = palloc0(sizeof(FaunaScanState));
+	FaunaTableOptions topts;
+	ForeignTable *table;
+
+	node->fdw_state = fss;
+	fss->spec.collection = strVal(list_nth(fsplan->fdw_private, FdwScanPrivateCollection));
+	fss->spec.page_size = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePageSize));
+	fss->spec.paths = (List *) list_nth(fsplan->fdw_private, FdwScanPrivatePaths);
+	fss->spec.by_id = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateById)) != 0;
+
+	/* EXPLAIN without ANALYZE: no connection, no catalog lookups */
+	fss->explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
+	if (fss->explain_only)
+		return;
+
+	fauna_get_table_options(RelationGetRelid(rel), &topts);
+	if (topts.events)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("event tables are not supported yet"),
+				 errdetail("Foreign table \"%s\" has option events 'true'.",
+						   RelationGetRelationName(rel))));
+
+	table = GetForeignTable(RelationGetRelid(rel));
+	fss->columns = build_columns(rel,
+								 (List *) list_nth(fsplan->fdw_private,
+												   FdwScanPrivateRetrievedAttrs),
+								 &fss->ncolumns);
+	if (fss->spec.by_id)
+		fss->id_state = ExecInitExpr((Expr *) linitial(fsplan->fdw_exprs),
+									 (PlanState *) node);
+	fss->tuple_cxt = AllocSetContextCreate(CurrentMemoryContext,
+										   "fauna_fdw tuple",
+										   ALLOCSET_DEFAULT_SIZES);
+	reader_init(&fss->reader, scan_connection(node, table), fss->spec.collection);
+}
+
+/*
+ * The id to look up, as text, or NULL when no document can match: a NULL
+ * value, or text that is not a Fauna id (a 64-bit integer in decimal).
+ * Such a value never reaches Fauna, which would reject it as an error.
+ */
+static char *
+scan_id_value(ForeignScanState *node, FaunaScanState *fss)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	Oid			typid = exprType((Node *) fss->id_state->expr);
+	Datum		value;
+	bool		isnull;
+	Oid			outfunc;
+	bool		isvarlena;
+	char	   *text;
+	char	   *p;
+
+	value = ExecEvalExpr(fss->id_state, econtext, &isnull);
+	if (isnull)
+		return NULL;
+	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	text = OidOutputFunctionCall(outfunc, value);
+
+	if (text[0] == '\0' || strlen(text) > 19)
+		return NULL;
+	for (p = text; *p; p++)
+		if (*p < '0' || *p > '9')
+			return NULL;
+	return text;
+}
+
+/* Build the first request; false if the scan is known to be empty. */
+static bool
+scan_start(ForeignScanState *node, FaunaScanState *fss)
+{
+	char	   *id = NULL;
+
+	fss->started = true;
+	if (fss->spec.by_id)
+	{
+		id = scan_id_value(node, fss);
+		if (id == NULL)
+		{
+			fss->reader.more = false;
+			fss->reader.page = NULL;
+			return false;
+		}
+	}
+	resetStringInfo(&fss->reader.body);
+	fauna_fql_first_page(&fss->spec, id, &fss->reader.body, NULL);
+	reader_start(&fss->reader);
+	return true;
+}
+
+static TupleTableSlot *
+faunaIterateForeignScan(ForeignScanState *node)
+{
+	FaunaScanState *fss = (FaunaScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext oldcxt;
+	int			i;
+
+	ExecClearTuple(slot);
+	if (!fss->started && !scan_start(node, fss))
+		return slot;
+
+	i = reader_next(&fss->reader);
+	if (i < 0)
+		return slot;
+
+	/*
+	 * The slot's values point into tuple_cxt, which stays valid until the
+	 * next call, as a scan's virtual tuple must.
+	 */
+	MemoryContextReset(fss->tuple_cxt);
+	oldcxt = MemoryContextSwitchTo(fss->tuple_cxt);
+	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	fauna_page_document(fss->reader.page, i, fss->columns, fss->ncolumns,
+						slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(oldcxt);
+
+	return ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * Start over, re-evaluating the id parameter.  Whatever is in flight is
+ * dropped, and its page with it.
+ */
+static void
+faunaReScanForeignScan(ForeignScanState *node)
+{
+	FaunaScanState *fss = (FaunaScanState *) node->fdw_state;
+
+	if (fss->explain_only)
+		return;
+	fauna_request_abort(fss->reader.conn);
+	MemoryContextReset(fss->reader.page_cxt);
+	fss->reader.page = NULL;
+	fss->reader.count = 0;
+	fss->reader.next = 0;
+	fss->reader.more = false;
+	fss->started = false;
+}
+
+/* Memory goes with the executor's context; only the connection needs care. */
+static void
+faunaEndForeignScan(ForeignScanState *node)
+{
+	FaunaScanState *fss = (FaunaScanState *) node->fdw_state;
+
+	if (fss == NULL || fss->explain_only)
+		return;
+	fauna_request_abort(fss->reader.conn);
+}
+
+/*
+ * EXPLAIN shows the FQL (values as $n, so plans are stable and reveal no
+ * data); EXPLAIN ANALYZE adds what the scan cost on the Fauna side.
+ */
+static void
+faunaExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	FaunaScanState *fss = (FaunaScanState *) node->fdw_state;
+
+	if (es->verbose)
+		ExplainPropertyText("Fauna collection",
+							strVal(list_nth(fsplan->fdw_private, FdwScanPrivateCollection)),
+							es);
+	ExplainPropertyText("Fauna query",
+						strVal(list_nth(fsplan->fdw_private, FdwScanPrivateExplain)),
+						es);
+
+	if (es->analyze && fss && !fss->explain_only)
+	{
+		FaunaReader *r = &fss->reader;
+
+		ExplainPropertyInteger("Fauna requests", NULL, r->counters.requests, es);
+		if (r->counters.attempts > r->counters.requests)
+			ExplainPropertyInteger("Fauna retries", NULL,
+								   r->counters.attempts - r->counters.requests, es);
+		ExplainPropertyInteger("Fauna documents", NULL, r->documents, es);
+		ExplainPropertyInteger("Fauna bytes received", NULL,
+							   r->counters.bytes_received, es);
+		ExplainPropertyInteger("Fauna read ops", NULL, r->totals.read_ops, es);
+		ExplainPropertyInteger("Fauna compute ops", NULL, r->totals.compute_ops, es);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * ANALYZE
+ * ----------------------------------------------------------------
+ */
+
+static int	fauna_acquire_sample_rows(Relation relation, int elevel,
+									  HeapTuple *rows, int targrows,
+									  double *totalrows,
+									  double *totaldeadrows);
+
+static bool
+faunaAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+						 BlockNumber *totalpages)
+{
+	*func = fauna_acquire_sample_rows;
+	*totalpages = 1;			/* Fauna has no notion of pages to report */
+	return true;
+}
+
+/*
+ * Sample rows for ANALYZE: the first targrows documents of Coll.all(),
+ * read page by page.  Not a uniform sample (Fauna offers none cheaply),
+ * but bounded in cost, and the statistics are far better than none.  When
+ * more documents exist, the row count is the table's "rows" option if set,
+ * else the number read (a lower bound).
+ */
+static int
+fauna_acquire_sample_rows(Relation relation, int elevel,
+						  HeapTuple *rows, int targrows,
+						  double *totalrows, double *totaldeadrows)
+{
+	TupleDesc	tupdesc = RelationGetDescr(relation);
+	Oid			relid = RelationGetRelid(relation);
+	ForeignTable *table = GetForeignTable(relid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	UserMapping *user = GetUserMapping(relation->rd_rel->relowner, server->serverid);
+	FaunaTableOptions topts;
+	FaunaServerOptions sopts;
+	FaunaQuerySpec spec;
+	FaunaReader reader;
+	FaunaColumn *columns;
+	List	   *attnums = NIL;
+	int			ncolumns;
+	int			numrows = 0;
+	MemoryContext tuple_cxt;
+	Datum	   *values = palloc(sizeof(Datum) * Max(tupdesc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(tupdesc->natts, 1));
+	int			i;
+
+	fauna_get_table_options(relid, &topts);
+	fauna_get_server_options(server, &sopts);
+	if (sopts.api_version != 10 || topts.events)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot analyze foreign table \"%s\"",
+						RelationGetRelationName(relation)),
+				 errdetail("Only document tables of api_version 10 can be sampled.")));
+
+	for (i = 0; i < tupdesc->natts; i++)
+		if (!TupleDescAttr(tupdesc, i)->attisdropped)
+			attnums = lappend_int(attnums, i + 1);
+	columns = build_columns(relation, attnums, &ncolumns);
+
+	spec.collection = topts.collection;
+	spec.page_size = Min(topts.page_size, Max(targrows, 1));
+	spec.paths = NIL;
+	for (i = 0; i < ncolumns; i++)
+		spec.paths = lappend(spec.paths,
+							 makeString(path_text(columns[i].kind,
+												  columns[i].field_path,
+												  columns[i].field_depth)));
+	spec.by_id = false;
+
+	reader_init(&reader, fauna_get_connection(user, server), topts.collection);
+	fauna_fql_first_page(&spec, NULL, &reader.body, NULL);
+	reader_start(&reader);
+
+	tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "fauna_fdw analyze tuple",
+									  ALLOCSET_DEFAULT_SIZES);
+	while (numrows < targrows)
+	{
+		MemoryContext oldcxt;
+		int			idx;
+
+		vacuum_delay_point();
+		idx = reader_next(&reader);
+		if (idx < 0)
+			break;
+
+		MemoryContextReset(tuple_cxt);
+		oldcxt = MemoryContextSwitchTo(tuple_cxt);
+		memset(nulls, true, sizeof(bool) * tupdesc->natts);
+		fauna_page_document(reader.page, idx, columns, ncolumns, values, nulls);
+		MemoryContextSwitchTo(oldcxt);
+		/* the sample outlives the tuple context: form it in the caller's */
+		rows[numrows++] = heap_form_tuple(tupdesc, values, nulls);
+	}
+	MemoryContextDelete(tuple_cxt);
+
+	if (numrows < targrows || (!reader.more && reader.next >= reader.count))
+		*totalrows = numrows;
+	else
+		*totalrows = Max(topts.rows, (double) numrows);
+	*totaldeadrows = 0;
+	MemoryContextDelete(reader.page_cxt);
+
+	ereport(elevel,
+			(errmsg("\"%s\": sampled %d documents of Fauna collection \"%s\" in " INT64_FORMAT " requests",
+					RelationGetRelationName(relation), numrows, topts.collection,
+					reader.counters.requests)));
+	return numrows;
+}
