@@ -111,3 +111,35 @@ export function assertNoDuplicates(ids, what = "ids") {
     seen.add(id);
   }
 }
+
+// ---- emulator control API (/_emulator/, admin secret) -------------------
+// See emulator/README.md for the endpoints and the request-log entry shape.
+
+async function control(method, path, body) {
+  const res = await fetch(new URL(path, ENDPOINT), {
+    method,
+    headers: { Authorization: `Bearer ${SECRET}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.status >= 200 && res.status < 300, `${method} ${path}: HTTP ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+export async function injectFault(spec) {
+  return control("POST", "/_emulator/faults", spec);
+}
+
+export async function clearFaults() {
+  return control("DELETE", "/_emulator/faults");
+}
+
+// Entries: { path, status, body, ... } oldest first.
+export async function requestLog() {
+  const r = await control("GET", "/_emulator/requests");
+  return Array.isArray(r) ? r : r.requests ?? r.entries ?? r.log;
+}
+
+export async function clearRequestLog() {
+  return control("DELETE", "/_emulator/requests");
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Fauna-compatible emulator: CLI entry point.
+
+    python3 emulator/fauna_emulator.py --port 8443 --secret secret [--clock logical] [--load F.jsonl]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from faunaemu.loader import LoadError, load_file  # noqa: E402
+from faunaemu.server import EmulatorServer  # noqa: E402
+from faunaemu.storage import Store  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Fauna-compatible HTTP emulator (FQL v10 subset)")
+    ap.add_argument("--port", type=int, default=8443, help="port to bind; 0 picks a free one")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    ap.add_argument("--secret", required=True, help="the admin key's secret")
+    ap.add_argument("--clock", choices=("wall", "logical"), default="wall",
+                    help="logical: deterministic ids and timestamps")
+    ap.add_argument("--load", metavar="FILE.jsonl", action="append", default=[],
+                    help="bulk-load collections and documents at start")
+    ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = ap.parse_args(argv)
+
+    store = Store(logical=args.clock == "logical")
+    for path in args.load:
+        try:
+            n = load_file(store, path)
+        except (OSError, LoadError) as e:
+            print(f"fauna_emulator: cannot load {path}: {e}", file=sys.stderr)
+            return 2
+        print(f"loaded {n} documents from {path}", file=sys.stderr, flush=True)
+
+    srv = EmulatorServer((args.host, args.port), store, args.secret, quiet=not args.verbose)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    host, port = srv.server_address[:2]
+    print(f"listening on http://{host}:{port}", flush=True)
+    stop.wait()
+    srv.shutdown()
+    srv.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,777 @@
+"""Methods of modules, collections, documents, arrays, strings and times."""
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from typing import Any, Dict, List, Optional
+
+from . import parser as P
+from . import sets as S
+from .errors import QueryError
+from .storage import Coll, parse_path, skey
+from .values import (INT32_MAX, Closure, Doc, EventSource, FDate, FTime, Module,
+                     Native, NullDoc, Page, Ref, SchemaDoc, SetVal, type_name)
+from .wire import dec_tagged, enc_tagged
+
+COLL_METHODS = {"all", "byId", "create", "createData", "where", "firstWhere"}
+DOC_METHODS = {"update", "replace", "delete", "exists", "updateData", "replaceData"}
+ARRAY_METHODS = {"map", "forEach", "concat", "toSet", "first", "last", "includes", "where",
+                 "indexOf", "isEmpty", "nonEmpty", "take", "drop", "reverse", "append",
+                 "prepend", "flatMap", "distinct", "order", "any", "every", "fold",
+                 "reduce", "slice", "firstWhere", "toArray", "length"}
+STRING_METHODS = {"toUpperCase", "toLowerCase", "includes", "startsWith", "endsWith",
+                  "concat", "split", "slice", "trim", "indexOf", "toString", "length",
+                  "replaceAll", "parseInt", "parseDouble"}
+TIME_METHODS = {"toMicros", "toMillis", "toSeconds", "add", "subtract", "difference",
+                "toString"}
+UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 1_000_000,
+         "seconds": 1_000_000_000, "minutes": 60_000_000_000, "hours": 3_600_000_000_000,
+         "days": 86_400_000_000_000}
+IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+RESERVED_COLL_NAMES = {"Collection", "Key", "Role", "Function", "Time", "Date", "Set",
+                       "Math", "Object", "Array", "String", "Database", "Credential",
+                       "AccessProvider", "Token", "Bytes", "Boolean", "Int", "Long",
+                       "Double", "Number", "Null", "Any", "Never", "Query", "events"}
+
+
+def no_method(recv: Any, name: str) -> QueryError:
+    return QueryError("invalid_query",
+                      f"The function `{name}` does not exist on `{type_name(recv)}`")
+
+
+def has_method(ev: Any, obj: Any, name: str) -> bool:
+    if isinstance(obj, Module):
+        if obj.is_coll:
+            c = ev.store.coll(obj.name)
+            return name in COLL_METHODS or (c is not None and name in c.indexes)
+        return (obj.name, name) in MODULE_FUNCS
+    if isinstance(obj, Doc):
+        return name in DOC_METHODS
+    if isinstance(obj, SetVal):
+        return name in S.SET_METHODS
+    if isinstance(obj, list):
+        return name in ARRAY_METHODS
+    if isinstance(obj, str):
+        return name in STRING_METHODS
+    if isinstance(obj, FTime):
+        return name in TIME_METHODS
+    return False
+
+
+def call_method(ev: Any, recv: Any, name: str, args: List[Any], node: Optional[P.Node],
+                from_set: bool = False) -> Any:
+    t = type(recv)
+    if t is Module:
+        if recv.is_coll:
+            return coll_method(ev, recv.name, name, args)
+        f = MODULE_FUNCS.get((recv.name, name))
+        if f is None:
+            raise no_method(recv, name)
+        return f(ev, args)
+    if t is Doc:
+        return doc_method(ev, recv, name, args)
+    if t is NullDoc:
+        if name == "exists":
+            return False
+        if name in DOC_METHODS:
+            raise QueryError("document_not_found", f"Collection `{recv.coll}` does not contain "
+                                                   f"document with id {recv.id}.")
+        raise no_method(recv, name)
+    if t is SetVal:
+        return S.set_method(ev, recv, name, args)
+    if t is list:
+        return array_method(ev, recv, name, args, from_set)
+    if t is str:
+        return string_method(ev, recv, name, args)
+    if t is FTime:
+        return time_method(ev, recv, name, args)
+    if isinstance(recv, SchemaDoc):
+        return schema_method(ev, recv, name, args)
+    if t is FDate and name == "toString":
+        return recv.iso()
+    if recv is None:
+        raise QueryError("invalid_null_access", f"Cannot access `{name}` on null.")
+    if isinstance(recv, (Closure, Native)):
+        raise no_method(recv, name)
+    raise no_method(recv, name)
+
+
+# ------------------------------------------------------------------ modules
+def m_time_now(ev: Any, args: List[Any]) -> Any:
+    ev.arg(args, 0, object, "", 0) if args else None
+    return FTime.from_micros(ev.ctx.snap if ev.ctx.write_ts is None else ev.ctx.write_ts)
+
+
+def m_time_epoch(ev: Any, args: List[Any]) -> Any:
+    n = ev.arg(args, 0, int, "offset", 2)
+    unit = ev.arg(args, 1, str, "unit")
+    if unit not in UNITS or unit in ("minutes", "hours", "days"):
+        raise QueryError("invalid_unit", f"'{unit}' is not a valid time unit.")
+    return FTime(n * UNITS[unit])
+
+
+def m_time_from_string(ev: Any, args: List[Any]) -> Any:
+    return ev.f_Time(args)
+
+
+def m_date_from_string(ev: Any, args: List[Any]) -> Any:
+    return ev.f_Date(args)
+
+
+def m_date_today(ev: Any, args: List[Any]) -> Any:
+    import datetime as dt
+    t = FTime.from_micros(ev.ctx.snap)
+    return FDate(dt.date(1970, 1, 1) + dt.timedelta(days=t.ns // 86_400_000_000_000))
+
+
+def m_set_paginate(ev: Any, args: List[Any]) -> Any:
+    if not args or len(args) > 2:
+        raise QueryError("invalid_function_invocation",
+                         f"callee function expects 1 or 2 arguments, but {len(args)} were provided")
+    tok = args[0]
+    if not isinstance(tok, str):
+        raise QueryError("invalid_argument",
+                         f"expected value for `cursor` of type String, received {type_name(tok)}")
+    cur = S.decode_cursor(ev, tok)
+    size = S.page_size_arg(args[1]) if len(args) > 1 else cur["n"]
+    return S.materialize(ev, SetVal(cur["d"]), size, False, cur)
+
+
+def m_set_sequence(ev: Any, args: List[Any]) -> Any:
+    a = ev.arg(args, 0, int, "from", 2)
+    b = ev.arg(args, 1, int, "until")
+    return S.make({"k": "seq", "a": a, "b": b})
+
+
+def m_set_single(ev: Any, args: List[Any]) -> Any:
+    return S.arr_set(ev, [args[0]] if args else [])
+
+
+def m_collection_all(ev: Any, args: List[Any]) -> Any:
+    return S.make({"k": "colls"})
+
+
+def m_collection_by_name(ev: Any, args: List[Any]) -> Any:
+    name = ev.arg(args, 0, str, "name", 1)
+    c = ev.store.coll(name)
+    return ev.coll_def(c) if c is not None else None
+
+
+def normalize_index(name: str, d: Any) -> Dict[str, Any]:
+    if not isinstance(d, dict):
+        raise constraint("Collection", [(["indexes", name], "Expected Object, provided " + type_name(d))])
+    out: Dict[str, Any] = {}
+    if d.get("terms") is not None:
+        terms = []
+        for t in d["terms"]:
+            f = t.get("field") if isinstance(t, dict) else None
+            if not isinstance(f, str):
+                raise constraint("Collection", [(["indexes", name, "terms"], "Expected a field path")])
+            if parse_path(f) in (("ts",),):
+                raise constraint("Collection", [(["indexes", name, "terms"],
+                                                 "The `ts` field cannot be used as an index term.")])
+            terms.append({"field": f})
+        out["terms"] = terms
+    if d.get("values") is not None:
+        vals = []
+        for v in d["values"]:
+            f = v.get("field") if isinstance(v, dict) else None
+            if not isinstance(f, str):
+                raise constraint("Collection", [(["indexes", name, "values"], "Expected a field path")])
+            order = v.get("order", "asc")
+            if order not in ("asc", "desc"):
+                raise constraint("Collection", [(["indexes", name, "values"],
+                                                 "Order must be `asc` or `desc`.")])
+            vals.append({"field": f, "order": order})
+        out["values"] = vals
+    return out
+
+
+def constraint(what: str, failures: List[Any], verb: str = "create") -> QueryError:
+    e = QueryError("constraint_failure", f"Failed to {verb} {what}.")
+    e.constraint_failures = [{"paths": [p], "message": m} for p, m in failures]  # type: ignore[attr-defined]
+    return e
+
+
+def m_collection_create(ev: Any, args: List[Any]) -> Any:
+    d = ev.arg(args, 0, dict, "params", 1)
+    ev.auth.need_schema(ev.ctx)
+    if ev.ctx.in_at:
+        raise QueryError("invalid_effect", "`at` expression cannot perform writes.")
+    name = d.get("name")
+    if not isinstance(name, str) or not IDENT_RE.match(name):
+        raise constraint("Collection", [(["name"], "Invalid identifier.")])
+    if name in RESERVED_COLL_NAMES:
+        raise constraint("Collection", [(["name"], "The identifier `%s` is reserved." % name)])
+    if ev.store.coll(name) is not None:
+        raise constraint("Collection", [(["name"], "The identifier `%s` is not unique." % name)])
+    hd = d.get("history_days", 0)
+    td = d.get("ttl_days")
+    if hd is not None and (not isinstance(hd, int) or isinstance(hd, bool) or hd < 0):
+        raise constraint("Collection", [(["history_days"], "Expected a non-negative Int.")])
+    if td is not None and (not isinstance(td, int) or isinstance(td, bool) or td < 0):
+        raise constraint("Collection", [(["ttl_days"], "Expected a non-negative Int.")])
+    idx = d.get("indexes") or {}
+    if not isinstance(idx, dict):
+        raise constraint("Collection", [(["indexes"], "Expected Object.")])
+    norm = {n: normalize_index(n, x) for n, x in idx.items()}
+    ts = ev.txn_time()
+    c = Coll(name, ts, hd or 0, td)
+    for k, v in d.items():
+        if k not in ("name", "indexes", "history_days", "ttl_days", "coll", "ts"):
+            c.extra[k] = v
+    for n, x in norm.items():
+        ev.store.add_index(c, n, x)
+    ev.store.colls[name] = c
+    ev.ctx.undo.append(lambda: ev.store.colls.pop(name, None))
+    ev.ctx.stats.write_ops += 1
+    return ev.coll_def(c)
+
+
+def m_key_create(ev: Any, args: List[Any]) -> Any:
+    d = ev.arg(args, 0, dict, "params", 1)
+    ev.auth.need_admin(ev.ctx)
+    role = d.get("role")
+    if not isinstance(role, str) or (role not in ("admin", "server", "server-readonly")
+                                     and role not in ev.store.roles):
+        raise constraint("Key", [(["role"], "Role `%s` does not exist." % role)])
+    ts = ev.txn_time()
+    idn = ev.store.new_id()
+    secret = "fn" + secrets.token_urlsafe(30)
+    rec = {"id": str(idn), "role": role, "ts": ts, "data": d.get("data")}
+    ev.store.keys[secret] = rec
+    ev.ctx.undo.append(lambda: ev.store.keys.pop(secret, None))
+    ev.ctx.stats.write_ops += 1
+    fields: Dict[str, Any] = {"role": role}
+    if d.get("data") is not None:
+        fields["data"] = d["data"]
+    fields["secret"] = secret
+    return KeyDocView(str(idn), ts, fields)
+
+
+class KeyDocView(SchemaDoc):
+    """A Key document: rendered with an `id`, like user documents."""
+    __slots__ = ()
+
+    def __init__(self, id: str, ts: int, fields: Dict[str, Any]) -> None:
+        super().__init__("Key", id, ts, fields)
+
+
+def m_role_create(ev: Any, args: List[Any]) -> Any:
+    d = ev.arg(args, 0, dict, "params", 1)
+    ev.auth.need_admin(ev.ctx)
+    name = d.get("name")
+    if not isinstance(name, str) or not IDENT_RE.match(name):
+        raise constraint("Role", [(["name"], "Invalid identifier.")])
+    if name in ("admin", "server", "server-readonly") or name in ev.store.roles:
+        raise constraint("Role", [(["name"], "The identifier `%s` is not unique." % name)])
+    privs = d.get("privileges") or []
+    if isinstance(privs, dict):
+        privs = [privs]
+    if not isinstance(privs, list):
+        raise constraint("Role", [(["privileges"], "Expected Array.")])
+    for p in privs:
+        if not isinstance(p, dict) or not isinstance(p.get("resource"), str):
+            raise constraint("Role", [(["privileges"], "Expected privileges with a `resource`.")])
+    ts = ev.txn_time()
+    rec = {"name": name, "privileges": privs, "ts": ts}
+    if "membership" in d:
+        rec["membership"] = d["membership"]
+    ev.store.roles[name] = rec
+    ev.ctx.undo.append(lambda: ev.store.roles.pop(name, None))
+    ev.ctx.stats.write_ops += 1
+    return SchemaDoc("Role", name, ts, {k: v for k, v in rec.items() if k not in ("name", "ts")})
+
+
+def m_role_by_name(ev: Any, args: List[Any]) -> Any:
+    name = ev.arg(args, 0, str, "name", 1)
+    r = ev.store.roles.get(name)
+    if r is None:
+        return None
+    return SchemaDoc("Role", name, r["ts"], {k: v for k, v in r.items() if k not in ("name", "ts")})
+
+
+def m_math(fn: Any) -> Any:
+    def f(ev: Any, args: List[Any]) -> Any:
+        for a in args:
+            if isinstance(a, bool) or not isinstance(a, (int, float)):
+                raise QueryError("invalid_argument",
+                                 f"expected value for `x` of type Number, received {type_name(a)}")
+        return fn(*args)
+    return f
+
+
+def m_object_keys(ev: Any, args: List[Any]) -> Any:
+    o = ev.arg(args, 0, dict, "object", 1)
+    return list(o.keys())
+
+
+def m_object_values(ev: Any, args: List[Any]) -> Any:
+    o = ev.arg(args, 0, dict, "object", 1)
+    return [ev.resolve(v) for v in o.values()]
+
+
+def m_object_entries(ev: Any, args: List[Any]) -> Any:
+    o = ev.arg(args, 0, dict, "object", 1)
+    return [[k, ev.resolve(v)] for k, v in o.items()]
+
+
+MODULE_FUNCS = {
+    ("Time", "now"): m_time_now,
+    ("Time", "epoch"): m_time_epoch,
+    ("Time", "fromString"): m_time_from_string,
+    ("Date", "fromString"): m_date_from_string,
+    ("Date", "today"): m_date_today,
+    ("Set", "paginate"): m_set_paginate,
+    ("Set", "sequence"): m_set_sequence,
+    ("Set", "single"): m_set_single,
+    ("Collection", "all"): m_collection_all,
+    ("Collection", "byName"): m_collection_by_name,
+    ("Collection", "create"): m_collection_create,
+    ("Key", "create"): m_key_create,
+    ("Role", "create"): m_role_create,
+    ("Role", "byName"): m_role_by_name,
+    ("Math", "abs"): m_math(abs),
+    ("Math", "floor"): m_math(lambda x: float(math.floor(x))),
+    ("Math", "ceil"): m_math(lambda x: float(math.ceil(x))),
+    ("Math", "max"): m_math(max),
+    ("Math", "min"): m_math(min),
+    ("Math", "sqrt"): m_math(lambda x: math.sqrt(x)),
+    ("Object", "keys"): m_object_keys,
+    ("Object", "values"): m_object_values,
+    ("Object", "entries"): m_object_entries,
+}
+
+
+# ------------------------------------------------------------------ collections
+def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
+    c = ev.need_coll(cname)
+    if name == "all":
+        if len(args) > 1:
+            raise QueryError("invalid_function_invocation",
+                             f"callee function expects at most 1 argument, but {len(args)} were provided")
+        ev.auth.need(ev.ctx, cname, "read")
+        src: Dict[str, Any] = {"k": "all", "c": cname}
+        if args:
+            return S.add_op(ev, S.make(src), {"op": "where", "_c": range_pred(ev, args[0])})
+        return S.make(src)
+    if name == "byId":
+        i = ev.arg(args, 0, object, "id", 1)
+        if isinstance(i, int) and not isinstance(i, bool):
+            i = str(i)
+        if not isinstance(i, str) or not re.fullmatch(r"-?\d{1,19}", i):
+            raise QueryError("invalid_argument",
+                             f"expected value for `id` of type ID, received {type_name(i)}"
+                             if not isinstance(i, str) else f"Invalid ID `{i}`.")
+        return ev.get_doc(cname, i)
+    if name == "where":
+        fn = ev.arg(args, 0, Closure, "predicate", 1)
+        ev.auth.need(ev.ctx, cname, "read")
+        return S.add_op(ev, S.make({"k": "all", "c": cname}), {"op": "where", "_c": fn})
+    if name == "firstWhere":
+        fn = ev.arg(args, 0, Closure, "predicate", 1)
+        ev.auth.need(ev.ctx, cname, "read")
+        return S.set_method(ev, S.make({"k": "all", "c": cname}), "firstWhere", [fn])
+    if name in ("create", "createData"):
+        d = ev.arg(args, 0, dict, "data", 1)
+        return create_doc(ev, c, d, raw=name == "createData")
+    ix = c.indexes.get(name)
+    if ix is not None:
+        ev.auth.need(ev.ctx, cname, "read")
+        nt = len(ix.terms)
+        if len(args) < nt or len(args) > nt + 1:
+            raise QueryError("invalid_function_invocation",
+                             f"callee function expects {'exactly ' + str(nt) if nt else 'at most 1'} "
+                             f"argument{'s' if nt != 1 else ''}"
+                             + (f" (plus an optional range)" if nt else "")
+                             + f", but {len(args)} were provided")
+        terms = args[:nt]
+        src = {"k": "idx", "c": cname, "i": name, "t": [enc_tagged(t) for t in terms]}
+        if len(args) > nt:
+            rng = args[nt]
+            if not isinstance(rng, dict) or set(rng) - {"from", "to"}:
+                raise QueryError("invalid_argument",
+                                 f"expected value for `range` of type {{ from: Any, to: Any }}, "
+                                 f"received {type_name(rng)}")
+            for k in ("from", "to"):
+                if rng.get(k) is not None:
+                    src[k] = enc_tagged(rng[k])
+        return S.make(src)
+    raise QueryError("invalid_query",
+                     f"The function `{name}` does not exist on `{cname}Collection`")
+
+
+def range_pred(ev: Any, rng: Any) -> Any:
+    raise QueryError("invalid_argument", "`all()` with a range is not supported by the emulator.")
+
+
+def check_fields(ev: Any, d: Dict[str, Any], allow_id: bool) -> None:
+    for k in d:
+        if k in ("coll", "ts") or (k == "id" and not allow_id):
+            raise QueryError("constraint_failure", f"Failed to create document in collection.")
+
+
+def create_doc(ev: Any, c: Coll, d: Dict[str, Any], raw: bool = False) -> Doc:
+    ev.begin_write(c.name, "create")
+    data = dict(d)
+    ttl = None
+    id_str = None
+    if not raw:
+        for k in ("coll", "ts"):
+            if k in data:
+                raise QueryError("invalid_argument",
+                                 f"Failed to create document in collection `{c.name}`: "
+                                 f"field `{k}` is reserved.")
+        if "id" in data:
+            v = data.pop("id")
+            if isinstance(v, int) and not isinstance(v, bool):
+                v = str(v)
+            if not isinstance(v, str) or not re.fullmatch(r"\d{1,19}", v) or int(v) >= 2 ** 63:
+                raise QueryError("invalid_argument", f"Invalid ID `{v}`.")
+            id_str = v
+        if "ttl" in data:
+            ttl = data.pop("ttl")
+            if ttl is not None and not isinstance(ttl, FTime):
+                raise QueryError("invalid_argument",
+                                 f"expected value for `ttl` of type Time, received {type_name(ttl)}")
+        if "data" in data:
+            raise QueryError("invalid_argument",
+                             f"Failed to create document in collection `{c.name}`: "
+                             f"field `data` is reserved.")
+    if ttl is None and c.ttl_days is not None:
+        ttl = FTime.from_micros(ev.ctx.write_ts + c.ttl_days * 86_400_000_000)
+    if id_str is not None:
+        idn = int(id_str)
+        existing = c.visible(idn, ev.ctx.snap)
+        if existing is not None:
+            raise QueryError("document_id_exists",
+                             f"Document with id {id_str} already exists in the collection `{c.name}`.")
+    else:
+        idn = ev.store.new_id()
+        while idn in c.latest:
+            idn = ev.store.new_id()
+    stored = {k: ev.to_stored(v) for k, v in data.items()}
+    ver = ev.write_version(c, idn, stored, ttl)
+    return Doc(ver)
+
+
+def merge(old: Dict[str, Any], new: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(old)
+    for k, v in new.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def strip_nulls(d: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: (strip_nulls(v) if isinstance(v, dict) else v) for k, v in d.items() if v is not None}
+
+
+def doc_method(ev: Any, doc: Doc, name: str, args: List[Any]) -> Any:
+    c = ev.need_coll(doc.coll)
+    if name == "exists":
+        return True
+    if name in ("update", "replace", "updateData", "replaceData"):
+        d = ev.arg(args, 0, dict, "data", 1)
+        ev.begin_write(c.name, "write")
+        cur = c.visible(doc.ver.idn, ev.ctx.snap)
+        if cur is None:
+            raise QueryError("document_not_found",
+                             f"Collection `{c.name}` does not contain document with id {doc.id}.")
+        d = dict(d)
+        ttl = cur.ttl
+        if not name.endswith("Data"):
+            for k in ("id", "coll", "ts", "data"):
+                if k in d:
+                    if k == "id" and d[k] == doc.id:
+                        d.pop(k)
+                        continue
+                    raise QueryError("invalid_argument",
+                                     f"Failed to update document with id {doc.id} in collection "
+                                     f"`{c.name}`: field `{k}` is reserved.")
+            if "ttl" in d:
+                ttl = d.pop("ttl")
+                if ttl is not None and not isinstance(ttl, FTime):
+                    raise QueryError("invalid_argument",
+                                     f"expected value for `ttl` of type Time, received {type_name(ttl)}")
+        stored = {k: ev.to_stored(v) for k, v in d.items()}
+        if name.startswith("update"):
+            data = merge(cur.data, stored)
+        else:
+            data = strip_nulls(stored)
+        ver = ev.write_version(c, cur.idn, data, ttl)
+        return Doc(ver)
+    if name == "delete":
+        ev.arg(args, 0, object, "", 0) if args else None
+        ev.begin_write(c.name, "delete")
+        cur = c.visible(doc.ver.idn, ev.ctx.snap)
+        if cur is None:
+            raise QueryError("document_not_found",
+                             f"Collection `{c.name}` does not contain document with id {doc.id}.")
+        ev.write_version(c, cur.idn, cur.data, cur.ttl, deleted=True)
+        return NullDoc(c.name, doc.id, "deleted")
+    raise no_method(doc, name)
+
+
+def schema_method(ev: Any, sd: SchemaDoc, name: str, args: List[Any]) -> Any:
+    if name == "exists":
+        return True
+    if sd.coll != "Collection":
+        raise no_method(sd, name)
+    c = ev.store.coll(sd.name)
+    if c is None:
+        raise QueryError("document_not_found", f"Collection `{sd.name}` does not exist.")
+    if name == "delete":
+        ev.auth.need_schema(ev.ctx)
+        ev.txn_time()
+        del ev.store.colls[c.name]
+        ev.ctx.undo.append(lambda: ev.store.colls.__setitem__(c.name, c))
+        ev.ctx.stats.write_ops += 1
+        return None
+    if name in ("update", "replace"):
+        d = ev.arg(args, 0, dict, "data", 1)
+        ev.auth.need_schema(ev.ctx)
+        ts = ev.txn_time()
+        old = (c.history_days, c.ttl_days, dict(c.indexes), dict(c.extra), c.ts)
+
+        def undo() -> None:
+            c.history_days, c.ttl_days, c.indexes, c.extra, c.ts = old[0], old[1], old[2], old[3], old[4]
+        ev.ctx.undo.append(undo)
+        if "name" in d and d["name"] != c.name:
+            raise constraint("Collection", [(["name"], "Renaming collections is not supported.")],
+                             "update")
+        if "history_days" in d:
+            hd = d["history_days"]
+            if hd is not None and (not isinstance(hd, int) or isinstance(hd, bool) or hd < 0):
+                raise constraint("Collection", [(["history_days"], "Expected a non-negative Int.")],
+                                 "update")
+            c.history_days = hd or 0
+        if "ttl_days" in d:
+            c.ttl_days = d["ttl_days"]
+        if "indexes" in d:
+            idx = d["indexes"] or {}
+            if name == "replace":
+                c.indexes = {}
+            else:
+                c.indexes = dict(c.indexes)
+            for n, x in idx.items():
+                if x is None:
+                    c.indexes.pop(n, None)
+                else:
+                    ev.store.add_index(c, n, normalize_index(n, x))
+        for k, v in d.items():
+            if k not in ("name", "indexes", "history_days", "ttl_days", "coll", "ts"):
+                if v is None:
+                    c.extra.pop(k, None)
+                else:
+                    c.extra[k] = v
+        c.ts = ts
+        ev.ctx.stats.write_ops += 1
+        return ev.coll_def(c)
+    raise no_method(sd, name)
+
+
+# ------------------------------------------------------------------ arrays
+def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bool = False) -> Any:
+    res = [ev.resolve(x) for x in a] if any(isinstance(x, Ref) for x in a) else a
+    if name == "length":
+        return len(res)
+    if name == "map":
+        fn = ev.arg(args, 0, (Closure, Native), "mapper", 1)
+        out = [ev.call_fn(fn, [x]) for x in res]
+        return S.arr_set(ev, out) if from_set else out
+    if name == "flatMap":
+        fn = ev.arg(args, 0, (Closure, Native), "mapper", 1)
+        out = []
+        for x in res:
+            r = ev.call_fn(fn, [x])
+            if isinstance(r, SetVal):
+                r = S.to_list(ev, r)
+            if not isinstance(r, list):
+                raise QueryError("invalid_argument",
+                                 f"expected value for `mapper return` of type Array, received {type_name(r)}")
+            out.extend(r)
+        return S.arr_set(ev, out) if from_set else out
+    if name == "forEach":
+        fn = ev.arg(args, 0, (Closure, Native), "callback", 1)
+        for x in res:
+            ev.call_fn(fn, [x])
+        return None
+    if name in ("where", "filter"):
+        fn = ev.arg(args, 0, (Closure, Native), "predicate", 1)
+        return [x for x in res if bool_result(ev.call_fn(fn, [x]))]
+    if name == "firstWhere":
+        fn = ev.arg(args, 0, (Closure, Native), "predicate", 1)
+        for x in res:
+            if bool_result(ev.call_fn(fn, [x])):
+                return x
+        return None
+    if name == "any":
+        fn = ev.arg(args, 0, (Closure, Native), "predicate", 1)
+        return any(bool_result(ev.call_fn(fn, [x])) for x in res)
+    if name == "every":
+        fn = ev.arg(args, 0, (Closure, Native), "predicate", 1)
+        return all(bool_result(ev.call_fn(fn, [x])) for x in res)
+    if name == "concat":
+        o = args[0] if len(args) == 1 else ev.arg(args, 0, list, "other", 1)
+        if isinstance(o, SetVal):
+            o = S.to_list(ev, o)
+        if not isinstance(o, list):
+            raise QueryError("invalid_argument",
+                             f"expected value for `other` of type Array<Any>, received {type_name(o)}")
+        out = res + o
+        return S.arr_set(ev, out) if from_set else out
+    if name == "toSet":
+        return S.arr_set(ev, list(res))
+    if name == "toArray":
+        return list(res)
+    if name == "first":
+        return res[0] if res else None
+    if name == "last":
+        return res[-1] if res else None
+    if name == "isEmpty":
+        return not res
+    if name == "nonEmpty":
+        return bool(res)
+    if name == "includes":
+        from .evaluator import values_equal
+        v = args[0] if args else None
+        return any(values_equal(x, v) for x in res)
+    if name == "indexOf":
+        from .evaluator import values_equal
+        v = args[0] if args else None
+        for i, x in enumerate(res):
+            if values_equal(x, v):
+                return i
+        return None
+    if name in ("take", "drop"):
+        n = ev.arg(args, 0, int, "limit", 1)
+        out = res[:max(n, 0)] if name == "take" else res[max(n, 0):]
+        return S.arr_set(ev, out) if from_set else out
+    if name == "slice":
+        s = ev.arg(args, 0, int, "from")
+        e = ev.arg(args, 1, int, "until") if len(args) > 1 else len(res)
+        return res[s:e]
+    if name == "reverse":
+        return res[::-1]
+    if name == "append":
+        return res + [args[0] if args else None]
+    if name == "prepend":
+        return [args[0] if args else None] + res
+    if name == "distinct":
+        out: List[Any] = []
+        from .evaluator import values_equal
+        for x in res:
+            if not any(values_equal(x, y) for y in out):
+                out.append(x)
+        return S.arr_set(ev, out) if from_set else out
+    if name == "order":
+        if args:
+            fn = args[0]
+            keyed = [(skey(ev.call_fn(fn, [x])), i, x) for i, x in enumerate(res)]
+        else:
+            keyed = [(skey(x), i, x) for i, x in enumerate(res)]
+        keyed.sort(key=lambda t: (t[0], t[1]))
+        out = [x for _, _, x in keyed]
+        return S.arr_set(ev, out) if from_set else out
+    if name in ("fold", "reduce"):
+        if name == "fold":
+            acc = args[0] if args else None
+            fn = ev.arg(args, 1, (Closure, Native), "reducer", 2)
+            items = res
+        else:
+            fn = ev.arg(args, 0, (Closure, Native), "reducer", 1)
+            if not res:
+                return None
+            acc, items = res[0], res[1:]
+        for x in items:
+            acc = ev.call_fn(fn, [acc, x])
+        return acc
+    raise no_method(S.make({"k": "arr"}) if from_set else a, name)
+
+
+def bool_result(r: Any) -> bool:
+    if r is None:
+        return False
+    if not isinstance(r, bool):
+        raise QueryError("invalid_argument",
+                         f"expected value for `predicate return` of type Boolean, received {type_name(r)}")
+    return r
+
+
+# ------------------------------------------------------------------ strings, times
+def string_method(ev: Any, s: str, name: str, args: List[Any]) -> Any:
+    if name == "length":
+        return len(s)
+    if name == "toUpperCase":
+        return s.upper()
+    if name == "toLowerCase":
+        return s.lower()
+    if name == "toString":
+        return s
+    if name == "trim":
+        return s.strip()
+    if name in ("includes", "startsWith", "endsWith", "concat", "indexOf", "split"):
+        o = ev.arg(args, 0, str, "other" if name == "concat" else "pattern"
+                   if name != "split" else "separator", 1)
+        if name == "includes":
+            return o in s
+        if name == "startsWith":
+            return s.startswith(o)
+        if name == "endsWith":
+            return s.endswith(o)
+        if name == "concat":
+            return s + o
+        if name == "indexOf":
+            i = s.find(o)
+            return None if i < 0 else i
+        return s.split(o)
+    if name == "slice":
+        a = ev.arg(args, 0, int, "from")
+        b = ev.arg(args, 1, int, "until") if len(args) > 1 else len(s)
+        return s[a:b]
+    if name == "replaceAll":
+        a = ev.arg(args, 0, str, "pattern", 2)
+        b = ev.arg(args, 1, str, "replacement")
+        return s.replace(a, b)
+    if name == "parseInt":
+        try:
+            return int(s)
+        except ValueError:
+            return None
+    if name == "parseDouble":
+        try:
+            return float(s)
+        except ValueError:
+            return None
+    raise no_method(s, name)
+
+
+def time_method(ev: Any, t: FTime, name: str, args: List[Any]) -> Any:
+    if name == "toMicros":
+        return t.ns // 1000
+    if name == "toMillis":
+        return t.ns // 1_000_000
+    if name == "toSeconds":
+        return t.ns // 1_000_000_000
+    if name == "toString":
+        return t.iso()
+    if name in ("add", "subtract"):
+        n = ev.arg(args, 0, int, "amount", 2)
+        unit = ev.arg(args, 1, str, "unit")
+        if unit not in UNITS:
+            raise QueryError("invalid_unit", f"'{unit}' is not a valid time unit.")
+        d = n * UNITS[unit]
+        return FTime(t.ns + d if name == "add" else t.ns - d)
+    if name == "difference":
+        o = ev.arg(args, 0, FTime, "start", 2)
+        unit = ev.arg(args, 1, str, "unit")
+        if unit not in UNITS:
+            raise QueryError("invalid_unit", f"'{unit}' is not a valid time unit.")
+        return int((t.ns - o.ns) / UNITS[unit])
+    raise no_method(t, name)

@@ -1,0 +1,734 @@
+"""Evaluates a parsed FQL query against the store, inside one transaction.
+
+The server holds the store lock for the whole query, so a query is a
+serializable transaction; writes are undone if the query fails.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import secrets
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import parser as P
+from .errors import QueryError
+from .storage import Coll, Store, Version, parse_path, skey
+from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
+                     EventSource, FDate, FTime, Module, Native, NullDoc, Page,
+                     Ref, SchemaDoc, SetVal, type_name)
+from .wire import DataDict, dec_tagged, enc_tagged
+
+BUILTIN_MODULES = {"Time", "Date", "Collection", "Set", "Key", "Role", "Math",
+                   "Object", "Array", "String", "Function", "Credential",
+                   "Database", "AccessProvider"}
+BUILTIN_FUNCS = {"abort", "Time", "Date", "TransactionTime", "newId", "log", "dbg"}
+RESERVED_CREATE = {"coll", "ts"}
+
+
+class Env:
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, vars: Dict[str, Any], parent: Optional["Env"] = None) -> None:
+        self.vars = vars
+        self.parent = parent
+
+    def lookup(self, name: str) -> Tuple[bool, Any]:
+        e: Optional[Env] = self
+        while e is not None:
+            if name in e.vars:
+                return True, e.vars[name]
+            e = e.parent
+        return False, None
+
+
+class Stats:
+    __slots__ = ("read_ops", "write_ops", "compute_ops", "bytes_read", "bytes_write")
+
+    def __init__(self) -> None:
+        self.read_ops = self.write_ops = self.compute_ops = 0
+        self.bytes_read = self.bytes_write = 0
+
+
+class Ctx:
+    """Per-query state: snapshot, pending write ts, stats, undo log."""
+
+    def __init__(self, store: Store, principal: Any, src: str, allow_dollar: bool,
+                 deadline: Optional[float] = None) -> None:
+        self.store = store
+        self.principal = principal
+        self.src = src
+        self.allow_dollar = allow_dollar
+        self.snap = store.read_ts()
+        self.write_ts: Optional[int] = None
+        self.in_at = 0
+        self.stats = Stats()
+        self.undo: List[Callable[[], None]] = []
+        self.deadline = deadline
+        self.ticks = 0
+
+
+class Evaluator:
+    def __init__(self, ctx: Ctx, sets: Any, auth: Any) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.sets = sets          # the sets module (set engine)
+        self.auth = auth
+        self._dispatch = {
+            P.Lit: self.e_lit, P.Var: self.e_var, P.Arr: self.e_arr, P.Obj: self.e_obj,
+            P.Member: self.e_member, P.Index: self.e_index, P.Call: self.e_call,
+            P.NonNull: self.e_nonnull, P.Unary: self.e_unary, P.Binary: self.e_binary,
+            P.If: self.e_if, P.Block: self.e_block, P.Lambda: self.e_lambda,
+            P.Projection: self.e_projection, P.At: self.e_at, P.Interp: self.e_interp,
+        }
+
+    # ----------------------------------------------------------- helpers
+    def err(self, code: str, msg: str, node: Optional[P.Node] = None) -> QueryError:
+        return QueryError(code, msg, node.span if node is not None else None)
+
+    def tick(self) -> None:
+        c = self.ctx
+        c.ticks += 1
+        if c.deadline is not None and (c.ticks & 255) == 0 and time.monotonic() > c.deadline:
+            raise QueryError("time_out", "Query timed out.", status=440)
+
+    def eval(self, node: P.Node, env: Env) -> Any:
+        try:
+            return self._dispatch[type(node)](node, env)
+        except QueryError as e:
+            if e.span is None:
+                e.span = node.span
+            raise
+        except RecursionError:
+            raise QueryError("invalid_query", "Query is too deeply nested.", node.span)
+
+    def run(self, root: P.Node, env: Env) -> Any:
+        self.check_unbound(root, set(env_names(env)))
+        return self.eval(root, env)
+
+    # Static check: unknown identifiers fail before anything runs, as the
+    # core's validation does ("Unbound variable `x`").
+    def check_unbound(self, n: Any, bound: set) -> None:
+        if isinstance(n, P.Var):
+            if n.name in bound or n.name == P.THIS:
+                return
+            if n.name in BUILTIN_MODULES or n.name in BUILTIN_FUNCS:
+                return
+            if self.store.coll(n.name) is not None:
+                return
+            raise QueryError.validation(f"Unbound variable `{n.name}`", n.span)
+        if isinstance(n, P.Lambda):
+            self.check_unbound(n.body, bound | set(n.params))
+            return
+        if isinstance(n, P.Block):
+            b = set(bound)
+            for s in n.stmts:
+                if isinstance(s, P.Let):
+                    self.check_unbound(s.expr, b)
+                    b.add(s.name)
+                else:
+                    self.check_unbound(s, b)
+            return
+        if isinstance(n, P.Node):
+            for k, v in n.__dict__.items():
+                if k != "span" and k != "name_span":
+                    self.check_unbound(v, bound)
+        elif isinstance(n, (list, tuple)):
+            for x in n:
+                self.check_unbound(x, bound)
+        elif isinstance(n, P.ProjField):
+            self.check_unbound(n.expr, bound)
+            self.check_unbound(n.nested, bound)
+
+    # ----------------------------------------------------------- nodes
+    def e_lit(self, n: P.Lit, env: Env) -> Any:
+        return n.value
+
+    def e_interp(self, n: P.Interp, env: Env) -> Any:
+        out = []
+        for p in n.parts:
+            if isinstance(p, str):
+                out.append(p)
+            else:
+                out.append(to_display(self.eval(p, env)))
+        return "".join(out)
+
+    def e_var(self, n: P.Var, env: Env) -> Any:
+        found, v = env.lookup(n.name)
+        if found:
+            return v
+        name = n.name
+        if name in BUILTIN_MODULES:
+            return Module(name)
+        if name in BUILTIN_FUNCS:
+            return Native(name, getattr(self, "f_" + name))
+        if self.store.coll(name) is not None:
+            return Module(name, is_coll=True)
+        raise QueryError.validation(f"Unbound variable `{name}`", n.span)
+
+    def e_arr(self, n: P.Arr, env: Env) -> Any:
+        return [self.eval(x, env) for x in n.items]
+
+    def e_obj(self, n: P.Obj, env: Env) -> Any:
+        return {k: self.eval(v, env) for k, v in n.pairs}
+
+    def e_block(self, n: P.Block, env: Env) -> Any:
+        local = Env({}, env)
+        result = None
+        for s in n.stmts:
+            if isinstance(s, P.Let):
+                local.vars[s.name] = self.eval(s.expr, local)
+                result = None
+            else:
+                result = self.eval(s, local)
+        return result
+
+    def e_lambda(self, n: P.Lambda, env: Env) -> Any:
+        return Closure(n, env, self.ctx.src, self.ctx.allow_dollar)
+
+    def e_if(self, n: P.If, env: Env) -> Any:
+        c = self.eval(n.cond, env)
+        if not isinstance(c, bool):
+            raise self.err("invalid_argument",
+                           f"expected value of type Boolean, received {type_name(c)}", n.cond)
+        if c:
+            return self.eval(n.then, env)
+        return self.eval(n.other, env) if n.other is not None else None
+
+    def e_at(self, n: P.At, env: Env) -> Any:
+        t = self.eval(n.ts, env)
+        if not isinstance(t, FTime):
+            raise self.err("invalid_argument",
+                           f"expected value for `at` of type Time, received {type_name(t)}", n.ts)
+        saved = self.ctx.snap
+        self.ctx.snap = t.ns // 1000
+        self.ctx.in_at += 1
+        try:
+            return self.eval(n.body, env)
+        finally:
+            self.ctx.snap = saved
+            self.ctx.in_at -= 1
+
+    def e_nonnull(self, n: P.NonNull, env: Env) -> Any:
+        v = self.eval(n.expr, env)
+        if isinstance(v, NullDoc):
+            raise self.err("document_not_found", nulldoc_msg(v), n)
+        if v is None:
+            raise self.err("null_value", "Value is null.", n)
+        return v
+
+    def e_unary(self, n: P.Unary, env: Env) -> Any:
+        v = self.eval(n.expr, env)
+        if n.op == "!":
+            if not isinstance(v, bool):
+                raise self.err("invalid_argument",
+                               f"expected value of type Boolean, received {type_name(v)}", n)
+            return not v
+        if n.op == "-":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise self.err("invalid_argument",
+                               f"expected value of type Number, received {type_name(v)}", n)
+            return -v
+        if n.op == "+":
+            return v
+        if n.op == "~" and isinstance(v, int) and not isinstance(v, bool):
+            return ~v
+        raise self.err("invalid_argument", f"invalid operand for `{n.op}`", n)
+
+    def e_binary(self, n: P.Binary, env: Env) -> Any:
+        op = n.op
+        if op == "&&" or op == "||":
+            l = self.eval(n.left, env)
+            if not isinstance(l, bool):
+                raise self.err("invalid_argument",
+                               f"expected value of type Boolean, received {type_name(l)}", n.left)
+            if op == "&&" and not l:
+                return False
+            if op == "||" and l:
+                return True
+            r = self.eval(n.right, env)
+            if not isinstance(r, bool):
+                raise self.err("invalid_argument",
+                               f"expected value of type Boolean, received {type_name(r)}", n.right)
+            return r
+        if op == "??":
+            l = self.eval(n.left, env)
+            if l is None or isinstance(l, NullDoc):
+                return self.eval(n.right, env)
+            return l
+        l = self.eval(n.left, env)
+        r = self.eval(n.right, env)
+        if op == "==":
+            return values_equal(l, r)
+        if op == "!=":
+            return not values_equal(l, r)
+        if op in ("<", "<=", ">", ">="):
+            if not comparable(l, r):
+                return False
+            a, b = skey(l), skey(r)
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+        if op == "isa":
+            return isinstance(r, Module) and type_name(l) == (r.name if not r.is_coll else r.name)
+        if op == "+" and isinstance(l, str) and isinstance(r, str):
+            return l + r
+        if op == "+" and isinstance(l, str):
+            return l + to_display(r)
+        if not is_num(l) or not is_num(r):
+            raise self.err("invalid_argument",
+                           f"expected value of type Number, received {type_name(l if not is_num(l) else r)}", n)
+        return arith(op, l, r, n)
+
+    def e_member(self, n: P.Member, env: Env) -> Any:
+        obj = self.eval(n.obj, env)
+        if n.optional and (obj is None or isinstance(obj, NullDoc)):
+            return None
+        return self.get_member(obj, n.name, n)
+
+    def e_index(self, n: P.Index, env: Env) -> Any:
+        obj = self.eval(n.obj, env)
+        if n.optional and (obj is None or isinstance(obj, NullDoc)):
+            return None
+        idx = self.eval(n.index, env)
+        if isinstance(obj, list):
+            if not isinstance(idx, int) or isinstance(idx, bool):
+                raise self.err("invalid_argument",
+                               f"expected value for `index` of type Int, received {type_name(idx)}", n.index)
+            if idx < 0 or idx >= len(obj):
+                raise self.err("index_out_of_bounds",
+                               f"index {idx} out of bounds for length {len(obj)}", n)
+            return self.resolve(obj[idx])
+        if isinstance(idx, str):
+            return self.get_member(obj, idx, n)
+        raise self.err("invalid_argument", f"Cannot index into {type_name(obj)}", n)
+
+    def e_call(self, n: P.Call, env: Env) -> Any:
+        if isinstance(n.fn, P.Member):
+            recv = self.eval(n.fn.obj, env)
+            if n.fn.optional and (recv is None or isinstance(recv, NullDoc)):
+                return None
+            args = [self.eval(a, env) for a in n.args]
+            try:
+                return self.call_method(recv, n.fn.name, args, n)
+            except QueryError as e:
+                if e.span is None:
+                    e.span = n.fn.name_span if e.code == "invalid_query" else (n.fn.name_span[0], n.span[1])
+                raise
+        fn = self.eval(n.fn, env)
+        if n.optional and fn is None:
+            return None
+        args = [self.eval(a, env) for a in n.args]
+        if isinstance(fn, Module) and fn.name in ("Time", "Date") and not fn.is_coll:
+            return getattr(self, "f_" + fn.name)(args)
+        return self.call_fn(fn, args, n)
+
+    def e_projection(self, n: P.Projection, env: Env) -> Any:
+        v = self.eval(n.expr, env)
+        return self.project(v, n.fields, env)
+
+    # ----------------------------------------------------------- functions
+    def call_fn(self, fn: Any, args: List[Any], node: Optional[P.Node] = None) -> Any:
+        self.tick()
+        self.ctx.stats.compute_ops += 1
+        if isinstance(fn, Closure):
+            params = fn.node.params
+            if len(args) != len(params) and not fn.node.variadic:
+                if not (len(params) == 1 and params[0] == P.THIS and len(args) >= 1):
+                    raise QueryError("invalid_argument",
+                                     f"callback function has {len(params)} parameters but received "
+                                     f"{len(args)} arguments", node.span if node else None)
+            env = Env(dict(zip(params, args)), fn.env)
+            if fn.src is not self.ctx.src:
+                # a closure restored from a cursor: its spans refer to its own text
+                try:
+                    return self.eval(fn.node.body, env)
+                except QueryError as e:
+                    e.span = None
+                    raise
+            return self.eval(fn.node.body, env)
+        if isinstance(fn, Native):
+            return fn.fn(args)
+        raise QueryError("invalid_query", f"`{type_name(fn)}` is not a function",
+                         node.span if node else None)
+
+    def f_abort(self, args: List[Any]) -> Any:
+        if len(args) != 1:
+            raise QueryError("invalid_function_invocation",
+                             f"callee function expects exactly 1 argument, but 2 were provided"
+                             if len(args) > 1 else "callee function expects exactly 1 argument, but 0 were provided")
+        raise QueryError("abort", "Query aborted.", abort=args[0], has_abort=True)
+
+    def f_Time(self, args: List[Any]) -> Any:
+        s = self.arg(args, 0, str, "time", 1)
+        try:
+            return FTime.parse(s)
+        except ValueError:
+            raise QueryError("invalid_time", f"`{s}` is not a valid time.")
+
+    def f_Date(self, args: List[Any]) -> Any:
+        s = self.arg(args, 0, str, "date", 1)
+        try:
+            return FDate.parse(s)
+        except ValueError:
+            raise QueryError("invalid_date", f"`{s}` is not a valid date.")
+
+    def f_TransactionTime(self, args: List[Any]) -> Any:
+        return FTime.from_micros(self.txn_time())
+
+    def f_newId(self, args: List[Any]) -> Any:
+        return str(self.store.new_id())
+
+    def f_log(self, args: List[Any]) -> Any:
+        return None
+
+    def f_dbg(self, args: List[Any]) -> Any:
+        return args[0] if args else None
+
+    def txn_time(self) -> int:
+        """The transaction's commit time; a query that writes commits at it."""
+        c = self.ctx
+        if c.write_ts is None:
+            c.write_ts = self.store.next_write_ts()
+            c.snap = max(c.snap, c.write_ts) if not c.in_at else c.snap
+        return c.write_ts
+
+    def arg(self, args: List[Any], i: int, typ: Any, name: str, nargs: Optional[int] = None) -> Any:
+        if nargs is not None and len(args) != nargs:
+            raise QueryError("invalid_function_invocation",
+                             f"callee function expects exactly {nargs} argument{'s' if nargs != 1 else ''}, "
+                             f"but {len(args)} were provided")
+        if i >= len(args):
+            raise QueryError("invalid_function_invocation",
+                             f"callee function expects at least {i + 1} argument{'s' if i else ''}, "
+                             f"but {len(args)} were provided")
+        v = args[i]
+        ok = isinstance(v, typ) and not (typ is int and isinstance(v, bool))
+        if typ is int and isinstance(v, bool):
+            ok = False
+        if not ok:
+            tn = {str: "String", int: "Int", dict: "Object", list: "Array", bool: "Boolean",
+                  FTime: "Time"}.get(typ, getattr(typ, "__name__", "Any"))
+            if typ is dict:
+                got = type_name(v)
+            else:
+                got = type_name(v)
+            raise QueryError("invalid_argument",
+                             f"expected value for `{name}` of type {tn}, received {got}")
+        return v
+
+    # ----------------------------------------------------------- documents
+    def resolve(self, v: Any) -> Any:
+        if isinstance(v, Ref):
+            return self.get_doc(v.coll, v.id)
+        return v
+
+    def get_doc(self, coll: str, id: str, need_read: bool = True) -> Any:
+        c = self.store.coll(coll)
+        if c is None:
+            return NullDoc(coll, id, "not found")
+        if need_read and not self.auth.can(self.ctx, coll, "read"):
+            return NullDoc(coll, id, "permission denied")
+        try:
+            idn = int(id)
+        except ValueError:
+            return NullDoc(coll, id, "not found")
+        ver = c.visible(idn, self.ctx.snap)
+        if ver is None:
+            prior = c.version_at(idn, self.ctx.snap)
+            return NullDoc(coll, id, "deleted" if prior is not None and prior.deleted else "not found")
+        self.count_read(ver)
+        return Doc(ver)
+
+    def count_read(self, ver: Version) -> None:
+        st = self.ctx.stats
+        st.read_ops += 1
+        s = ver.enc_ft
+        if s is None:
+            from .wire import ver_fields_tagged
+            s = ver_fields_tagged(ver)
+        st.bytes_read += len(s) + 80
+
+    def doc_field(self, ver: Version, name: str) -> Any:
+        if name == "id":
+            return ver.id
+        if name == "coll":
+            return Module(ver.coll, is_coll=True)
+        if name == "ts":
+            return ver.tso
+        if name == "ttl":
+            return ver.ttl
+        if name == "data":
+            dd = ver.dd
+            if dd is None:
+                dd = DataDict(ver.data)
+                dd.ver = ver
+                ver.dd = dd
+            return dd
+        return self.resolve(ver.data.get(name))
+
+    def get_member(self, obj: Any, name: str, node: Optional[P.Node]) -> Any:
+        t = type(obj)
+        if t is Doc:
+            return self.doc_field(obj.ver, name)
+        if t is dict or t is DataDict:
+            return self.resolve(obj.get(name))
+        if obj is None:
+            raise QueryError("invalid_null_access", f"Cannot access `{name}` on null.",
+                             node.name_span if isinstance(node, P.Member) else None)
+        if t is NullDoc:
+            if name in ("id",):
+                return obj.id
+            if name == "coll":
+                return Module(obj.coll, is_coll=True)
+            raise QueryError("document_not_found", nulldoc_msg(obj))
+        if isinstance(obj, SchemaDoc):
+            if name == "name" or (name == "id" and obj.coll == "Key"):
+                return obj.name
+            if name == "coll":
+                return Module(obj.coll)
+            if name == "ts":
+                return FTime.from_micros(obj.ts)
+            return obj.fields.get(name)
+        if t is Page:
+            if name == "data":
+                return obj.items
+            if name == "after":
+                return obj.after
+            return None
+        if t is Module and obj.is_coll and name == "definition":
+            return self.coll_def(self.need_coll(obj.name))
+        if t is list and name == "length":
+            return len(obj)
+        if t is str and name == "length":
+            return len(obj)
+        if t is FTime and name in TIME_FIELDS:
+            return TIME_FIELDS[name](obj)
+        # a method referenced without calling it
+        if self.has_method(obj, name):
+            return Native(name, lambda args, o=obj, nm=name: self.call_method(o, nm, args, node))
+        raise QueryError("invalid_query",
+                         f"The function `{name}` does not exist on `{type_name(obj)}`",
+                         node.name_span if isinstance(node, P.Member) else None)
+
+    def has_method(self, obj: Any, name: str) -> bool:
+        from . import builtins as B
+        return B.has_method(self, obj, name)
+
+    def call_method(self, recv: Any, name: str, args: List[Any], node: Optional[P.Node]) -> Any:
+        from . import builtins as B
+        self.ctx.stats.compute_ops += 0
+        return B.call_method(self, recv, name, args, node)
+
+    def need_coll(self, name: str) -> Coll:
+        c = self.store.coll(name)
+        if c is None:
+            raise QueryError.validation(f"Unbound variable `{name}`", None)
+        return c
+
+    def coll_def(self, c: Coll) -> SchemaDoc:
+        fields: Dict[str, Any] = {}
+        fields["history_days"] = c.history_days
+        if c.ttl_days is not None:
+            fields["ttl_days"] = c.ttl_days
+        fields["indexes"] = {n: ix.definition() for n, ix in c.indexes.items()}
+        fields["constraints"] = []
+        for k, v in c.extra.items():
+            fields[k] = v
+        return SchemaDoc("Collection", c.name, c.ts, fields)
+
+    # ----------------------------------------------------------- writes
+    def begin_write(self, coll: str, action: str) -> int:
+        if self.ctx.in_at:
+            raise QueryError("invalid_effect",
+                             "`at` expression cannot perform writes.")
+        if not self.auth.can(self.ctx, coll, action):
+            raise QueryError("permission_denied", "Insufficient privileges to perform the action.")
+        return self.txn_time()
+
+    def write_version(self, c: Coll, idn: int, data: Dict[str, Any], ttl: Optional[FTime],
+                      deleted: bool = False, id_str: Optional[str] = None) -> Version:
+        ts = self.ctx.write_ts
+        assert ts is not None
+        ver = Version(c.name, idn, ts, data, ttl, deleted, id=id_str)
+        c.put(ver)
+        self.ctx.undo.append(lambda: c.unput(ver))
+        st = self.ctx.stats
+        st.write_ops += 1
+        if not deleted:
+            from .wire import ver_fields_tagged
+            st.bytes_write += len(ver_fields_tagged(ver)) + 80
+        return ver
+
+    def to_stored(self, v: Any) -> Any:
+        """Convert a value for storage: documents become references."""
+        if isinstance(v, (Doc, NullDoc)):
+            return Ref(v.coll, v.id)
+        if isinstance(v, dict):
+            return {k: self.to_stored(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self.to_stored(x) for x in v]
+        if isinstance(v, (SetVal, Page, Closure, Native, EventSource)):
+            raise QueryError("invalid_argument",
+                             f"Cannot store a value of type {type_name(v)} in a document.")
+        if isinstance(v, Module) and not v.is_coll:
+            raise QueryError("invalid_argument", f"Cannot store a value of type {type_name(v)} in a document.")
+        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+            return v
+        return v
+
+    # ----------------------------------------------------------- projection
+    def project(self, v: Any, fields: List[P.ProjField], env: Env) -> Any:
+        if v is None or isinstance(v, NullDoc):
+            return None
+        if isinstance(v, SetVal):
+            return self.sets.add_op(self, v, {"op": "proj", "f": self.sets.proj_spec(self, fields, env),
+                                               "_live": (fields, env)})
+        if isinstance(v, list):
+            return [self.project(self.resolve(x), fields, env) for x in v]
+        if isinstance(v, Page):
+            return Page([self.project(x, fields, env) for x in v.items], v.after, v.as_set)
+        out: Dict[str, Any] = {}
+        for f in fields:
+            if f.expr is not None:
+                # `alias: expr`, where `.field` refers to the projected value
+                out[f.name] = self.eval(f.expr, Env({P.THIS: v}, env))
+                continue
+            val = self.get_member(v, f.name, None) if not isinstance(v, (int, float, str, bool)) else None
+            if f.nested is not None:
+                val = self.project(val, f.nested, env)
+            out[f.name] = val
+        return out
+
+
+TIME_FIELDS: Dict[str, Callable[[FTime], Any]] = {}
+
+
+def _time_fields() -> None:
+    import datetime as dt
+
+    def comp(attr: str) -> Callable[[FTime], Any]:
+        def f(t: FTime) -> Any:
+            d = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=t.ns // 1000)
+            return getattr(d, attr)
+        return f
+    for a in ("year", "month", "day", "hour", "minute", "second"):
+        TIME_FIELDS[a] = comp(a)
+    TIME_FIELDS["dayOfMonth"] = comp("day")
+
+
+_time_fields()
+
+
+def env_names(env: Env) -> List[str]:
+    out: List[str] = []
+    e: Optional[Env] = env
+    while e is not None:
+        out.extend(e.vars.keys())
+        e = e.parent
+    return out
+
+
+def nulldoc_msg(v: NullDoc) -> str:
+    if v.cause == "deleted":
+        return f"Collection `{v.coll}` does not contain document with id {v.id}."
+    if v.cause == "permission denied":
+        return f"Insufficient privileges to read document with id {v.id} in collection `{v.coll}`."
+    return f"Collection `{v.coll}` does not contain document with id {v.id}."
+
+
+def is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def comparable(a: Any, b: Any) -> bool:
+    if is_num(a) and is_num(b):
+        return True
+    return type(a) is type(b) or (isinstance(a, dict) and isinstance(b, dict))
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    if a is None or isinstance(a, NullDoc):
+        return b is None or isinstance(b, NullDoc)
+    if b is None or isinstance(b, NullDoc):
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if is_num(a) and is_num(b):
+        return a == b
+    if isinstance(a, (Doc, Ref)) and isinstance(b, (Doc, Ref)):
+        return a.coll == b.coll and a.id == b.id
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, SchemaDoc):
+        return a.coll == b.coll and a.name == b.name
+    return a == b
+
+
+def arith(op: str, l: Any, r: Any, node: P.Node) -> Any:
+    both_int = isinstance(l, int) and isinstance(r, int)
+    try:
+        if op == "+":
+            res = l + r
+        elif op == "-":
+            res = l - r
+        elif op == "*":
+            res = l * r
+        elif op == "/":
+            if both_int:
+                if r == 0:
+                    raise QueryError("divide_by_zero", "Attempted integer division by zero.", node.span)
+                q = abs(l) // abs(r)
+                res = q if (l >= 0) == (r >= 0) else -q
+            else:
+                res = l / r if r != 0 else (math.copysign(math.inf, l) * math.copysign(1, r) if l != 0 else math.nan)
+        elif op == "%":
+            if both_int:
+                if r == 0:
+                    raise QueryError("divide_by_zero", "Attempted integer division by zero.", node.span)
+                res = int(math.fmod(l, r))
+            else:
+                res = math.fmod(l, r)
+        elif op == "**":
+            res = float(l) ** float(r) if not both_int or r < 0 else l ** r
+            if both_int and r >= 0 and not (INT64_MIN <= res <= INT64_MAX):
+                res = float(l) ** float(r)
+        elif op in ("&", "|", "^") and both_int:
+            res = {"&": l & r, "|": l | r, "^": l ^ r}[op]
+        else:
+            raise QueryError("invalid_argument", f"invalid operands for `{op}`", node.span)
+    except OverflowError:
+        return math.inf
+    if isinstance(res, int) and not isinstance(res, bool) and not (INT64_MIN <= res <= INT64_MAX):
+        raise QueryError("integer_overflow", "Integer overflow.", node.span)
+    return res
+
+
+def to_display(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        from .wire import java_double
+        return java_double(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, FTime):
+        return v.iso()
+    if isinstance(v, FDate):
+        return v.iso()
+    if isinstance(v, Doc):
+        return f"{v.coll}({v.id})"
+    if isinstance(v, Module):
+        return v.name
+    try:
+        return enc_tagged(v)
+    except Exception:
+        return type_name(v)

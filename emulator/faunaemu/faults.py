@@ -1,0 +1,133 @@
+"""Fault injection and the request log of the test control API."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from typing import Any, Dict, List, Optional
+
+from . import sets as S
+
+KINDS = {"status", "delay", "drop", "drop_mid_body", "malformed", "truncated"}
+STATUS_BODIES = {
+    400: ("invalid_request", "Invalid request."),
+    401: ("unauthorized", "Invalid token, unable to validate request."),
+    403: ("forbidden", "Forbidden."),
+    409: ("contended_transaction",
+          "Transaction was aborted due to detection of concurrent modification."),
+    413: ("request_size_exceeded", "Request body too large."),
+    429: ("limit_exceeded", "Rate limit exceeded"),
+    440: ("time_out", "Query timed out."),
+    500: ("internal_error", "Internal error."),
+    502: ("bad_gateway", "Bad gateway."),
+    503: ("time_out", "Read timed out."),
+    504: ("gateway_timeout", "Gateway timeout."),
+}
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{40,}")
+
+
+def fault_body(status: int) -> str:
+    code, msg = STATUS_BODIES.get(status, ("internal_error", "Injected fault."))
+    body: Dict[str, Any] = {"error": {"code": code, "message": msg}}
+    if status == 429:
+        body["stats"] = {"compute_ops": 0, "read_ops": 0, "write_ops": 0, "query_time_ms": 0,
+                         "contention_retries": 0, "storage_bytes_read": 0,
+                         "storage_bytes_write": 0, "rate_limits_hit": ["read"]}
+    return json.dumps(body)
+
+
+def page_number(body: bytes) -> int:
+    """1 for a first page; for `Set.paginate(cursor)` the page the cursor asks for."""
+    try:
+        text = body.decode("utf-8", "replace")
+    except Exception:
+        return 1
+    if "paginate" not in text:
+        return 1
+    for m in _TOKEN_RE.finditer(text):
+        cur = S.unsign(m.group(0))
+        if isinstance(cur, dict) and "g" in cur:
+            return int(cur["g"])
+    return 1
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rules: List[Dict[str, Any]] = []
+        self.next_id = 1
+
+    def add(self, spec: Dict[str, Any]) -> Dict[str, Any]:
+        kind = spec.get("kind")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {sorted(KINDS)}")
+        if kind == "status" and not isinstance(spec.get("status"), int):
+            raise ValueError("status faults need an integer `status`")
+        if kind == "delay" and not isinstance(spec.get("delay_ms"), (int, float)):
+            raise ValueError("delay faults need `delay_ms`")
+        count = spec.get("count", 1)
+        skip = spec.get("skip", 0)
+        if not isinstance(count, int) or count < 1 or not isinstance(skip, int) or skip < 0:
+            raise ValueError("`count` must be >= 1 and `skip` >= 0")
+        rule = {"id": self.next_id, "kind": kind, "status": spec.get("status"),
+                "delay_ms": spec.get("delay_ms", 0), "count": count, "skip": skip,
+                "path": spec.get("path"), "page": spec.get("page"),
+                "match": spec.get("match"), "then": spec.get("then")}
+        with self.lock:
+            self.next_id += 1
+            self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules = []
+
+    def list(self) -> List[Dict[str, Any]]:
+        with self.lock:
+            return [dict(r) for r in self.rules]
+
+    def take(self, path: str, body: bytes) -> Optional[Dict[str, Any]]:
+        """The fault to apply to this request, if any (consumes one use)."""
+        with self.lock:
+            if not self.rules:
+                return None
+            page = None
+            for r in self.rules:
+                if r["path"] is not None and r["path"] != path:
+                    continue
+                if r["match"] is not None and r["match"].encode() not in body:
+                    continue
+                if r["page"] is not None:
+                    if page is None:
+                        page = page_number(body)
+                    if page != r["page"]:
+                        continue
+                if r["skip"] > 0:
+                    r["skip"] -= 1
+                    continue
+                r["count"] -= 1
+                if r["count"] <= 0:
+                    self.rules.remove(r)
+                return dict(r)
+        return None
+
+
+class RequestLog:
+    def __init__(self, cap: int = 10000) -> None:
+        self.lock = threading.Lock()
+        self.entries: List[Dict[str, Any]] = []
+        self.cap = cap
+
+    def add(self, entry: Dict[str, Any]) -> None:
+        with self.lock:
+            self.entries.append(entry)
+            if len(self.entries) > self.cap:
+                del self.entries[: len(self.entries) - self.cap]
+
+    def all(self) -> List[Dict[str, Any]]:
+        with self.lock:
+            return list(self.entries)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries = []

@@ -1,0 +1,518 @@
+"""Lazy sets, pagination and stateless cursors.
+
+A set is a JSON-able description: a source (a collection scan, an index
+range, an array, the collection definitions) plus a list of operations
+(where, map, projection, take, drop).  Lambdas are kept as their source text
+and the tagged encodings of the variables they capture, so a cursor carries
+everything needed to resume: description, the position of the last element
+served, take/drop counters, page size and the snapshot ts of page 1.
+Cursors and event-source tokens are base64 JSON signed with an HMAC keyed by
+a per-process random key, so the server stores nothing and rejects forgeries.
+"""
+from __future__ import annotations
+
+import base64
+import bisect
+import hashlib
+import hmac
+import json
+import os
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from . import parser as P
+from .errors import QueryError
+from .storage import MAX_KEY, Desc, skey
+from .values import (Closure, Doc, EventSource, FTime, Module, NullDoc, Page,
+                     Ref, SchemaDoc, SetVal, type_name)
+from .wire import dec_tagged, enc_tagged
+
+DEFAULT_PAGE = 16
+MAX_PAGE = 16000
+_KEY = os.urandom(32)
+_body_cache: Dict[str, P.Node] = {}
+
+
+# ------------------------------------------------------------------ tokens
+def sign(obj: Any) -> str:
+    raw = json.dumps(obj, separators=(",", ":")).encode()
+    mac = hmac.new(_KEY, raw, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+
+def unsign(tok: Any) -> Optional[Any]:
+    if not isinstance(tok, str) or len(tok) < 24:
+        return None
+    try:
+        data = base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4))
+    except Exception:
+        return None
+    mac, raw = data[:16], data[16:]
+    if not hmac.compare_digest(mac, hmac.new(_KEY, raw, hashlib.sha256).digest()[:16]):
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------ keys as JSON
+def key_to_json(k: Any) -> Any:
+    if isinstance(k, tuple):
+        return {"t": [key_to_json(x) for x in k]}
+    if isinstance(k, Desc):
+        return {"d": key_to_json(k.k)}
+    if isinstance(k, bytes):
+        return {"b": base64.b64encode(k).decode()}
+    return k
+
+
+def key_from_json(j: Any) -> Any:
+    if isinstance(j, dict):
+        if "t" in j:
+            return tuple(key_from_json(x) for x in j["t"])
+        if "d" in j:
+            return Desc(key_from_json(j["d"]))
+        if "b" in j:
+            return base64.b64decode(j["b"])
+    return j
+
+
+# ------------------------------------------------------------------ construction
+def make(src: Dict[str, Any]) -> SetVal:
+    return SetVal({"src": src, "ops": []})
+
+
+def add_op(ev: Any, s: SetVal, op: Dict[str, Any]) -> SetVal:
+    return SetVal({"src": s.desc["src"], "ops": s.desc["ops"] + [op]}, s.page_size)
+
+
+def closure_spec(ev: Any, cl: Any) -> Dict[str, Any]:
+    if not isinstance(cl, Closure):
+        raise QueryError("invalid_argument", "Cannot paginate a set built with a native function.")
+    node = cl.node
+    body = cl.src[node.body.span[0]:node.body.span[1]]
+    env: Dict[str, str] = {}
+    for name in sorted(P.free_vars(node)):
+        found, v = cl.env.lookup(name) if cl.env is not None else (False, None)
+        if found:
+            try:
+                env[name] = enc_tagged(v)
+            except Exception:
+                raise QueryError("invalid_argument",
+                                 f"Cannot paginate a set whose function captures `{name}` "
+                                 f"of type {type_name(v)}.")
+    return {"p": node.params, "b": body, "d": cl.allow_dollar, "e": env}
+
+
+def restore_env(ev: Any, e: Dict[str, str]) -> Any:
+    from .evaluator import Env
+    vals = {}
+    for k, text in e.items():
+        vals[k] = resolve_deep(ev, dec_tagged(json.loads(text)))
+    return Env(vals, None)
+
+
+def resolve_deep(ev: Any, v: Any) -> Any:
+    if isinstance(v, Ref):
+        return ev.resolve(v)
+    if isinstance(v, list):
+        return [resolve_deep(ev, x) for x in v]
+    if isinstance(v, dict):
+        return {k: resolve_deep(ev, x) for k, x in v.items()}
+    if isinstance(v, tuple) and v and v[0] == "schema-ref":
+        c = ev.store.coll(v[2])
+        return ev.coll_def(c) if c is not None else None
+    return v
+
+
+def parse_body(text: str, allow_dollar: bool) -> P.Node:
+    k = ("$" if allow_dollar else "") + text
+    n = _body_cache.get(k)
+    if n is None:
+        if len(_body_cache) > 10_000:
+            _body_cache.clear()
+        n = P.parse_expr(text, allow_dollar)
+        _body_cache[k] = n
+    return n
+
+
+def restore_closure(ev: Any, spec: Dict[str, Any]) -> Closure:
+    body = parse_body(spec["b"], spec.get("d", False))
+    lam = P.Lambda(body.span, list(spec["p"]), body)
+    return Closure(lam, restore_env(ev, spec.get("e", {})), spec["b"], spec.get("d", False))
+
+
+def proj_spec(ev: Any, fields: List[P.ProjField], env: Any) -> List[Dict[str, Any]]:
+    out = []
+    for f in fields:
+        d: Dict[str, Any] = {"n": f.name}
+        if f.nested is not None:
+            d["s"] = proj_spec(ev, f.nested, env)
+        if f.expr is not None:
+            lam = P.Lambda(f.expr.span, [P.THIS], f.expr)
+            d["x"] = closure_spec(ev, Closure(lam, env, ev.ctx.src, ev.ctx.allow_dollar))
+        out.append(d)
+    return out
+
+
+def restore_proj(ev: Any, spec: List[Dict[str, Any]]) -> Tuple[List[P.ProjField], Any]:
+    from .evaluator import Env
+    env = Env({}, None)
+    fields = []
+    for d in spec:
+        pf = P.ProjField(d["n"])
+        if "s" in d:
+            pf.nested, sub_env = restore_proj(ev, d["s"])
+            env.vars.update(sub_env.vars)
+        if "x" in d:
+            pf.expr = parse_body(d["x"]["b"], d["x"].get("d", False))
+            env.vars.update(restore_env(ev, d["x"].get("e", {})).vars)
+        fields.append(pf)
+    return fields, env
+
+
+def desc_json(ev: Any, desc: Dict[str, Any]) -> Dict[str, Any]:
+    """The serializable form of a set description (live closures encoded)."""
+    ops = []
+    for op in desc["ops"]:
+        o = {k: v for k, v in op.items() if not k.startswith("_")}
+        if op["op"] in ("where", "map") and "fn" not in o:
+            o["fn"] = closure_spec(ev, op["_c"])
+            op["fn"] = o["fn"]
+        ops.append(o)
+    src = serializable_src(ev, desc["src"])
+    return {"src": {k: v for k, v in src.items() if not k.startswith("_")}, "ops": ops}
+
+
+def live_fn(ev: Any, op: Dict[str, Any]) -> Closure:
+    c = op.get("_c")
+    if c is None:
+        c = restore_closure(ev, op["fn"])
+        op["_c"] = c
+    return c
+
+
+def live_proj(ev: Any, op: Dict[str, Any]) -> Tuple[List[P.ProjField], Any]:
+    lp = op.get("_live")
+    if lp is None:
+        lp = restore_proj(ev, op["f"])
+        op["_live"] = lp
+    return lp
+
+
+# ------------------------------------------------------------------ sources
+def index_bounds(ix: Any, terms: List[Any], rng: Dict[str, Any]) -> Tuple[tuple, tuple]:
+    tk = tuple(skey(t) for t in terms)
+
+    def vkey(v: Any) -> tuple:
+        vals = v if isinstance(v, list) else [v]
+        out = []
+        for i, x in enumerate(vals[:len(ix.values)]):
+            k = skey(x)
+            out.append(Desc(k) if ix.values[i][1] else k)
+        return tuple(out)
+
+    lo: tuple = (tk,)
+    hi: tuple = (tk, (MAX_KEY,))
+    if rng.get("from") is not None:
+        lo = (tk, vkey(rng["from"]))
+    if rng.get("to") is not None:
+        hi = (tk, vkey(rng["to"]) + (MAX_KEY,))
+    return lo, hi
+
+
+def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[Tuple[Any, Any]]:
+    k = src["k"]
+    store = ev.store
+    if k == "all":
+        c = store.coll(src["c"])
+        if c is None:
+            return
+        ids = c.ids
+        i = 0 if pos is None else bisect.bisect_right(ids, pos)
+        latest = c.latest
+        count = ev.count_read
+        while i < len(ids):
+            idn = ids[i]
+            i += 1
+            v = latest.get(idn)
+            if v is None:
+                continue
+            if v.ts > snap or v.deleted or v.ttl is not None:
+                v = c.visible(idn, snap)
+                if v is None:
+                    continue
+            count(v)
+            yield idn, Doc(v)
+    elif k == "idx":
+        c = store.coll(src["c"])
+        if c is None or src["i"] not in c.indexes:
+            return
+        ix = c.indexes[src["i"]]
+        terms = [resolve_deep(ev, dec_tagged(json.loads(t))) for t in src["t"]]
+        rng = {kk: resolve_deep(ev, dec_tagged(json.loads(src[kk]))) for kk in ("from", "to") if kk in src}
+        lo, hi = index_bounds(ix, terms, rng)
+        keys = ix.keys
+        if pos is not None:
+            i = bisect.bisect_right(keys, key_from_json(pos))
+        else:
+            i = bisect.bisect_left(keys, lo)
+        ent = ix.ent
+        count = ev.count_read
+        while i < len(keys):
+            key = keys[i]
+            i += 1
+            if not key < hi:
+                break
+            if key[3] > snap:
+                continue
+            e = ent[key]
+            if e[0] <= snap:
+                continue
+            v = e[1]
+            if v.ttl is not None and v.ttl.ns // 1000 <= snap:
+                continue
+            count(v)
+            yield key, Doc(v)
+    elif k == "arr":
+        items = src.get("_v")
+        if items is None:
+            items = resolve_deep(ev, dec_tagged(json.loads(src["v"])))
+            src["_v"] = items
+        i = 0 if pos is None else pos + 1
+        while i < len(items):
+            yield i, items[i]
+            i += 1
+    elif k == "seq":
+        i = src["a"] if pos is None else pos + 1
+        while i < src["b"]:
+            yield i, i
+            i += 1
+    elif k == "colls":
+        names = sorted(store.colls)
+        i = 0 if pos is None else bisect.bisect_right(names, pos)
+        for n in names[i:]:
+            yield n, ev.coll_def(store.colls[n])
+    else:
+        raise QueryError("invalid_cursor", "Cursor is invalid or expired.")
+
+
+def pos_json(src: Dict[str, Any], p: Any) -> Any:
+    return key_to_json(p) if src["k"] == "idx" else p
+
+
+def iter_items(ev: Any, desc: Dict[str, Any], snap: int, pos: Any,
+               counts: List[int]) -> Iterator[Tuple[Any, Any]]:
+    ops = desc["ops"]
+    if not ops:
+        yield from iter_source(ev, desc["src"], snap, pos)
+        return
+    from .evaluator import Env
+    compiled = []
+    for op in ops:
+        kind = op["op"]
+        if kind in ("where", "map"):
+            compiled.append((kind, live_fn(ev, op)))
+        elif kind == "proj":
+            compiled.append((kind, live_proj(ev, op)))
+        else:
+            compiled.append((kind, op["n"]))
+    tick = ev.tick
+    for p, item in iter_source(ev, desc["src"], snap, pos):
+        tick()
+        ok = True
+        for i, (kind, arg) in enumerate(compiled):
+            if kind == "where":
+                r = ev.call_fn(arg, [item])
+                if r is None or r is False:
+                    ok = False
+                    break
+                if r is not True:
+                    raise QueryError("invalid_argument",
+                                     f"expected value for `predicate return` of type Boolean, "
+                                     f"received {type_name(r)}")
+            elif kind == "map":
+                item = ev.call_fn(arg, [item])
+            elif kind == "proj":
+                item = ev.project(item, arg[0], arg[1])
+            elif kind == "take":
+                if counts[i] >= arg:
+                    return
+                counts[i] += 1
+            elif kind == "drop":
+                if counts[i] < arg:
+                    counts[i] += 1
+                    ok = False
+                    break
+        if ok:
+            yield p, item
+
+
+def materialize(ev: Any, s: SetVal, size: Optional[int], as_set: bool,
+                cur: Optional[Dict[str, Any]] = None) -> Page:
+    """Produce one page of `s` (or resume the cursor `cur`)."""
+    if cur is not None:
+        desc, snap, pos, counts, page_no = cur["d"], cur["s"], cur["p"], cur["c"], cur["g"]
+    else:
+        desc, snap, pos, page_no = s.desc, ev.ctx.snap, None, 1
+        counts = [0] * len(desc["ops"])
+    if size is None:
+        size = s.page_size or DEFAULT_PAGE
+    items: List[Any] = []
+    last_pos, saved = pos, list(counts)
+    more = False
+    has_counters = any(op["op"] in ("take", "drop") for op in desc["ops"])
+    old_snap = ev.ctx.snap
+    ev.ctx.snap = snap
+    try:
+        for p, item in iter_items(ev, desc, snap, pos, counts):
+            if len(items) >= size:
+                more = True
+                break
+            items.append(item)
+            last_pos = p
+            if has_counters:
+                saved = list(counts)
+    finally:
+        ev.ctx.snap = old_snap
+    after = None
+    if more:
+        after = sign({"d": desc_json(ev, desc), "s": snap, "p": pos_json(desc["src"], last_pos),
+                      "c": saved, "n": size, "g": page_no + 1})
+    return Page(items, after, as_set)
+
+
+def decode_cursor(ev: Any, tok: Any) -> Dict[str, Any]:
+    cur = unsign(tok)
+    if not isinstance(cur, dict) or not {"d", "s", "p", "c", "n", "g"} <= cur.keys():
+        raise QueryError("invalid_cursor", "Cursor is invalid or expired.")
+    src = cur["d"]["src"]
+    if src["k"] == "idx" and cur["p"] is not None:
+        cur["p"] = key_from_json(cur["p"])
+    # The snapshot must still be within the collection's history.
+    cname = src.get("c")
+    c = ev.store.coll(cname) if cname else None
+    now = ev.store.now()
+    if c is not None and cur["s"] < c.min_ts(now):
+        raise QueryError("invalid_request",
+                         f"Requested timestamp {FTime.from_micros(cur['s']).iso()} less than minimum "
+                         f"allowed timestamp {FTime.from_micros(c.min_ts(now)).iso()}.")
+    return cur
+
+
+def page_size_arg(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise QueryError("invalid_argument",
+                         f"expected value for `size` of type Int, received {type_name(v)}")
+    if v < 1 or v > MAX_PAGE:
+        raise QueryError("invalid_bounds",
+                         f"expected `size` to be greater than or equal to 1 and less than or equal "
+                         f"to {MAX_PAGE}, received {v}")
+    return v
+
+
+def to_list(ev: Any, s: SetVal) -> List[Any]:
+    counts = [0] * len(s.desc["ops"])
+    return [item for _, item in iter_items(ev, s.desc, ev.ctx.snap, None, counts)]
+
+
+# ------------------------------------------------------------------ set methods
+SET_METHODS = {"pageSize", "paginate", "where", "map", "take", "drop", "first", "last",
+               "count", "toArray", "eventSource", "eventsOn", "forEach", "isEmpty",
+               "nonEmpty", "includes", "toSet", "any", "every", "reduce", "fold",
+               "concat", "distinct", "order", "reverse", "toStream", "changesOn",
+               "aggregate", "firstWhere"}
+
+
+def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
+    if name == "pageSize":
+        n = page_size_arg(ev.arg(args, 0, int, "size", 1))
+        return SetVal(s.desc, n)
+    if name == "paginate":
+        if len(args) > 1:
+            raise QueryError("invalid_function_invocation",
+                             f"callee function expects at most 1 argument, but {len(args)} were provided")
+        n = page_size_arg(args[0]) if args else None
+        return materialize(ev, s, n, False)
+    if name in ("where", "map"):
+        fn = ev.arg(args, 0, Closure, "predicate" if name == "where" else "mapper", 1)
+        return add_op(ev, s, {"op": name, "_c": fn})
+    if name in ("take", "drop"):
+        n = ev.arg(args, 0, int, "limit" if name == "take" else "amount", 1)
+        return add_op(ev, s, {"op": name, "n": max(0, n)})
+    if name == "first":
+        p = materialize(ev, SetVal(s.desc, 1), 1, False)
+        return p.items[0] if p.items else None
+    if name == "firstWhere":
+        fn = ev.arg(args, 0, Closure, "predicate", 1)
+        p = materialize(ev, add_op(ev, s, {"op": "where", "_c": fn}), 1, False)
+        return p.items[0] if p.items else None
+    if name == "last":
+        items = to_list(ev, s)
+        return items[-1] if items else None
+    if name == "count":
+        counts = [0] * len(s.desc["ops"])
+        return sum(1 for _ in iter_items(ev, s.desc, ev.ctx.snap, None, counts))
+    if name == "toArray":
+        return to_list(ev, s)
+    if name == "isEmpty":
+        return not materialize(ev, s, 1, False).items
+    if name == "nonEmpty":
+        return bool(materialize(ev, s, 1, False).items)
+    if name == "toSet":
+        return s
+    if name == "reverse":
+        return arr_set(ev, to_list(ev, s)[::-1])
+    if name == "forEach":
+        fn = ev.arg(args, 0, Closure, "callback", 1)
+        for item in to_list(ev, s):
+            ev.call_fn(fn, [item])
+        return None
+    if name in ("eventSource", "toStream"):
+        return event_source(ev, s, None)
+    if name in ("eventsOn", "changesOn"):
+        paths = []
+        for a in args:
+            if not isinstance(a, Closure) or a.node.params != [P.THIS]:
+                raise QueryError("invalid_argument",
+                                 "expected field accessors like `.field` as arguments")
+            path: List[str] = []
+            n = a.node.body
+            while isinstance(n, P.Member):
+                path.insert(0, n.name)
+                n = n.obj
+            if not (isinstance(n, P.Var) and n.name == P.THIS):
+                raise QueryError("invalid_argument",
+                                 "expected field accessors like `.field` as arguments")
+            paths.append(path)
+        return event_source(ev, s, paths)
+    # the rest operate on the materialized elements
+    from . import builtins as B
+    return B.call_method(ev, to_list(ev, s), name, args, None, from_set=True)
+
+
+def arr_set(ev: Any, items: List[Any]) -> SetVal:
+    s = make({"k": "arr", "v": None, "_v": items})
+    return s
+
+
+def event_source(ev: Any, s: SetVal, paths: Optional[List[List[str]]]) -> EventSource:
+    src = s.desc["src"]
+    if src["k"] not in ("all", "idx"):
+        raise QueryError("invalid_receiver",
+                         "can't call `.eventSource()` because streaming is not supported on sets "
+                         "returned from `.toSet()`.")
+    for op in s.desc["ops"]:
+        if op["op"] not in ("where", "map", "proj"):
+            raise QueryError("invalid_receiver",
+                             f"can't call `.eventSource()` because streaming is not supported on "
+                             f"sets returned from `.{op['op']}()`.")
+    ts = ev.ctx.write_ts if ev.ctx.write_ts is not None else ev.ctx.snap
+    tok = sign({"k": "feed", "d": desc_json(ev, s.desc), "t": ts, "w": paths})
+    return EventSource(tok)
+
+
+def serializable_src(ev: Any, src: Dict[str, Any]) -> Dict[str, Any]:
+    if src["k"] == "arr" and src.get("v") is None:
+        src["v"] = enc_tagged(src["_v"])
+    return src
