@@ -136,10 +136,10 @@ export async function clearFaults() {
 
 // Entries: { path, status, body, ... } oldest first.
 export async function requestLog() {
-  const r = await control("GET", "/_emulator/requests");
+  const r = await control("GET", "/_emulator/log");
   return Array.isArray(r) ? r : r.requests ?? r.entries ?? r.log;
 }
 
 export async function clearRequestLog() {
-  return control("DELETE", "/_emulator/requests");
+  return control("DELETE", "/_emulator/log");
 }
