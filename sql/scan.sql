@@ -1,0 +1,173 @@
+--
+-- Reading collections over FQL v10, against the emulator seeded by
+-- test/seed_regress.py (logical clock: ids and timestamps are stable).
+-- The endpoint and secrets come from the environment and never appear in
+-- the output.
+--
+\set VERBOSITY default
+SET client_min_messages = warning;
+\getenv fauna_endpoint FAUNA_ENDPOINT
+\getenv fauna_secret FAUNA_SECRET
+\getenv fauna_readonly_secret FAUNA_READONLY_SECRET
+
+CREATE SERVER fauna FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna
+  OPTIONS (secret :'fauna_secret');
+
+CREATE FOREIGN TABLE users (
+  ref text,
+  ts timestamptz,
+  coll text,
+  ttl timestamptz,
+  name text,
+  email text,
+  age int,
+  city text OPTIONS (path 'address.city'),
+  zip text OPTIONS (path 'address.zip'),
+  active bool,
+  tags jsonb,
+  data jsonb
+) SERVER fauna OPTIONS (collection 'Users');
+
+-- full scan; documents of differing shapes; missing fields are NULL
+SELECT ref, ts, coll, ttl, name, email, age, city, zip, active, tags
+  FROM users ORDER BY ref;
+SELECT name, data FROM users ORDER BY name;
+SELECT name FROM users WHERE email IS NULL ORDER BY name;
+SELECT city, count(*) FROM users GROUP BY city ORDER BY city;
+SELECT count(*) FROM users;
+-- ts as microseconds since the epoch
+CREATE FOREIGN TABLE users_us (ref text, ts bigint) SERVER fauna
+  OPTIONS (collection 'Users');
+SELECT ref, ts FROM users_us ORDER BY ref;
+
+-- only the columns a statement needs are projected; other quals stay local
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM users;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT name FROM users WHERE city = 'Paris';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM users;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT users FROM users;
+SELECT name FROM users WHERE city = 'Paris' ORDER BY name;
+
+-- an empty collection
+CREATE FOREIGN TABLE empty (ref text, data jsonb) SERVER fauna
+  OPTIONS (collection 'Empty');
+SELECT * FROM empty;
+SELECT count(*) FROM empty;
+
+-- 7 documents read 2 per page: 4 requests, all rows once, in id order
+CREATE FOREIGN TABLE paged (ref text, n int, label text) SERVER fauna
+  OPTIONS (collection 'Paged', page_size '2');
+SELECT array_agg(n) FROM paged;
+SELECT count(*), count(DISTINCT ref), min(n), max(n) FROM paged;
+SELECT n, label FROM paged ORDER BY n;
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM paged;
+-- the server's page_size applies when the table has none
+ALTER FOREIGN TABLE paged OPTIONS (DROP page_size);
+ALTER SERVER fauna OPTIONS (ADD page_size '3');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM paged;
+ALTER SERVER fauna OPTIONS (DROP page_size);
+-- LIMIT stops reading early
+ALTER FOREIGN TABLE paged OPTIONS (ADD page_size '2');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM paged LIMIT 3;
+
+-- ref = value becomes Coll.byId(value): one document or none
+SELECT min(ref) AS first_ref FROM users \gset
+EXPLAIN (VERBOSE, COSTS OFF) SELECT name FROM users WHERE ref = :'first_ref';
+SELECT name FROM users WHERE ref = :'first_ref';
+SELECT name, ref = :'first_ref' AS same FROM users WHERE :'first_ref' = ref;
+-- a well-formed id of no document: zero rows
+SELECT name FROM users WHERE ref = '1';
+-- not an id at all: zero rows, without asking Fauna
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT name FROM users WHERE ref = 'not-an-id';
+SELECT name FROM users WHERE ref = NULL;
+-- with other quals, which stay local
+SELECT name FROM users WHERE ref = :'first_ref' AND age > 40;
+SELECT name FROM users WHERE ref = :'first_ref' AND age > 30;
+-- the path "id" is the same as "ref"
+CREATE FOREIGN TABLE users_byid (doc_id text OPTIONS (path 'id'), name text)
+  SERVER fauna OPTIONS (collection 'Users');
+SELECT doc_id, name FROM users_byid WHERE doc_id = '400000000000000002';
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT doc_id, name FROM users_byid WHERE doc_id = '400000000000000002';
+-- parameters: prepared statements and InitPlans are looked up too
+PREPARE byid(text) AS SELECT name FROM users WHERE ref = $1;
+EXECUTE byid(:'first_ref');
+EXECUTE byid('400000000000000004');
+EXECUTE byid('999');
+DEALLOCATE byid;
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT name FROM users WHERE ref = (SELECT max(ref) FROM users);
+SELECT name FROM users WHERE ref = (SELECT max(ref) FROM users);
+-- rescans re-evaluate the parameter
+SELECT v.r, (SELECT name FROM users u WHERE u.ref = v.r)
+  FROM (VALUES ('400000000000000002'), ('400000000000000003'), ('7')) v(r)
+  ORDER BY 1;
+
+-- ANALYZE samples documents
+ANALYZE paged;
+SELECT reltuples FROM pg_class WHERE relname = 'paged';
+
+-- errors map to SQLSTATEs, with Fauna's code and message in the detail
+CREATE FOREIGN TABLE nope (ref text) SERVER fauna
+  OPTIONS (collection 'NoSuchCollection');
+SELECT * FROM nope;
+\echo :LAST_ERROR_SQLSTATE
+
+-- a role that may read Users but not Secrets
+CREATE SERVER fauna_ro FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna_ro
+  OPTIONS (secret :'fauna_readonly_secret');
+CREATE FOREIGN TABLE ro_users (ref text, name text) SERVER fauna_ro
+  OPTIONS (collection 'Users');
+CREATE FOREIGN TABLE ro_secrets (ref text, code text) SERVER fauna_ro
+  OPTIONS (collection 'Secrets');
+SELECT name FROM ro_users ORDER BY name;
+SELECT * FROM ro_secrets;
+\echo :LAST_ERROR_SQLSTATE
+
+-- a bad secret
+CREATE SERVER fauna_bad FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', max_retries '3');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna_bad
+  OPTIONS (secret 'fnNotTheRightSecret');
+CREATE FOREIGN TABLE bad_users (ref text) SERVER fauna_bad
+  OPTIONS (collection 'Users');
+SELECT * FROM bad_users;
+\echo :LAST_ERROR_SQLSTATE
+
+-- nothing listens on port 1: HV00N (terse: curl's message has timings)
+CREATE SERVER fauna_down FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint 'http://127.0.0.1:1', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna_down
+  OPTIONS (secret 'fnWhatever');
+CREATE FOREIGN TABLE down_users (ref text) SERVER fauna_down
+  OPTIONS (collection 'Users');
+\set VERBOSITY terse
+SELECT * FROM down_users;
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+
+-- the connection is cached per user mapping, and dropped when the server
+-- or user mapping changes
+SELECT fauna_fdw_disconnect();
+SELECT count(*) FROM users;
+SELECT count(*) FROM ro_users;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+ALTER USER MAPPING FOR CURRENT_USER SERVER fauna_ro
+  OPTIONS (SET secret 'fnChangedAndWrong');
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+SELECT count(*) FROM ro_users;
+ALTER USER MAPPING FOR CURRENT_USER SERVER fauna_ro
+  OPTIONS (SET secret :'fauna_readonly_secret');
+SELECT count(*) FROM ro_users;
+SELECT fauna_fdw_disconnect('fauna_ro');
+SELECT fauna_fdw_disconnect('fauna_ro');
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+SELECT fauna_fdw_disconnect('no_such_server');
+SELECT fauna_fdw_disconnect();
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+
+DROP SERVER fauna, fauna_ro, fauna_bad, fauna_down CASCADE;

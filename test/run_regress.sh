@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Run the pg_regress suites against a throwaway Fauna emulator.
+#
+# Starts the emulator (logical clock, throwaway secret) in the background,
+# seeds it with test/seed_regress.py, exports FAUNA_ENDPOINT, FAUNA_SECRET
+# and the seed's extra secrets, and runs `make installcheck` in a throwaway
+# cluster made by pg_virtualenv.  The extension must already be installed
+# (make install).  Exits with installcheck's status and prints
+# regression.diffs on failure.  Extra arguments go to make (for example
+# REGRESS=scan to run one suite).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+workdir=$(mktemp -d)
+emu_pid=
+cleanup() {
+	if [ -n "$emu_pid" ]; then
+		kill "$emu_pid" 2>/dev/null
+		wait "$emu_pid" 2>/dev/null
+	fi
+	rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+secret="regress_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+python3 emulator/fauna_emulator.py --port 0 --secret "$secret" --clock logical \
+	>"$workdir/emulator.log" 2>&1 &
+emu_pid=$!
+
+endpoint=
+for _ in $(seq 1 300); do
+	endpoint=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$workdir/emulator.log" | head -n1)
+	[ -n "$endpoint" ] && break
+	if ! kill -0 "$emu_pid" 2>/dev/null; then
+		break
+	fi
+	sleep 0.1
+done
+if [ -z "$endpoint" ]; then
+	echo "run_regress: the emulator did not start" >&2
+	cat "$workdir/emulator.log" >&2
+	exit 1
+fi
+
+export FAUNA_ENDPOINT=$endpoint
+export FAUNA_SECRET=$secret
+
+if ! exports=$(python3 test/seed_regress.py); then
+	echo "run_regress: seeding the emulator failed" >&2
+	cat "$workdir/emulator.log" >&2
+	exit 1
+fi
+eval "$exports"
+
+rm -f regression.diffs regression.out
+pg_virtualenv -v 15 make installcheck "$@"
+status=$?
+
+if [ "$status" -ne 0 ]; then
+	[ -f regression.diffs ] && cat regression.diffs
+	echo "run_regress: emulator log tail:" >&2
+	tail -n 40 "$workdir/emulator.log" >&2
+fi
+exit "$status"
