@@ -589,6 +589,28 @@ class Evaluator:
         if isinstance(v, Page):
             return Page([self.project(x, fields, env) for x in v.items], v.after, v.as_set)
         out: Dict[str, Any] = {}
+        if type(v) is Doc:
+            # fast path for the common `{ id, ts, data, field }` projection of a document
+            ver = v.ver
+            for f in fields:
+                if f.expr is None and f.nested is None:
+                    n = f.name
+                    if n == "id":
+                        out[n] = ver.id
+                    elif n == "ts":
+                        out[n] = ver.tso
+                    elif n == "data":
+                        out[n] = self.doc_field(ver, "data")
+                    elif n == "ttl":
+                        out[n] = ver.ttl
+                    else:
+                        x = ver.data.get(n)
+                        out[n] = self.resolve(x) if type(x) is Ref else x
+                else:
+                    break
+            else:
+                return out
+            out = {}
         for f in fields:
             if f.expr is not None:
                 # `alias: expr`, where `.field` refers to the projected value

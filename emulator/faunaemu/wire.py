@@ -67,6 +67,39 @@ def _int_tag(v: int) -> str:
 
 # ---------------------------------------------------------------- tagged
 def enc_tagged(v: Any) -> str:
+    f = _TAGGERS.get(type(v))
+    if f is not None:
+        return f(v)
+    return _enc_tagged_other(v)
+
+
+def _tag_dict(v: Dict[str, Any]) -> str:
+    body = "{" + ",".join([_str(k) + ":" + enc_tagged(x) for k, x in v.items()]) + "}"
+    for k in v:
+        if k[:1] == "@":
+            return '{"@object":' + body + "}"
+    return body
+
+
+def _tag_float(v: float) -> str:
+    return '{"@double":"%s"}' % java_double(v)
+
+
+_TAGGERS: Dict[type, Callable[[Any], str]] = {
+    str: _str,
+    type(None): lambda v: "null",
+    bool: lambda v: "true" if v else "false",
+    int: lambda v: _int_tag(v),
+    float: _tag_float,
+    dict: _tag_dict,
+    list: lambda v: "[" + ",".join([enc_tagged(x) for x in v]) + "]",
+    FTime: lambda v: '{"@time":"' + time_iso(v) + '"}',
+    Doc: lambda v: ver_tagged(v.ver),
+    DataDict: lambda v: "{" + ver_fields_tagged(v.ver) + "}",
+}
+
+
+def _enc_tagged_other(v: Any) -> str:
     t = type(v)
     if t is str:
         return _str(v)
