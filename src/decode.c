@@ -223,17 +223,20 @@ fauna_parser_create(MemoryContext cxt)
 	return parser;
 }
 
-static bool
-only_whitespace(const char *buf, size_t len)
+/* Offset of the first byte that is not JSON whitespace, or len. */
+static size_t
+skip_whitespace(const char *buf, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
+	size_t		i;
+
+	for (i = 0; i < len; i++)
 	{
 		char		c = buf[i];
 
 		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			return false;
+			break;
 	}
-	return true;
+	return i;
 }
 
 static bool
@@ -263,9 +266,11 @@ fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
 			return false;
 		if (parser->done)
 		{
-			if (!only_whitespace(buf, len))
+			size_t		ws = skip_whitespace(buf, len);
+
+			if (ws < len)
 				return parser_fail(parser, "unexpected data after the JSON value",
-								   parser->nbytes);
+								   parser->nbytes + ws);
 			parser->nbytes += len;
 			return true;
 		}
@@ -347,7 +352,14 @@ classify(json_object *v, json_object **inner, const char *what)
 		case json_type_boolean:
 			return FV_BOOL;
 		case json_type_int:
+			return FV_NUMBER;
 		case json_type_double:
+			/* json-c takes NaN and Infinity literals even in strict mode */
+			if (!isfinite(json_object_get_double(v)))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("invalid response from Fauna for %s", what),
+						 errdetail("The response holds a non-finite JSON number.")));
 			return FV_NUMBER;
 		case json_type_array:
 			return FV_ARRAY;
@@ -494,6 +506,14 @@ page_add_element(FaunaPage *page, json_object *v, int index)
 					 index, fauna_type_names[t]);
 			invalid_response(page->what, detail);
 	}
+	if (idobj &&
+		!pg_verify_mbstr(PG_UTF8, json_object_get_string(idobj),
+						 json_object_get_string_len(idobj), true))
+	{
+		snprintf(detail, sizeof(detail),
+				 "The id of element %d of the page is not valid UTF-8.", index);
+		invalid_response(page->what, detail);
+	}
 	e->fields = inner;
 	e->idobj = idobj;
 	e->id = idobj ? json_object_get_string(idobj) : NULL;
@@ -611,11 +631,26 @@ fauna_parser_finish_page(FaunaParser *parser, const char *what)
 		what = "query";
 	if (parser->failed)
 		invalid_response(what, parser->errdetail);
+	if (!parser->done && parser->nbytes > 0)
+	{
+		json_object *obj;
+
+		/*
+		 * A NUL byte tells json-c the input ended: it completes a top-level
+		 * literal ("null") and fails an unfinished object.
+		 */
+		obj = json_tokener_parse_ex(parser->tok, "", 1);
+		if (json_tokener_get_error(parser->tok) == json_tokener_success)
+		{
+			parser->root = obj;
+			parser->done = true;
+		}
+	}
 	if (!parser->done)
 	{
 		char		detail[128];
 
-		if (parser->nbytes == 0 && json_tokener_get_parse_end(parser->tok) == 0)
+		if (parser->nbytes == 0)
 			snprintf(detail, sizeof(detail), "The response body is empty.");
 		else
 			snprintf(detail, sizeof(detail),
@@ -686,6 +721,22 @@ fauna_page_document_id(FaunaPage *page, int i)
  * ----------------------------------------------------------------
  */
 
+/*
+ * A value from the response, fit for an error message: at most 64 bytes
+ * (cut at a character boundary) and valid UTF-8.
+ */
+static const char *
+msg_value(const char *s)
+{
+	int			len = strlen(s);
+
+	if (!pg_verify_mbstr(PG_UTF8, s, len, true))
+		return "(not valid UTF-8)";
+	if (len > 64)
+		return psprintf("%.*s...", pg_encoding_mbcliplen(PG_UTF8, s, len, 64), s);
+	return s;
+}
+
 static void
 conv_detail(FaunaConv *cv)
 {
@@ -707,23 +758,25 @@ cannot_convert(FaunaConv *cv, FaunaVType t, Oid typid)
 }
 
 static void
-out_of_range(FaunaConv *cv, FaunaVType t, const char *text, Oid typid)
+out_of_range(FaunaConv *cv, FaunaVType t, const char *value, Oid typid)
 {
+	value = msg_value(value);
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 			 errmsg("Fauna %s %s is out of range for type %s of column \"%s\"",
-					fauna_type_names[t], text, format_type_be(typid),
+					fauna_type_names[t], value, format_type_be(typid),
 					cv->col->attname),
 			 conv_detail(cv)));
 }
 
 static void
-invalid_value(FaunaConv *cv, FaunaVType t, const char *text)
+invalid_value(FaunaConv *cv, FaunaVType t, const char *value)
 {
+	value = msg_value(value);
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 			 errmsg("invalid Fauna %s value \"%s\" for column \"%s\"",
-					fauna_type_names[t], text, cv->col->attname),
+					fauna_type_names[t], value, cv->col->attname),
 			 conv_detail(cv)));
 }
 
@@ -1030,7 +1083,8 @@ b64_decode(const char *s, int len, char *out)
 
 /*
  * Check a Fauna string for text use: no NUL (PostgreSQL text cannot hold
- * it) and, in a non-UTF-8 database, converted to the server encoding.
+ * it), valid UTF-8 (json-c's check lets overlong forms and surrogates
+ * through) and, in a non-UTF-8 database, converted to the server encoding.
  */
 static const char *
 server_string(FaunaConv *cv, FaunaVType t, const char *s, int *len)
@@ -1039,6 +1093,12 @@ server_string(FaunaConv *cv, FaunaVType t, const char *s, int *len)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("Fauna %s for column \"%s\" contains a NUL character, which PostgreSQL text cannot hold",
+						fauna_type_names[t], cv->col->attname),
+				 conv_detail(cv)));
+	if (!pg_verify_mbstr(PG_UTF8, s, *len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("Fauna %s for column \"%s\" is not valid UTF-8",
 						fauna_type_names[t], cv->col->attname),
 				 conv_detail(cv)));
 	if (cv->need_encoding)
@@ -1655,7 +1715,7 @@ integer_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid,
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 							 errmsg("cannot convert Fauna double %s to type %s for column \"%s\": not an integral value",
-									json_object_get_string(inner),
+									msg_value(json_object_get_string(inner)),
 									format_type_be(typid), cv->col->attname),
 							 conv_detail(cv)));
 				/* the int64 range as PostgreSQL's FLOAT8_FITS_IN_INT64 */

@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * fuzz_decode.c
+ *		  libFuzzer target for src/decode.c: arbitrary bytes as a /query/1
+ *		  response body, fed in chunks, turned into a page, and every
+ *		  element converted for a spread of columns (each kind, each type),
+ *		  then as an error body.  Runs on the backend stand-in of pg_shim.c.
+ *
+ * An ERROR is fine (it longjmps back here, as in the server); what must
+ * never happen: a crash, a sanitizer report, a leak (json-c memory must be
+ * freed by the memory context reset even after an ERROR), or decode.c
+ * handing PostgreSQL text that is not valid UTF-8 or a malformed jsonb
+ * token sequence (pg_shim.c aborts on those).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+
+#include "fauna_fdw.h"
+#include "pg_shim.h"
+
+typedef struct ColSpec
+{
+	const char *path;
+	FaunaPathKind kind;
+	Oid			typid;
+} ColSpec;
+
+static const ColSpec specs[] = {
+	{"id", FAUNA_PATH_ID, TEXTOID},
+	{"id", FAUNA_PATH_ID, JSONBOID},
+	{"id", FAUNA_PATH_ID, JSONOID},
+	{"id", FAUNA_PATH_ID, INT8OID},
+	{"ts", FAUNA_PATH_TS, TIMESTAMPTZOID},
+	{"ts", FAUNA_PATH_TS, INT8OID},
+	{"ttl", FAUNA_PATH_TTL, TIMESTAMPOID},
+	{"coll", FAUNA_PATH_COLL, TEXTOID},
+	{"data", FAUNA_PATH_DATA, JSONBOID},
+	{"data", FAUNA_PATH_DATA, JSONOID},
+	{"data", FAUNA_PATH_DATA, TEXTOID},
+	{"action", FAUNA_PATH_ACTION, TEXTOID},
+};
+
+static const Oid field_types[] = {
+	TEXTOID, VARCHAROID, INT2OID, INT4OID, INT8OID, NUMERICOID, FLOAT4OID,
+	FLOAT8OID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, BYTEAOID,
+	JSONBOID, JSONOID, UUIDOID, TEXTARRAYOID, INT4ARRAYOID, JSONBARRAYOID,
+	TIMESTAMPTZARRAYOID,
+};
+
+static char *a_path[] = {"a"};
+static char *ab_path[] = {"a", "b"};
+static char *data_a_path[] = {"data", "a"};
+
+static void
+convert_one(FaunaPage *page, int i, FaunaColumn *col)
+{
+	sigjmp_buf	jb;
+	sigjmp_buf *save = PG_exception_stack;
+	Datum		value;
+	bool		isnull;
+
+	PG_exception_stack = &jb;
+	if (sigsetjmp(jb, 0) == 0)
+		fauna_page_document(page, i, col, 1, &value, &isnull);
+	PG_exception_stack = save;
+	error_context_stack = NULL;
+}
+
+static void
+prepare(FaunaColumn *col, FaunaPathKind kind, Oid typid, char **path, int depth)
+{
+	memset(col, 0, sizeof(*col));
+	col->attnum = 1;
+	col->attname = "c";
+	col->kind = kind;
+	col->typid = typid;
+	col->typmod = -1;
+	col->field_path = path;
+	col->field_depth = depth;
+	fauna_column_prepare(col);
+}
+
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	MemoryContext cxt = shim_context_create();
+	sigjmp_buf	jb;
+	/* the first byte picks the chunk size, as the network would */
+	size_t		chunk = size > 0 ? (data[0] % 64) + 1 : 1;
+
+	CurrentMemoryContext = cxt;
+	PG_exception_stack = &jb;
+	error_context_stack = NULL;
+	if (sigsetjmp(jb, 0) == 0)
+	{
+		FaunaParser *parser = fauna_parser_create(cxt);
+		FaunaPage  *page;
+		FaunaStats	st;
+		FaunaColumn col;
+		int			n;
+
+		for (size_t off = 0; off < size; off += chunk)
+			if (!fauna_parser_feed(parser, (const char *) data + off,
+								   Min(chunk, size - off)))
+				break;
+		page = fauna_parser_finish_page(parser, "collection \"Fuzz\"");
+		n = fauna_page_count(page);
+		(void) fauna_page_after(page);
+		fauna_page_stats(page, &st);
+		for (int i = 0; i < n; i++)
+		{
+			(void) fauna_page_document_id(page, i);
+			for (int s = 0; s < (int) lengthof(specs); s++)
+			{
+				prepare(&col, specs[s].kind, specs[s].typid, NULL, 0);
+				convert_one(page, i, &col);
+			}
+			for (int t = 0; t < (int) lengthof(field_types); t++)
+			{
+				prepare(&col, FAUNA_PATH_FIELD, field_types[t], a_path, 1);
+				convert_one(page, i, &col);
+				prepare(&col, FAUNA_PATH_FIELD, field_types[t], ab_path, 2);
+				convert_one(page, i, &col);
+				prepare(&col, FAUNA_PATH_FIELD, field_types[t], data_a_path, 2);
+				convert_one(page, i, &col);
+			}
+		}
+	}
+	PG_exception_stack = NULL;
+	error_context_stack = NULL;
+	shim_context_reset(cxt);
+
+	/* the same bytes as an error body: never throws */
+	{
+		char	   *code;
+		char	   *message;
+
+		(void) fauna_parse_error_body((const char *) data, size, &code, &message);
+	}
+	CurrentMemoryContext = NULL;
+	shim_context_delete(cxt);
+	return 0;
+}

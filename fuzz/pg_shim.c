@@ -1,0 +1,833 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_shim.c
+ *		  A minimal stand-in for the PostgreSQL backend functions that
+ *		  src/decode.c calls, so that decode.c can run outside a server:
+ *		  under libFuzzer (fuzz_decode.c) and the unit test (decode_test.c).
+ *
+ * What is real: memory contexts with reset callbacks (so leaks on ERROR
+ * paths show up under LeakSanitizer), ereport with longjmp to the nearest
+ * PG_TRY/sigsetjmp, StringInfo, text datums.  What is a model: jsonb,
+ * numeric and arrays are rendered as text (a varlena holding their JSON or
+ * literal form) so tests can compare them, and the jsonb builder checks
+ * that decode.c pushes a well-formed token sequence of valid UTF-8 strings;
+ * catalog lookups answer from a small table of built-in types.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "nodes/memnodes.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "pg_shim.h"
+
+/* printf family: c.h maps them to pg_*; we use the C library's. */
+#undef snprintf
+#undef vsnprintf
+#undef fprintf
+#undef printf
+
+/* ---------------- memory contexts ---------------- */
+
+typedef struct ShimChunk
+{
+	struct ShimChunk *next;
+	max_align_t align[];
+} ShimChunk;
+
+typedef struct ShimContext
+{
+	MemoryContextData hdr;		/* only so the pointer type fits */
+	ShimChunk  *chunks;
+	MemoryContextCallback *callbacks;
+} ShimContext;
+
+MemoryContext CurrentMemoryContext = NULL;
+sigjmp_buf *PG_exception_stack = NULL;
+ErrorContextCallback *error_context_stack = NULL;
+
+MemoryContext
+shim_context_create(void)
+{
+	ShimContext *c = calloc(1, sizeof(ShimContext));
+
+	return (MemoryContext) c;
+}
+
+void
+shim_context_reset(MemoryContext cxt)
+{
+	ShimContext *c = (ShimContext *) cxt;
+
+	/* callbacks first, newest first, as MemoryContextCallResetCallbacks */
+	while (c->callbacks)
+	{
+		MemoryContextCallback *cb = c->callbacks;
+
+		c->callbacks = cb->next;
+		cb->func(cb->arg);
+	}
+	while (c->chunks)
+	{
+		ShimChunk  *ch = c->chunks;
+
+		c->chunks = ch->next;
+		free(ch);
+	}
+}
+
+void
+shim_context_delete(MemoryContext cxt)
+{
+	shim_context_reset(cxt);
+	free(cxt);
+}
+
+void *
+MemoryContextAlloc(MemoryContext cxt, Size size)
+{
+	ShimContext *c = (ShimContext *) cxt;
+	ShimChunk  *ch = malloc(sizeof(ShimChunk) + size);
+
+	if (ch == NULL)
+		abort();
+	ch->next = c->chunks;
+	c->chunks = ch;
+	return ch->align;
+}
+
+void *
+MemoryContextAllocZero(MemoryContext cxt, Size size)
+{
+	void	   *p = MemoryContextAlloc(cxt, size);
+
+	memset(p, 0, size);
+	return p;
+}
+
+char *
+MemoryContextStrdup(MemoryContext cxt, const char *s)
+{
+	size_t		n = strlen(s) + 1;
+
+	return memcpy(MemoryContextAlloc(cxt, n), s, n);
+}
+
+void *
+palloc(Size size)
+{
+	return MemoryContextAlloc(CurrentMemoryContext, size);
+}
+
+void *
+palloc0(Size size)
+{
+	return MemoryContextAllocZero(CurrentMemoryContext, size);
+}
+
+/* Chunks are freed with their context; pfree is a no-op (like a reset). */
+void
+pfree(void *p)
+{
+}
+
+void *
+repalloc(void *p, Size size)
+{
+	/* we do not know the old size: callers here only grow StringInfos */
+	abort();
+}
+
+char *
+pstrdup(const char *s)
+{
+	return MemoryContextStrdup(CurrentMemoryContext, s);
+}
+
+char *
+pnstrdup(const char *s, Size len)
+{
+	char	   *r = palloc(len + 1);
+
+	memcpy(r, s, len);
+	r[len] = '\0';
+	return r;
+}
+
+char *
+psprintf(const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+	char	   *r;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	r = palloc(n + 1);
+	va_start(ap, fmt);
+	vsnprintf(r, n + 1, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+void
+MemoryContextRegisterResetCallback(MemoryContext cxt, MemoryContextCallback *cb)
+{
+	ShimContext *c = (ShimContext *) cxt;
+
+	cb->next = c->callbacks;
+	c->callbacks = cb;
+}
+
+void
+check_stack_depth(void)
+{
+}
+
+/* ---------------- errors ---------------- */
+
+ShimError	shim_error;
+static int	shim_elevel;
+
+bool
+errstart(int elevel, const char *domain)
+{
+	if (elevel < ERROR)
+		return false;
+	shim_elevel = elevel;
+	memset(&shim_error, 0, sizeof(shim_error));
+	return true;
+}
+
+bool
+errstart_cold(int elevel, const char *domain)
+{
+	return errstart(elevel, domain);
+}
+
+#define SHIM_FORMAT(field) \
+	do { \
+		va_list ap; \
+		va_start(ap, fmt); \
+		vsnprintf(shim_error.field, sizeof(shim_error.field), fmt, ap); \
+		va_end(ap); \
+	} while (0)
+
+int
+errcode(int sqlerrcode)
+{
+	shim_error.sqlerrcode = sqlerrcode;
+	return 0;
+}
+
+int
+errmsg(const char *fmt,...)
+{
+	SHIM_FORMAT(message);
+	return 0;
+}
+
+int
+errmsg_internal(const char *fmt,...)
+{
+	SHIM_FORMAT(message);
+	return 0;
+}
+
+int
+errdetail(const char *fmt,...)
+{
+	SHIM_FORMAT(detail);
+	return 0;
+}
+
+int
+errdetail_internal(const char *fmt,...)
+{
+	SHIM_FORMAT(detail);
+	return 0;
+}
+
+int
+errhint(const char *fmt,...)
+{
+	SHIM_FORMAT(hint);
+	return 0;
+}
+
+int
+errcontext_msg(const char *fmt,...)
+{
+	SHIM_FORMAT(context);
+	return 0;
+}
+
+int
+set_errcontext_domain(const char *domain)
+{
+	return 0;
+}
+
+void
+errfinish(const char *filename, int lineno, const char *funcname)
+{
+	/* as the real errfinish: collect CONTEXT lines from the callbacks */
+	for (ErrorContextCallback *e = error_context_stack; e; e = e->previous)
+		e->callback(e->arg);
+	if (shim_elevel >= ERROR)
+	{
+		shim_error.raised = true;
+		if (PG_exception_stack == NULL)
+			abort();
+		siglongjmp(*PG_exception_stack, 1);
+	}
+}
+
+void
+pg_re_throw(void)
+{
+	if (PG_exception_stack == NULL)
+		abort();
+	siglongjmp(*PG_exception_stack, 1);
+}
+
+/* ---------------- strings ---------------- */
+
+/* Strict UTF-8 without NUL, as PostgreSQL's verifier. */
+static bool
+utf8_ok(const char *s, int len)
+{
+	int			i = 0;
+
+	while (i < len)
+	{
+		unsigned char c = (unsigned char) s[i];
+		int			n;
+		uint32		cp;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80)
+		{
+			i++;
+			continue;
+		}
+		if ((c & 0xE0) == 0xC0)
+			n = 1, cp = c & 0x1F;
+		else if ((c & 0xF0) == 0xE0)
+			n = 2, cp = c & 0x0F;
+		else if ((c & 0xF8) == 0xF0)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		if (i + n >= len)
+			return false;
+		for (int k = 1; k <= n; k++)
+		{
+			if (((unsigned char) s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+			(n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+			(cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+/* Abort on text that is not valid UTF-8 or holds NUL: decode.c's promise. */
+void
+shim_check_utf8(const char *s, int len)
+{
+	if (!utf8_ok(s, len))
+		abort();
+}
+
+bool
+pg_verify_mbstr(int encoding, const char *mbstr, int len, bool noError)
+{
+	if (encoding != PG_UTF8 || !noError)
+		abort();
+	return utf8_ok(mbstr, len);
+}
+
+int
+pg_encoding_mbcliplen(int encoding, const char *mbstr, int len, int limit)
+{
+	if (len <= limit)
+		return len;
+	while (limit > 0 && ((unsigned char) mbstr[limit] & 0xC0) == 0x80)
+		limit--;
+	return limit;
+}
+
+text *
+cstring_to_text_with_len(const char *s, int len)
+{
+	text	   *t = palloc(VARHDRSZ + len);
+
+	shim_check_utf8(s, len);
+	SET_VARSIZE(t, VARHDRSZ + len);
+	memcpy(VARDATA(t), s, len);
+	return t;
+}
+
+/* A text datum of a C string, without the UTF-8 check (for renderings). */
+static Datum
+shim_text(const char *s)
+{
+	int			len = strlen(s);
+	text	   *t = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(t, VARHDRSZ + len);
+	memcpy(VARDATA(t), s, len);
+	return PointerGetDatum(t);
+}
+
+char *
+shim_text_to_cstring(Datum d)
+{
+	text	   *t = (text *) DatumGetPointer(d);
+
+	return pnstrdup(VARDATA(t), VARSIZE(t) - VARHDRSZ);
+}
+
+void
+initStringInfo(StringInfo str)
+{
+	str->maxlen = 1024;
+	str->data = palloc(str->maxlen);
+	str->len = 0;
+	str->data[0] = '\0';
+	str->cursor = 0;
+}
+
+void
+enlargeStringInfo(StringInfo str, int needed)
+{
+	int			newlen;
+	char	   *d;
+
+	needed += str->len + 1;
+	if (needed <= str->maxlen)
+		return;
+	newlen = 2 * str->maxlen;
+	while (needed > newlen)
+		newlen = 2 * newlen;
+	d = palloc(newlen);
+	memcpy(d, str->data, str->len + 1);
+	str->data = d;
+	str->maxlen = newlen;
+}
+
+void
+appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
+{
+	enlargeStringInfo(str, datalen);
+	memcpy(str->data + str->len, data, datalen);
+	str->len += datalen;
+	str->data[str->len] = '\0';
+}
+
+void
+appendStringInfoString(StringInfo str, const char *s)
+{
+	appendBinaryStringInfo(str, s, strlen(s));
+}
+
+void
+appendStringInfoChar(StringInfo str, char ch)
+{
+	appendBinaryStringInfo(str, &ch, 1);
+}
+
+void
+appendStringInfo(StringInfo str, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	enlargeStringInfo(str, n);
+	va_start(ap, fmt);
+	vsnprintf(str->data + str->len, n + 1, fmt, ap);
+	va_end(ap);
+	str->len += n;
+}
+
+int
+GetDatabaseEncoding(void)
+{
+	return PG_UTF8;
+}
+
+char *
+pg_any_to_server(const char *s, int len, int encoding)
+{
+	return (char *) s;
+}
+
+/* ---------------- catalog ---------------- */
+
+static const struct
+{
+	Oid			oid;
+	const char *name;
+	Oid			elem;
+	int16		len;
+	bool		byval;
+}			shim_types[] = {
+	{TEXTOID, "text", InvalidOid, -1, false},
+	{VARCHAROID, "character varying", InvalidOid, -1, false},
+	{INT2OID, "smallint", InvalidOid, 2, true},
+	{INT4OID, "integer", InvalidOid, 4, true},
+	{INT8OID, "bigint", InvalidOid, 8, true},
+	{NUMERICOID, "numeric", InvalidOid, -1, false},
+	{FLOAT4OID, "real", InvalidOid, 4, true},
+	{FLOAT8OID, "double precision", InvalidOid, 8, true},
+	{BOOLOID, "boolean", InvalidOid, 1, true},
+	{TIMESTAMPTZOID, "timestamp with time zone", InvalidOid, 8, true},
+	{TIMESTAMPOID, "timestamp without time zone", InvalidOid, 8, true},
+	{DATEOID, "date", InvalidOid, 4, true},
+	{BYTEAOID, "bytea", InvalidOid, -1, false},
+	{JSONBOID, "jsonb", InvalidOid, -1, false},
+	{JSONOID, "json", InvalidOid, -1, false},
+	{UUIDOID, "uuid", InvalidOid, 16, false},
+	{TEXTARRAYOID, "text[]", TEXTOID, -1, false},
+	{INT4ARRAYOID, "integer[]", INT4OID, -1, false},
+	{INT8ARRAYOID, "bigint[]", INT8OID, -1, false},
+	{FLOAT8ARRAYOID, "double precision[]", FLOAT8OID, -1, false},
+	{BOOLARRAYOID, "boolean[]", BOOLOID, -1, false},
+	{TIMESTAMPTZARRAYOID, "timestamp with time zone[]", TIMESTAMPTZOID, -1, false},
+	{JSONBARRAYOID, "jsonb[]", JSONBOID, -1, false},
+};
+
+static int
+shim_type(Oid oid)
+{
+	for (int i = 0; i < (int) lengthof(shim_types); i++)
+		if (shim_types[i].oid == oid)
+			return i;
+	abort();
+}
+
+char *
+format_type_be(Oid type_oid)
+{
+	return pstrdup(shim_types[shim_type(type_oid)].name);
+}
+
+Oid
+get_element_type(Oid typid)
+{
+	return shim_types[shim_type(typid)].elem;
+}
+
+void
+get_typlenbyvalalign(Oid typid, int16 *typlen, bool *typbyval, char *typalign)
+{
+	int			i = shim_type(typid);
+
+	*typlen = shim_types[i].len;
+	*typbyval = shim_types[i].byval;
+	*typalign = 'i';
+}
+
+void
+getTypeInputInfo(Oid type, Oid *typInput, Oid *typIOParam)
+{
+	*typInput = type;			/* the "function" is the type itself */
+	*typIOParam = type;
+}
+
+void
+fmgr_info(Oid functionId, FmgrInfo *finfo)
+{
+	memset(finfo, 0, sizeof(*finfo));
+	finfo->fn_oid = functionId;
+}
+
+/* Input functions: a text "<type>:<input>"; uuid checks its length. */
+Datum
+InputFunctionCall(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod)
+{
+	shim_check_utf8(str, strlen(str));
+	if (flinfo->fn_oid == UUIDOID && strlen(str) != 36)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type uuid: \"%s\"", str)));
+	return shim_text(psprintf("%s:%s", format_type_be(flinfo->fn_oid), str));
+}
+
+/* ---------------- numeric: modeled as text ---------------- */
+
+Datum
+numeric_in(PG_FUNCTION_ARGS)
+{
+	abort();					/* only through DirectFunctionCall3Coll */
+}
+
+Datum
+DirectFunctionCall3Coll(PGFunction func, Oid collation, Datum arg1,
+						Datum arg2, Datum arg3)
+{
+	const char *s = DatumGetCString(arg1);
+
+	if (func != numeric_in)
+		abort();
+	shim_check_utf8(s, strlen(s));
+	if (DatumGetInt32(arg3) >= 0)
+		return shim_text(psprintf("%s(typmod %d)", s, DatumGetInt32(arg3)));
+	return shim_text(s);
+}
+
+Numeric
+int64_to_numeric(int64 val)
+{
+	return (Numeric) DatumGetPointer(shim_text(psprintf(INT64_FORMAT, val)));
+}
+
+struct varlena *
+pg_detoast_datum(struct varlena *datum)
+{
+	return datum;
+}
+
+/* ---------------- arrays: modeled as "{a,b,NULL}" text ---------------- */
+
+static void
+render_datum(StringInfo buf, Datum d, Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			appendStringInfo(buf, "%d", DatumGetInt16(d));
+			break;
+		case INT4OID:
+			appendStringInfo(buf, "%d", DatumGetInt32(d));
+			break;
+		case INT8OID:
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			appendStringInfo(buf, INT64_FORMAT, DatumGetInt64(d));
+			break;
+		case FLOAT8OID:
+			appendStringInfo(buf, "%.17g", DatumGetFloat8(d));
+			break;
+		case BOOLOID:
+			appendStringInfoString(buf, DatumGetBool(d) ? "t" : "f");
+			break;
+		default:
+			appendStringInfoString(buf, shim_text_to_cstring(d));
+	}
+}
+
+ArrayType *
+construct_md_array(Datum *elems, bool *nulls, int ndims, int *dims, int *lbs,
+				   Oid elmtype, int elmlen, bool elmbyval, char elmalign)
+{
+	StringInfoData buf;
+
+	if (ndims != 1 || lbs[0] != 1 || dims[0] < 1)
+		abort();
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < dims[0]; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		if (nulls[i])
+			appendStringInfoString(&buf, "NULL");
+		else
+			render_datum(&buf, elems[i], elmtype);
+	}
+	appendStringInfoChar(&buf, '}');
+	return (ArrayType *) DatumGetPointer(shim_text(buf.data));
+}
+
+ArrayType *
+construct_empty_array(Oid elmtype)
+{
+	return (ArrayType *) DatumGetPointer(shim_text("{}"));
+}
+
+/* ---------------- jsonb: a checked renderer ---------------- */
+
+/*
+ * The parse state is our own: a stack of open containers rendering into
+ * one buffer.  jsonb sorts keys and drops duplicates; the model keeps
+ * insertion order (tests are written for it).
+ */
+typedef struct ShimJbState
+{
+	StringInfoData buf;
+	int			depth;
+	char		kind[1024];		/* 'o' or 'a' per level */
+	int			count[1024];	/* members so far per level */
+	bool		want_value;		/* after a key */
+	JsonbValue	first;			/* first element of a top-level array */
+	bool		have_first;
+} ShimJbState;
+
+typedef struct ShimJbv
+{
+	JsonbValue	v;
+	char	   *rendered;
+} ShimJbv;
+
+static void
+render_scalar(StringInfo buf, JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			appendStringInfoString(buf, "null");
+			break;
+		case jbvBool:
+			appendStringInfoString(buf, v->val.boolean ? "true" : "false");
+			break;
+		case jbvNumeric:
+			{
+				char	   *s = shim_text_to_cstring(PointerGetDatum(v->val.numeric));
+
+				appendStringInfoString(buf, s);
+			}
+			break;
+		case jbvString:
+			if (v->val.string.len < 0)
+				abort();
+			shim_check_utf8(v->val.string.val, v->val.string.len);
+			appendStringInfoChar(buf, '"');
+			appendBinaryStringInfo(buf, v->val.string.val, v->val.string.len);
+			appendStringInfoChar(buf, '"');
+			break;
+		default:
+			abort();
+	}
+}
+
+static void
+separator(ShimJbState *s)
+{
+	if (s->count[s->depth - 1]++ > 0)
+		appendStringInfoString(&s->buf, ", ");
+}
+
+JsonbValue *
+pushJsonbValue(JsonbParseState **pstate, JsonbIteratorToken seq,
+			   JsonbValue *jbval)
+{
+	ShimJbState *s = (ShimJbState *) *pstate;
+
+	if (s == NULL)
+	{
+		if (seq != WJB_BEGIN_OBJECT && seq != WJB_BEGIN_ARRAY)
+			abort();
+		s = palloc0(sizeof(ShimJbState));
+		initStringInfo(&s->buf);
+		*pstate = (JsonbParseState *) s;
+	}
+	switch (seq)
+	{
+		case WJB_BEGIN_OBJECT:
+		case WJB_BEGIN_ARRAY:
+			if (jbval != NULL || s->depth >= 1024)
+				abort();
+			if (s->depth > 0)
+			{
+				if (s->kind[s->depth - 1] == 'o' && !s->want_value)
+					abort();
+				if (s->kind[s->depth - 1] == 'a')
+					separator(s);
+			}
+			s->want_value = false;
+			s->kind[s->depth] = seq == WJB_BEGIN_OBJECT ? 'o' : 'a';
+			s->count[s->depth] = 0;
+			s->depth++;
+			appendStringInfoChar(&s->buf, seq == WJB_BEGIN_OBJECT ? '{' : '[');
+			return NULL;
+		case WJB_KEY:
+			if (s->depth == 0 || s->kind[s->depth - 1] != 'o' || s->want_value ||
+				jbval == NULL || jbval->type != jbvString)
+				abort();
+			separator(s);
+			render_scalar(&s->buf, jbval);
+			appendStringInfoString(&s->buf, ": ");
+			s->want_value = true;
+			return NULL;
+		case WJB_VALUE:
+			if (s->depth == 0 || s->kind[s->depth - 1] != 'o' || !s->want_value ||
+				jbval == NULL)
+				abort();
+			render_scalar(&s->buf, jbval);
+			s->want_value = false;
+			return NULL;
+		case WJB_ELEM:
+			if (s->depth == 0 || s->kind[s->depth - 1] != 'a' || jbval == NULL)
+				abort();
+			if (s->depth == 1 && s->count[0] == 0)
+			{
+				s->first = *jbval;
+				s->have_first = true;
+			}
+			separator(s);
+			render_scalar(&s->buf, jbval);
+			return NULL;
+		case WJB_END_OBJECT:
+		case WJB_END_ARRAY:
+			if (s->depth == 0 || jbval != NULL ||
+				s->kind[s->depth - 1] != (seq == WJB_END_OBJECT ? 'o' : 'a') ||
+				s->want_value)
+				abort();
+			appendStringInfoChar(&s->buf, seq == WJB_END_OBJECT ? '}' : ']');
+			if (--s->depth == 0)
+			{
+				ShimJbv    *r = palloc0(sizeof(ShimJbv));
+
+				r->v.type = seq == WJB_END_OBJECT ? jbvObject : jbvArray;
+				if (seq == WJB_END_ARRAY)
+				{
+					r->v.val.array.nElems = s->count[0];
+					r->v.val.array.elems = s->have_first ? &s->first : NULL;
+				}
+				r->rendered = s->buf.data;
+				*pstate = NULL;
+				return &r->v;
+			}
+			return NULL;
+		default:
+			abort();
+	}
+}
+
+Jsonb *
+JsonbValueToJsonb(JsonbValue *val)
+{
+	if (val->type == jbvObject || val->type == jbvArray)
+		return (Jsonb *) DatumGetPointer(shim_text(((ShimJbv *) val)->rendered));
+	else
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		render_scalar(&buf, val);
+		return (Jsonb *) DatumGetPointer(shim_text(buf.data));
+	}
+}
