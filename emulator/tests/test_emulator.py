@@ -1,0 +1,347 @@
+"""Unit and HTTP tests of the emulator (server started in-process on port 0).
+
+Run from the repo root:  python3 -m unittest emulator.tests.test_emulator
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from faunaemu import parser as P  # noqa: E402
+from faunaemu.errors import QueryError  # noqa: E402
+from faunaemu.loader import load_file  # noqa: E402
+from faunaemu.server import start  # noqa: E402
+from faunaemu.storage import Store  # noqa: E402
+from faunaemu.wire import java_double  # noqa: E402
+
+SECRET = "unit-secret"
+
+
+class ParserTests(unittest.TestCase):
+    def test_shorthand_becomes_lambda(self) -> None:
+        root = P.parse("Users.all().where(.ts > t)")
+        call = root.stmts[0]
+        self.assertIsInstance(call, P.Call)
+        self.assertIsInstance(call.args[0], P.Lambda)
+        self.assertEqual(call.args[0].params, [P.THIS])
+
+    def test_projection_after_page_size(self) -> None:
+        root = P.parse("Users.all().pageSize(10) { id, address { city } }")
+        proj = root.stmts[0]
+        self.assertIsInstance(proj, P.Projection)
+        self.assertEqual(proj.fields[1].name, "address")
+        self.assertEqual(proj.fields[1].nested[0].name, "city")
+
+    def test_block_vs_object(self) -> None:
+        self.assertIsInstance(P.parse("{ a: 1 }").stmts[0], P.Obj)
+        self.assertIsInstance(P.parse("{ let x = 1; x }").stmts[0], P.Block)
+
+    def test_newline_chain_and_statements(self) -> None:
+        root = P.parse("let a = 1\nUsers\n  .all()")
+        self.assertEqual(len(root.stmts), 2)
+
+    def test_syntax_error(self) -> None:
+        with self.assertRaises(QueryError) as cm:
+            P.parse("1 +")
+        self.assertEqual(cm.exception.code, "invalid_query")
+
+    def test_strings(self) -> None:
+        self.assertEqual(P.parse(r"'a\'b'").stmts[0].value, "a'b")
+        self.assertEqual(P.parse(r'"x\u{41}\n"').stmts[0].value, "xA\n")
+
+    def test_java_double(self) -> None:
+        self.assertEqual(java_double(1e10), "1.0E10")
+        self.assertEqual(java_double(1.5), "1.5")
+        self.assertEqual(java_double(1e-4), "1.0E-4")
+
+
+class ServerTest(unittest.TestCase):
+    store: Store
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.store = Store(logical=True)
+        cls.srv = start("127.0.0.1", 0, cls.store, SECRET)
+        cls.port = cls.srv.server_address[1]
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.srv.shutdown()
+        cls.srv.server_close()
+
+    def setUp(self) -> None:
+        with self.store.lock:
+            self.store.reset()
+        self.srv.faults.clear()
+
+    def req(self, method: str, path: str, body: object = None, secret: str | None = SECRET,
+            headers: dict | None = None) -> tuple:
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        h = {"Content-Type": "application/json"}
+        if secret is not None:
+            h["Authorization"] = f"Bearer {secret}"
+        h.update(headers or {})
+        data = json.dumps(body) if body is not None else None
+        c.request(method, path, data, h)
+        r = c.getresponse()
+        raw = r.read()
+        c.close()
+        return r.status, (json.loads(raw) if raw else None), dict(r.getheaders())
+
+    def q(self, query: object, fmt: str = "tagged", secret: str = SECRET, **kw: object) -> tuple:
+        body = {"query": query}
+        body.update(kw)
+        st, b, _ = self.req("POST", "/query/1", body, secret, {"x-format": fmt})
+        return st, b
+
+    def ok(self, query: object, fmt: str = "tagged", secret: str = SECRET) -> object:
+        st, b = self.q(query, fmt, secret)
+        self.assertEqual(st, 200, b)
+        return b["data"]
+
+    def setup_users(self, n: int = 3) -> None:
+        self.ok('Collection.create({ name: "Users", indexes: { byTs: { values: [{ field: ".ts", '
+                'order: "asc" }] }, byEmail: { terms: [{ field: ".email" }] } } })')
+        for i in range(n):
+            self.ok(f'Users.create({{ name: "u{i}", email: "e{i}", n: {i} }})')
+
+
+class QueryTests(ServerTest):
+    def test_literals_tagged_and_simple(self) -> None:
+        self.assertEqual(self.ok("[1, 9007199254740993, 1.5, 'a', null, true]"),
+                         [{"@int": "1"}, {"@long": "9007199254740993"}, {"@double": "1.5"},
+                          "a", None, True])
+        self.assertEqual(self.ok("{ a: 1, b: [2] }", "simple"), {"a": 1, "b": [2]})
+        self.assertEqual(self.ok('Time("2024-01-01T00:00:00Z").toMicros()'),
+                         {"@long": "1704067200000000"})
+
+    def test_success_body_shape(self) -> None:
+        st, b = self.q("1 + 1")
+        self.assertEqual(st, 200)
+        self.assertEqual(b["summary"], "")
+        self.assertEqual(set(b["stats"]), {"compute_ops", "read_ops", "write_ops", "query_time_ms",
+                                           "contention_retries", "storage_bytes_read",
+                                           "storage_bytes_write", "rate_limits_hit"})
+        self.assertGreaterEqual(b["stats"]["compute_ops"], 1)
+        self.assertNotIn("query_tags", b)
+
+    def test_logical_clock(self) -> None:
+        st, b = self.q('Collection.create({ name: "C" })')
+        self.assertEqual(b["txn_ts"], 1704067200000000)
+        st, b = self.q('C.create({ a: 1 })')
+        self.assertEqual(b["txn_ts"], 1704067200001000)
+        self.assertEqual(b["data"]["@doc"]["id"], "400000000000000001")
+        self.assertEqual(b["data"]["@doc"]["ts"], {"@time": "2024-01-01T00:00:00.001Z"})
+        st, b = self.q('C.all().count()')
+        self.assertEqual(b["txn_ts"], 1704067200001000)   # reads do not advance
+
+    def test_template_and_arguments(self) -> None:
+        self.setup_users()
+        d = self.ok({"fql": ["Users.byEmail(", {"value": "e1"}, ").first()!.name"]})
+        self.assertEqual(d, "u1")
+        st, b = self.q("x + 1", arguments={"x": {"@int": "41"}})
+        self.assertEqual(b["data"], {"@int": "42"})
+
+    def test_pagination_and_snapshot(self) -> None:
+        self.setup_users(5)
+        p1 = self.ok("Users.all().pageSize(2) { name }")
+        self.assertEqual([x["name"] for x in p1["@set"]["data"]], ["u0", "u1"])
+        after = p1["@set"]["after"]
+        # a write between pages must not be seen by later pages
+        self.ok('Users.create({ name: "late" })')
+        self.ok('Users.all().first()!.delete()')
+        names = []
+        while after:
+            page = self.ok({"fql": ["Set.paginate(", {"value": after}, ")"]})
+            names += [x["name"] for x in page["data"]]
+            after = page.get("after")
+        self.assertEqual(names, ["u2", "u3", "u4"])
+
+    def test_index_range_inclusive_and_order(self) -> None:
+        self.setup_users(4)
+        docs = self.ok("Users.byTs().toArray()", "simple")
+        ts = [d["ts"] for d in docs]
+        sub = self.ok({"fql": ["Users.byTs({ from: Time(", {"value": ts[1]}, "), to: Time(",
+                               {"value": ts[2]}, ") }).toArray().map(.name)"]}, "simple")
+        self.assertEqual(sub, ["u1", "u2"])
+        desc = self.ok('Collection.byName("Users")!.update({ indexes: { byTsDesc: { values: '
+                       '[{ field: "ts", order: "desc" }] } } })', "simple")
+        self.assertIn("byTsDesc", desc["indexes"])
+        self.assertEqual(self.ok("Users.byTsDesc().toArray().map(.name)", "simple"),
+                         ["u3", "u2", "u1", "u0"])
+
+    def test_null_doc(self) -> None:
+        self.setup_users(0)
+        self.assertEqual(self.ok('Users.byId("123")'),
+                         {"@ref": {"id": "123", "coll": {"@mod": "Users"}, "exists": False,
+                                   "cause": "not found"}})
+        self.assertIsNone(self.ok('Users.byId("123") { id }'))
+        self.assertFalse(self.ok('Users.byId("123").exists()'))
+        st, b = self.q('Users.byId("123")!')
+        self.assertEqual((st, b["error"]["code"]), (400, "document_not_found"))
+
+    def test_history_at(self) -> None:
+        self.setup_users(1)
+        self.ok('Users.all().first()!.update({ name: "new" })')
+        old = self.ok('at (Time("2024-01-01T00:00:00.001Z")) { Users.all().first()!.name }')
+        self.assertEqual(old, "u0")
+
+    def test_errors(self) -> None:
+        st, b = self.q("Nope.all()")
+        self.assertEqual(st, 400)
+        self.assertEqual(b["error"], {"code": "invalid_query",
+                                      "message": "The query failed 1 validation check"})
+        self.assertEqual(b["summary"], "error: Unbound variable `Nope`\nat *query*:1:1\n  |\n"
+                                       "1 | Nope.all()\n  | ^^^^\n  |")
+        st, b = self.q("abort('x')")
+        self.assertEqual((st, b["error"]["code"], b["error"]["abort"]), (400, "abort", "x"))
+        st, b = self.q("[1].toSet().pageSize(0)")
+        self.assertEqual((st, b["error"]["code"]), (400, "invalid_bounds"))
+        st, b = self.q("Set.paginate('garbage-cursor-garbage-cursor-garbage')")
+        self.assertEqual((st, b["error"]["code"]), (400, "invalid_cursor"))
+        st, b = self.q("'a'.nothing()")
+        self.assertEqual((st, b["error"]["code"]), (400, "invalid_query"))
+        st, b = self.q("1 +")
+        self.assertEqual((st, b["error"]["code"]), (400, "invalid_query"))
+
+    def test_failed_query_rolls_back(self) -> None:
+        self.setup_users(0)
+        st, b = self.q('Users.create({ name: "x" })\nabort(1)')
+        self.assertEqual(st, 400)
+        self.assertEqual(self.ok("Users.all().count()"), {"@int": "0"})
+
+    def test_protocol_errors(self) -> None:
+        st, b, h = self.req("POST", "/query/1", {"query": "1"}, secret=None)
+        self.assertEqual((st, b["error"]["code"], h.get("WWW-Authenticate")),
+                         (401, "unauthorized", "Bearer"))
+        st, b, _ = self.req("POST", "/query/1", {"query": "1"}, secret="bad")
+        self.assertEqual((st, b["error"]["code"]), (401, "unauthorized"))
+        for h in ({"x-query-timeout-ms": "0"}, {"x-query-tags": "bad tag=1"},
+                  {"x-format": "xml"}, {"x-typecheck": "maybe"}):
+            st, b, _ = self.req("POST", "/query/1", {"query": "1"}, headers=h)
+            self.assertEqual((st, b["error"]["code"]), (400, "invalid_request"), h)
+        st, b, _ = self.req("POST", "/query/1", {"query": "1"}, headers={"x-query-tags": "a=1,b=x"})
+        self.assertEqual(b["query_tags"], "a=1,b=x")
+
+    def test_keys_and_roles(self) -> None:
+        self.setup_users(1)
+        self.ok('Collection.create({ name: "Secret" })')
+        self.ok('Role.create({ name: "reader", privileges: [{ resource: "Users", '
+                'actions: { read: true } }] })')
+        secret = self.ok('Key.create({ role: "reader" }).secret')
+        self.assertEqual(self.ok("Users.all().count()", secret=secret), {"@int": "1"})
+        st, b = self.q('Users.create({ name: "x" })', secret=secret)
+        self.assertEqual((st, b["error"]["code"]), (400, "permission_denied"))
+        st, b = self.q('Secret.all()', secret=secret)
+        self.assertEqual((st, b["error"]["code"]), (400, "permission_denied"))
+        ro = self.ok('Key.create({ role: "server-readonly" }).secret')
+        st, b = self.q('Users.create({ name: "x" })', secret=ro)
+        self.assertEqual((st, b["error"]["code"]), (400, "permission_denied"))
+
+    def test_feed(self) -> None:
+        self.setup_users(0)
+        tok = self.ok("Users.where(.n > 0).eventSource()")["@stream"]
+        self.ok('Users.create({ name: "a", n: 1 })')
+        self.ok('Users.create({ name: "b", n: 0 })')
+        self.ok('Users.where(.name == "a").first()!.update({ n: 2 })')
+        self.ok('Users.where(.name == "b").first()!.update({ n: 5 })')
+        self.ok('Users.where(.name == "a").first()!.delete()')
+        st, page, _ = self.req("POST", "/feed/1", {"token": tok, "page_size": 3},
+                               headers={"x-format": "tagged"})
+        self.assertEqual(st, 200, page)
+        types = [(e["type"], e["data"]["@doc"]["name"]) for e in page["events"]]
+        self.assertEqual(types, [("add", "a"), ("update", "a"), ("add", "b")])
+        self.assertTrue(page["has_next"])
+        st, page2, _ = self.req("POST", "/feed/1", {"token": tok, "cursor": page["cursor"]},
+                                headers={"x-format": "tagged"})
+        self.assertEqual([(e["type"], e["data"]["@doc"]["name"], e["data"]["@doc"]["n"])
+                          for e in page2["events"]], [("remove", "a", {"@int": "2"})])
+        self.assertFalse(page2["has_next"])
+        st, b, _ = self.req("POST", "/feed/1", {"token": "INVALID!"})
+        self.assertEqual((st, b["error"]["message"]),
+                         (400, "Invalid request body: invalid event source provided."))
+
+
+class ControlTests(ServerTest):
+    def test_status_fault_then_recovery_and_log(self) -> None:
+        st, b, _ = self.req("POST", "/_emulator/faults",
+                            {"kind": "status", "status": 429, "count": 2, "path": "/query/1"})
+        self.assertEqual(st, 200)
+        for _ in range(2):
+            st, b = self.q("1")
+            self.assertEqual((st, b["error"]["code"]), (429, "limit_exceeded"))
+        st, b = self.q("1")
+        self.assertEqual(st, 200)
+        st, log, _ = self.req("GET", "/_emulator/log")
+        entries = [e for e in log["requests"] if e["path"] == "/query/1"]
+        self.assertEqual([e["status"] for e in entries[-3:]], [429, 429, 200])
+        self.assertEqual(entries[-1]["headers"]["authorization"], "<redacted>")
+
+    def test_control_needs_admin(self) -> None:
+        st, _, _ = self.req("GET", "/_emulator/log", secret=None)
+        self.assertEqual(st, 401)
+        key = self.ok('Key.create({ role: "server" }).secret')
+        st, _, _ = self.req("GET", "/_emulator/log", secret=key)
+        self.assertEqual(st, 403)
+
+    def test_page_fault_and_truncated(self) -> None:
+        self.ok('Collection.create({ name: "T" })')
+        self.ok('[1, 2, 3].forEach(i => T.create({ i: i }))')
+        self.req("POST", "/_emulator/faults", {"kind": "status", "status": 503, "page": 2})
+        p1 = self.ok("T.all().pageSize(1)")
+        st, b = self.q({"fql": ["Set.paginate(", {"value": p1["@set"]["after"]}, ")"]})
+        self.assertEqual((st, b["error"]["code"]), (503, "time_out"))
+        self.req("POST", "/_emulator/faults", {"kind": "truncated"})
+        s = socket.create_connection(("127.0.0.1", self.port))
+        body = b'{"query":"1"}'
+        s.sendall(b"POST /query/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + SECRET.encode() +
+                  b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0]
+                     .split(b":")[1])
+        self.assertGreater(length, len(rest))
+
+    def test_reset(self) -> None:
+        self.ok('Collection.create({ name: "R" })')
+        st, _, _ = self.req("POST", "/_emulator/reset")
+        self.assertEqual(st, 200)
+        st, b = self.q("R.all()")
+        self.assertEqual(st, 400)
+
+
+class LoadTests(unittest.TestCase):
+    def test_load_file(self) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            f.write(json.dumps({"collection": {"name": "L", "indexes": {
+                "byTs": {"values": [{"field": "ts"}]}}}}) + "\n")
+            f.write(json.dumps({"coll": "L", "id": "7", "data": {"t": {"@time": "2024-02-01T00:00:00Z"},
+                                                                 "n": {"@int": "3"}}}) + "\n")
+            f.write(json.dumps({"coll": "L", "data": {"n": {"@int": "4"}}}) + "\n")
+            name = f.name
+        try:
+            st = Store(logical=True)
+            self.assertEqual(load_file(st, name), 2)
+            c = st.coll("L")
+            self.assertEqual(len(c.latest), 2)
+            self.assertEqual(len(c.indexes["byTs"].keys), 2)
+            self.assertIn(7, c.latest)
+        finally:
+            os.unlink(name)
+
+
+if __name__ == "__main__":
+    unittest.main()
