@@ -20,7 +20,7 @@ PGFILEDESC = "fauna_fdw - foreign data wrapper for Fauna"
 
 # pg_regress suites; they expect FAUNA_ENDPOINT and FAUNA_SECRET in the
 # environment (see test/run_regress.sh, which starts the emulator).
-REGRESS = options scan $(if $(wildcard $(srcdir)/sql/conversions.sql),conversions)
+REGRESS = options scan faults $(if $(wildcard $(srcdir)/sql/conversions.sql),conversions)
 REGRESS_OPTS = --load-extension=fauna_fdw
 
 CURL_CONFIG ?= curl-config

@@ -1,0 +1,88 @@
+--
+-- Failures: retries of retryable failures, no retry of client errors, and
+-- no partial results.  Faults are injected into the emulator through its
+-- control API just before each statement.
+--
+\set VERBOSITY default
+SET client_min_messages = warning;
+\getenv fauna_endpoint FAUNA_ENDPOINT
+\getenv fauna_secret FAUNA_SECRET
+
+CREATE SERVER fauna FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', max_retries '2');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna
+  OPTIONS (secret :'fauna_secret');
+CREATE FOREIGN TABLE paged (ref text, n int) SERVER fauna
+  OPTIONS (collection 'Paged', page_size '2');
+
+-- a 503 then success: retried, the result is complete
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503}' "$FAUNA_ENDPOINT/_emulator/faults"
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM paged;
+
+-- 429 on the third page, twice: still within max_retries
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":429,"page":3,"count":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+
+-- 502, 504, 503: one more failure than max_retries allows
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":502}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":504}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\echo :LAST_ERROR_SQLSTATE
+
+-- client errors are never retried
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":400}' "$FAUNA_ENDPOINT/_emulator/faults"
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM paged;
+SELECT array_agg(n) FROM paged;
+
+-- the connection drops in the middle of page 2: retried on a new connection
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop_mid_body","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+
+-- without retries, a failure on page 3 fails the statement: no partial
+-- result is ever returned
+ALTER SERVER fauna OPTIONS (SET max_retries '0');
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop_mid_body","page":3}' "$FAUNA_ENDPOINT/_emulator/faults"
+\set VERBOSITY terse
+SELECT array_agg(n) FROM paged;
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503,"page":3}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+
+-- a malformed or truncated body is an error, never a short result
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"malformed","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"truncated","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+
+-- responses larger than max_response_bytes are refused
+CREATE FOREIGN TABLE paged_docs (ref text, ts timestamptz, coll text, data jsonb)
+  SERVER fauna OPTIONS (collection 'Paged', page_size '7');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM paged_docs;
+ALTER SERVER fauna OPTIONS (ADD max_response_bytes '1024');
+SELECT count(paged_docs) FROM paged_docs;
+\echo :LAST_ERROR_SQLSTATE
+ALTER SERVER fauna OPTIONS (DROP max_response_bytes);
+
+-- the request timeout (timeout_ms) is enforced by the client too
+ALTER SERVER fauna OPTIONS (ADD timeout_ms '300');
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"delay","delay_ms":1500}' "$FAUNA_ENDPOINT/_emulator/faults"
+\set VERBOSITY terse
+SELECT array_agg(n) FROM paged;
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+ALTER SERVER fauna OPTIONS (DROP timeout_ms);
+
+-- cancel (statement_timeout) interrupts a slow request promptly
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"delay","delay_ms":3000}' "$FAUNA_ENDPOINT/_emulator/faults"
+SET statement_timeout = '300ms';
+SELECT array_agg(n) FROM paged;
+RESET statement_timeout;
+-- and the connection is usable afterwards
+SELECT array_agg(n) FROM paged;
+
+\! curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $FAUNA_SECRET" "$FAUNA_ENDPOINT/_emulator/faults"
+DROP SERVER fauna CASCADE;
