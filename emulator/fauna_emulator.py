@@ -18,6 +18,15 @@ from faunaemu.server import EmulatorServer  # noqa: E402
 from faunaemu.storage import Store  # noqa: E402
 
 
+def warm_cache(store: Store) -> None:
+    from faunaemu.wire import ver_fields_tagged
+    with store.lock:
+        versions = [v for c in store.colls.values() for v in c.latest.values()]
+    for v in versions:
+        if not v.deleted:
+            ver_fields_tagged(v)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Fauna-compatible HTTP emulator (FQL v10 subset)")
     ap.add_argument("--port", type=int, default=8443, help="port to bind; 0 picks a free one")
@@ -51,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     t.start()
     host, port = srv.server_address[:2]
     print(f"listening on http://{host}:{port}", flush=True)
+    if args.load:
+        # Warm the per-version encoding cache in the background so the first
+        # scan of a bulk-loaded collection is as fast as later ones.
+        threading.Thread(target=warm_cache, args=(store,), daemon=True).start()
     stop.wait()
     srv.shutdown()
     srv.server_close()
