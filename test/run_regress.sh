@@ -51,6 +51,7 @@ if ! exports=$(python3 test/seed_regress.py); then
 	exit 1
 fi
 eval "$exports"
+python3 test/seed_conversions.py || { echo "run_regress: seeding Conversions failed" >&2; exit 1; }
 
 rm -f regression.diffs regression.out
 pg_virtualenv -v 15 make installcheck "$@"
