@@ -2036,6 +2036,17 @@ convert_id(FaunaConv *cv, FaunaElem *e)
 			return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
 		}
 	}
+	if (col->typid == INT8OID || col->typid == NUMERICOID)
+	{
+		/* ids are 64-bit integers in a string */
+		int64		id;
+
+		if (!parse_int64(e->id, &id))
+			cannot_convert(cv, FV_STRING, col->typid);
+		if (col->typid == INT8OID)
+			return Int64GetDatum(id);
+		return NumericGetDatum(numeric_from_text(cv, e->id, col->typmod));
+	}
 	return convert_value(cv, e->idobj, col->typid, col->typmod, false);
 }
 
