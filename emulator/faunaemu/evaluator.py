@@ -603,6 +603,8 @@ class Evaluator:
                         out[n] = self.doc_field(ver, "data")
                     elif n == "ttl":
                         out[n] = ver.ttl
+                    elif n == "coll":
+                        out[n] = self.doc_field(ver, "coll")
                     else:
                         x = ver.data.get(n)
                         out[n] = self.resolve(x) if type(x) is Ref else x

@@ -149,6 +149,15 @@ class QueryTests(ServerTest):
         st, b = self.q("x + 1", arguments={"x": {"@int": "41"}})
         self.assertEqual(b["data"], {"@int": "42"})
 
+    def test_projection_of_reserved_fields(self) -> None:
+        # `coll`, `ts`, `id` are document fields too, so a projection keeps them
+        self.setup_users(1)
+        d = self.ok("Users.all().pageSize(1) { id, coll, ts, name }")["@set"]["data"][0]
+        self.assertEqual(d["coll"], {"@mod": "Users"})
+        self.assertEqual(d["id"], "400000000000000001")
+        self.assertEqual(d["ts"], {"@time": "2024-01-01T00:00:00.001Z"})
+        self.assertEqual(d["name"], "u0")
+
     def test_pagination_and_snapshot(self) -> None:
         self.setup_users(5)
         p1 = self.ok("Users.all().pageSize(2) { name }")
