@@ -20,8 +20,11 @@ PGFILEDESC = "fauna_fdw - foreign data wrapper for Fauna"
 
 # pg_regress suites; they expect FAUNA_ENDPOINT and FAUNA_SECRET in the
 # environment (see test/run_regress.sh, which starts the emulator).
-REGRESS = options scan faults $(if $(wildcard $(srcdir)/sql/conversions.sql),conversions)
-REGRESS_OPTS = --load-extension=fauna_fdw
+REGRESS = options scan faults ranges $(if $(wildcard $(srcdir)/sql/conversions.sql),conversions)
+# REGRESS_OUTPUTDIR keeps results/ and regression.diffs out of the source
+# tree, so that several runs can share one work tree.
+REGRESS_OPTS = --load-extension=fauna_fdw \
+	$(if $(REGRESS_OUTPUTDIR),--outputdir=$(REGRESS_OUTPUTDIR))
 
 CURL_CONFIG ?= curl-config
 PKG_CONFIG ?= pkg-config

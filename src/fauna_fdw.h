@@ -250,6 +250,25 @@ extern void fauna_request_abort(FaunaConn *conn);
  * ----------------------------------------------------------------
  */
 
+/* PostgreSQL counts microseconds from 2000-01-01, Fauna from 1970-01-01. */
+#define FAUNA_UNIX_EPOCH_OFFSET_US \
+	(INT64CONST(10957) * INT64CONST(86400000000))
+
+/*
+ * Bounds on the documents' ts, in microseconds since the Unix epoch.  The
+ * planner fills only the flags (the shape of the query, for EXPLAIN); the
+ * executor fills the values from the quals' parameters.
+ */
+typedef struct FaunaTsRange
+{
+	bool		has_lower;
+	bool		lower_strict;	/* ts > lower, else ts >= lower */
+	int64		lower;
+	bool		has_upper;
+	bool		upper_strict;	/* ts < upper, else ts <= upper */
+	int64		upper;
+} FaunaTsRange;
+
 /* What the planner decided to ask Fauna for; see fauna_fql_first_page(). */
 typedef struct FaunaQuerySpec
 {
@@ -259,6 +278,9 @@ typedef struct FaunaQuerySpec
 								 * "ts", "ttl", "coll", "data" or a dotted
 								 * user field */
 	bool		by_id;			/* Coll.byId($id) instead of Coll.all() */
+	char	   *ts_index;		/* a ts-ordered index to read ranges from,
+								 * or NULL: filter Coll.all() instead */
+	FaunaTsRange ts_range;		/* bounds on ts (not with by_id) */
 } FaunaQuerySpec;
 
 /*
@@ -268,6 +290,9 @@ typedef struct FaunaQuerySpec
  */
 extern void fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
 								 StringInfo body, StringInfo explain);
+
+/* Collection.byName($1) { indexes }: to find a ts index ("auto"). */
+extern void fauna_fql_collection_indexes(const char *collection, StringInfo body);
 
 /* The request body of a following page: Set.paginate(<after>). */
 extern void fauna_fql_next_page(const char *after, StringInfo body);

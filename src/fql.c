@@ -22,8 +22,11 @@
 
 #include "fauna_fdw.h"
 
+#include "datatype/timestamp.h"
 #include "nodes/value.h"
+#include "utils/datetime.h"
 #include "utils/json.h"
+#include "utils/timestamp.h"
 
 /* A query template under construction. */
 typedef struct FqlBuilder
@@ -50,6 +53,8 @@ static void fql_value_string(FqlBuilder *b, const char *value);
 static void fql_value_int(FqlBuilder *b, int value);
 static void fql_end(FqlBuilder *b);
 static void fql_projection(FqlBuilder *b, List *paths);
+static void fql_value_time(FqlBuilder *b, int64 unix_us);
+static void fql_base_set(FqlBuilder *b, const FaunaQuerySpec *spec);
 
 static void
 fql_begin(FqlBuilder *b, StringInfo body, StringInfo explain)
@@ -203,6 +208,94 @@ fql_projection(FqlBuilder *b, List *paths)
 }
 
 /*
+ * A time as a tagged value, {"@time":"YYYY-MM-DDTHH:MM:SS.ffffffZ"}, from
+ * microseconds since the Unix epoch.  The scan keeps bounds within years
+ * 1..9999, which Fauna's times cover.
+ */
+static void
+fql_value_time(FqlBuilder *b, int64 unix_us)
+{
+	TimestampTz ts = unix_us - FAUNA_UNIX_EPOCH_OFFSET_US;
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	fql_value_begin(b);
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range for Fauna")));
+	appendStringInfo(b->body,
+					 "{\"@time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"}",
+					 tm.tm_year, tm.tm_mon, tm.tm_mday,
+					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	appendStringInfoChar(b->body, '}');
+}
+
+/*
+ * The set to read, narrowed by the ts bounds:
+ *	 .byTs({ from: $1, to: $2 })	with a ts index (bounds inclusive)
+ *	 .all()							without one
+ * followed by .where(.ts > $n) for what the index cannot express (strict
+ * bounds) or for every bound when there is no index.  Comparing .ts with a
+ * Time is exact to the microsecond.
+ */
+static void
+fql_base_set(FqlBuilder *b, const FaunaQuerySpec *spec)
+{
+	const FaunaTsRange *r = &spec->ts_range;
+	bool		use_index = spec->ts_index && (r->has_lower || r->has_upper);
+
+	if (use_index)
+	{
+		fql_text(b, ".");
+		fql_text(b, spec->ts_index);
+		fql_text(b, "({ ");
+		if (r->has_lower)
+		{
+			fql_text(b, "from: ");
+			fql_value_time(b, r->lower);
+		}
+		if (r->has_upper)
+		{
+			fql_text(b, r->has_lower ? ", to: " : "to: ");
+			fql_value_time(b, r->upper);
+		}
+		fql_text(b, " })");
+	}
+	else
+		fql_text(b, ".all()");
+
+	if (r->has_lower && (r->lower_strict || !use_index))
+	{
+		fql_text(b, r->lower_strict ? ".where(.ts > " : ".where(.ts >= ");
+		fql_value_time(b, r->lower);
+		fql_text(b, ")");
+	}
+	if (r->has_upper && (r->upper_strict || !use_index))
+	{
+		fql_text(b, r->upper_strict ? ".where(.ts < " : ".where(.ts <= ");
+		fql_value_time(b, r->upper);
+		fql_text(b, ")");
+	}
+}
+
+/*
+ * Discovery of the collection's indexes, for index 'auto'.  The result is
+ * {"indexes": {...}}, or null when the collection does not exist.
+ */
+void
+fauna_fql_collection_indexes(const char *collection, StringInfo body)
+{
+	FqlBuilder	b;
+
+	fql_begin(&b, body, NULL);
+	fql_text(&b, "Collection.byName(");
+	fql_value_string(&b, collection);
+	fql_text(&b, ") { indexes }");
+	fql_end(&b);
+}
+
+/*
  * The first request of a scan:
  *	 Coll.all().pageSize($n) { ... }	or	Coll.byId($id) { ... }
  */
@@ -225,7 +318,8 @@ fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
 	}
 	else
 	{
-		fql_text(&b, ".all().pageSize(");
+		fql_base_set(&b, spec);
+		fql_text(&b, ".pageSize(");
 		fql_value_int(&b, spec->page_size);
 		fql_text(&b, ")");
 	}
@@ -248,3 +342,4 @@ fauna_fql_next_page(const char *after, StringInfo body)
 	fql_text(&b, ")");
 	fql_end(&b);
 }
+

@@ -27,7 +27,15 @@ TIME_METHODS = {"toMicros", "toMillis", "toSeconds", "add", "subtract", "differe
                 "toString"}
 UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 1_000_000,
          "seconds": 1_000_000_000, "minutes": 60_000_000_000, "hours": 3_600_000_000_000,
-         "days": 86_400_000_000_000}
+         "half days": 43_200_000_000_000, "days": 86_400_000_000_000}
+# Time.add/subtract/difference take each unit singular or plural (core FQL2TimeSpec)
+TIME_UNITS = dict(UNITS)
+TIME_UNITS.update({k[:-1]: v for k, v in UNITS.items()})
+EPOCH_UNITS = ("nanoseconds", "microseconds", "milliseconds", "seconds")
+
+
+def bad_unit(unit: str) -> QueryError:
+    return QueryError("invalid_unit", f"`{unit}` is not a valid time unit.")
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED_COLL_NAMES = {"Collection", "Key", "Role", "Function", "Time", "Date", "Set",
                        "Math", "Object", "Array", "String", "Database", "Credential",
@@ -106,8 +114,8 @@ def m_time_now(ev: Any, args: List[Any]) -> Any:
 def m_time_epoch(ev: Any, args: List[Any]) -> Any:
     n = ev.arg(args, 0, int, "offset", 2)
     unit = ev.arg(args, 1, str, "unit")
-    if unit not in UNITS or unit in ("minutes", "hours", "days"):
-        raise QueryError("invalid_unit", f"'{unit}' is not a valid time unit.")
+    if unit not in EPOCH_UNITS:
+        raise bad_unit(unit)
     return FTime(n * UNITS[unit])
 
 
@@ -764,14 +772,16 @@ def time_method(ev: Any, t: FTime, name: str, args: List[Any]) -> Any:
     if name in ("add", "subtract"):
         n = ev.arg(args, 0, int, "amount", 2)
         unit = ev.arg(args, 1, str, "unit")
-        if unit not in UNITS:
-            raise QueryError("invalid_unit", f"'{unit}' is not a valid time unit.")
-        d = n * UNITS[unit]
+        f = TIME_UNITS.get(unit)
+        if f is None:
+            raise bad_unit(unit)
+        d = n * f
         return FTime(t.ns + d if name == "add" else t.ns - d)
     if name == "difference":
         o = ev.arg(args, 0, FTime, "start", 2)
         unit = ev.arg(args, 1, str, "unit")
-        if unit not in UNITS:
-            raise QueryError("invalid_unit", f"'{unit}' is not a valid time unit.")
-        return int((t.ns - o.ns) / UNITS[unit])
+        f = TIME_UNITS.get(unit)
+        if f is None:
+            raise bad_unit(unit)
+        return int((t.ns - o.ns) / f)
     raise no_method(t, name)

@@ -332,6 +332,41 @@ class ControlTests(ServerTest):
         self.assertEqual(st, 400)
 
 
+class DriverGapTests(ServerTest):
+    """Fixes for the gaps in emulator/tests/drivers/KNOWN_GAPS.md."""
+
+    def test_time_units_singular_plural_half_day(self) -> None:
+        # core FQL2TimeSpec "add" / "subtract"
+        units = [("nanosecond", "1970-01-01T00:00:00.000000001Z"),
+                 ("microsecond", "1970-01-01T00:00:00.000001Z"),
+                 ("millisecond", "1970-01-01T00:00:00.001Z"),
+                 ("second", "1970-01-01T00:00:01Z"), ("minute", "1970-01-01T00:01:00Z"),
+                 ("hour", "1970-01-01T01:00:00Z"), ("half day", "1970-01-01T12:00:00Z"),
+                 ("day", "1970-01-02T00:00:00Z")]
+        for u, want in units:
+            for name in (u, u + "s"):
+                self.assertEqual(self.ok(f'Time("1970-01-01T00:00:00Z").add(1, "{name}")'),
+                                 {"@time": want}, name)
+        self.assertEqual(self.ok('Time("1970-01-01T00:00:00Z").subtract(1, "half days")'),
+                         {"@time": "1969-12-31T12:00:00Z"})
+        self.assertEqual(self.ok('Time("1970-01-01T00:00:00Z").subtract(1, "day")'),
+                         {"@time": "1969-12-31T00:00:00Z"})
+        self.assertEqual(self.ok('Time("1970-01-02T00:00:00Z").difference('
+                                 'Time("1970-01-01T00:00:00Z"), "half day")'), {"@int": "2"})
+
+    def test_time_error_messages(self) -> None:
+        # core FQL2TimeSpec "error on invalid time" / "error on invalid unit"
+        st, b = self.q('Time("2020-01-01 01:01:01")')
+        self.assertEqual((st, b["error"]), (400, {
+            "code": "invalid_time", "message": "`2020-01-01 01:01:01` is not a valid time."}))
+        st, b = self.q('Time("2020-01-01T01:01:01Z").add(1, "invalid")')
+        self.assertEqual((st, b["error"]), (400, {
+            "code": "invalid_unit", "message": "`invalid` is not a valid time unit."}))
+        st, b = self.q('Time.epoch(1, "days")')
+        self.assertEqual((st, b["error"]), (400, {
+            "code": "invalid_unit", "message": "`days` is not a valid time unit."}))
+
+
 class LoadTests(unittest.TestCase):
     def test_load_file(self) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:

@@ -57,7 +57,6 @@ describe("Time (core FQL2TimeSpec via fauna-js)", () => {
 
   test(
     "add/subtract with singular units and \"half day(s)\" (core accepts all)",
-    { todo: "emulator rejects singular units and half day(s) (KNOWN_GAPS.md #5)" },
     async () => {
       const cases = [...Object.entries(NS), ["half days", NS["half day"]]];
       for (const [unit, ns] of cases) {
@@ -92,7 +91,6 @@ describe("Time (core FQL2TimeSpec via fauna-js)", () => {
 
   test(
     "error messages match the core's wording",
-    { todo: "emulator's messages differ (KNOWN_GAPS.md #5)" },
     async () => {
       await assert.rejects(client.query(fql`Time("2020-01-01 01:01:01")`), (e) => {
         assert.equal(e.message, "`2020-01-01 01:01:01` is not a valid time.");
