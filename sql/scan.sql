@@ -10,6 +10,20 @@ SET client_min_messages = warning;
 \getenv fauna_secret FAUNA_SECRET
 \getenv fauna_readonly_secret FAUNA_READONLY_SECRET
 
+-- EXPLAIN ANALYZE with the response size masked: it depends on details of
+-- the server's JSON (txn_ts, schema_version) that this suite does not test
+CREATE FUNCTION explain_analyze(query text, with_verbose bool DEFAULT false)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  ln text;
+BEGIN
+  FOR ln IN EXECUTE format('EXPLAIN (ANALYZE, VERBOSE %s, COSTS OFF, TIMING OFF, SUMMARY OFF) %s',
+                           CASE WHEN with_verbose THEN 'on' ELSE 'off' END, query) LOOP
+    RETURN NEXT regexp_replace(ln, 'Fauna bytes received: \d+', 'Fauna bytes received: N');
+  END LOOP;
+END
+$$;
+
 CREATE SERVER fauna FOREIGN DATA WRAPPER fauna_fdw
   OPTIONS (endpoint :'fauna_endpoint', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER fauna
@@ -61,15 +75,15 @@ CREATE FOREIGN TABLE paged (ref text, n int, label text) SERVER fauna
 SELECT array_agg(n) FROM paged;
 SELECT count(*), count(DISTINCT ref), min(n), max(n) FROM paged;
 SELECT n, label FROM paged ORDER BY n;
-EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM paged;
+SELECT explain_analyze($q$SELECT n FROM paged$q$, true);
 -- the server's page_size applies when the table has none
 ALTER FOREIGN TABLE paged OPTIONS (DROP page_size);
 ALTER SERVER fauna OPTIONS (ADD page_size '3');
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM paged;
+SELECT explain_analyze($q$SELECT n FROM paged$q$);
 ALTER SERVER fauna OPTIONS (DROP page_size);
 -- LIMIT stops reading early
 ALTER FOREIGN TABLE paged OPTIONS (ADD page_size '2');
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT n FROM paged LIMIT 3;
+SELECT explain_analyze($q$SELECT n FROM paged LIMIT 3$q$);
 
 -- ref = value becomes Coll.byId(value): one document or none
 SELECT min(ref) AS first_ref FROM users \gset
@@ -79,8 +93,7 @@ SELECT name, ref = :'first_ref' AS same FROM users WHERE :'first_ref' = ref;
 -- a well-formed id of no document: zero rows
 SELECT name FROM users WHERE ref = '1';
 -- not an id at all: zero rows, without asking Fauna
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-  SELECT name FROM users WHERE ref = 'not-an-id';
+SELECT explain_analyze($q$SELECT name FROM users WHERE ref = 'not-an-id'$q$);
 SELECT name FROM users WHERE ref = NULL;
 -- with other quals, which stay local
 SELECT name FROM users WHERE ref = :'first_ref' AND age > 40;
@@ -170,4 +183,5 @@ SELECT fauna_fdw_disconnect('no_such_server');
 SELECT fauna_fdw_disconnect();
 SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
 
+DROP FUNCTION explain_analyze;
 DROP SERVER fauna, fauna_ro, fauna_bad, fauna_down CASCADE;

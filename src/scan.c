@@ -43,9 +43,11 @@
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 /* Planner cost constants: a request costs a network round trip. */
 #define FAUNA_STARTUP_COST		100.0
@@ -60,15 +62,32 @@ enum FaunaScanPrivateIndex
 	FdwScanPrivatePaths,		/* List of String: projected paths */
 	FdwScanPrivateRetrievedAttrs,	/* IntList: attnums filled from Fauna */
 	FdwScanPrivateById,			/* Integer (bool): fdw_exprs[0] is the id */
-	FdwScanPrivateExplain		/* String: the FQL with $n for values */
+	FdwScanPrivateExplain,		/* String: the FQL with $n for values */
+	FdwScanPrivateTsOps,		/* IntList: FaunaTsOp of each fdw_exprs */
+	FdwScanPrivateTsIndex		/* String: ts index, "" for none */
 };
 
 /* How Fauna can evaluate a qual (see classify_qual). */
 typedef enum FaunaQualKind
 {
 	FAUNA_QUAL_LOCAL,			/* filtered by PostgreSQL */
-	FAUNA_QUAL_ID_EQ			/* id = value: Coll.byId(value) */
+	FAUNA_QUAL_ID_EQ,			/* id = value: Coll.byId(value) */
+	FAUNA_QUAL_TS				/* ts <op> value: a range of ts */
 } FaunaQualKind;
+
+/* The comparison of a pushed ts qual, with ts on the left. */
+typedef enum FaunaTsOp
+{
+	FAUNA_TS_LT,
+	FAUNA_TS_LE,
+	FAUNA_TS_EQ,
+	FAUNA_TS_GE,
+	FAUNA_TS_GT
+} FaunaTsOp;
+
+/* Fauna times span years 1..9999; bounds outside are open or empty. */
+#define FAUNA_MIN_TIME_US	INT64CONST(-62135596800000000)	/* 0001-01-01 */
+#define FAUNA_MAX_TIME_US	INT64CONST(253402300799999999)	/* 9999-12-31 */
 
 /* Planner state of a foreign base relation (baserel->fdw_private). */
 typedef struct FaunaRelInfo
@@ -80,6 +99,10 @@ typedef struct FaunaRelInfo
 								 * dropped */
 	RestrictInfo *id_qual;		/* the pushed id equality, or NULL */
 	Expr	   *id_expr;		/* its value side */
+	List	   *ts_quals;		/* pushed ts comparisons (RestrictInfo) */
+	List	   *ts_exprs;		/* their value sides */
+	List	   *ts_ops;			/* their FaunaTsOp */
+	char	   *ts_index;		/* index to read ts ranges from, or NULL */
 	List	   *local_conds;	/* RestrictInfos evaluated locally */
 } FaunaRelInfo;
 
@@ -106,6 +129,8 @@ typedef struct FaunaScanState
 {
 	FaunaQuerySpec spec;
 	ExprState  *id_state;		/* when spec.by_id */
+	List	   *ts_states;		/* ExprStates of the ts bounds */
+	List	   *ts_ops;			/* their FaunaTsOp */
 	FaunaColumn *columns;
 	int			ncolumns;
 	FaunaReader reader;
@@ -255,13 +280,14 @@ column_of(Expr *expr, RelOptInfo *baserel)
  */
 static FaunaQualKind
 classify_qual(RestrictInfo *rinfo, RelOptInfo *baserel, FaunaRelInfo *fpinfo,
-			  Expr **value)
+			  Expr **value, FaunaTsOp *tsop)
 {
 	OpExpr	   *op;
 	Expr	   *left;
 	Expr	   *right;
 	int			attno;
 	char	   *opname;
+	bool		swapped = false;
 
 	*value = NULL;
 	if (rinfo->pseudoconstant || !IsA(rinfo->clause, OpExpr))
@@ -279,6 +305,7 @@ classify_qual(RestrictInfo *rinfo, RelOptInfo *baserel, FaunaRelInfo *fpinfo,
 
 		left = right;
 		right = tmp;
+		swapped = true;
 		attno = column_of(left, baserel);
 		if (attno == 0 || !is_scan_constant(right))
 			return FAUNA_QUAL_LOCAL;
@@ -302,7 +329,186 @@ classify_qual(RestrictInfo *rinfo, RelOptInfo *baserel, FaunaRelInfo *fpinfo,
 		}
 	}
 
+	/*
+	 * ts comparisons: the column as timestamptz or bigint (microseconds),
+	 * compared with a value of the same type, so that the operator is the
+	 * plain ordering of time.  "value < ts" is "ts > value".
+	 */
+	if (fpinfo->kinds[attno - 1] == FAUNA_PATH_TS)
+	{
+		Oid			coltype = exprType((Node *) left);
+		int			i;
+		static const struct
+		{
+			const char *name;
+			FaunaTsOp	op;
+			FaunaTsOp	commuted;
+		}			ops[] = {
+			{"<", FAUNA_TS_LT, FAUNA_TS_GT},
+			{"<=", FAUNA_TS_LE, FAUNA_TS_GE},
+			{"=", FAUNA_TS_EQ, FAUNA_TS_EQ},
+			{">=", FAUNA_TS_GE, FAUNA_TS_LE},
+			{">", FAUNA_TS_GT, FAUNA_TS_LT},
+		};
+
+		if ((coltype != TIMESTAMPTZOID && coltype != INT8OID) ||
+			exprType((Node *) right) != coltype)
+			return FAUNA_QUAL_LOCAL;
+		for (i = 0; i < lengthof(ops); i++)
+		{
+			if (strcmp(opname, ops[i].name) == 0)
+			{
+				*tsop = swapped ? ops[i].commuted : ops[i].op;
+				*value = right;
+				return FAUNA_QUAL_TS;
+			}
+		}
+	}
+
 	return FAUNA_QUAL_LOCAL;
+}
+
+/*
+ * The shape of the ts range of the pushed quals, for planning and EXPLAIN:
+ * which bounds exist and whether they are strict.  With several quals on
+ * one side, the executor keeps the tightest; the plan shows a strict bound
+ * if any of them is strict.
+ */
+static void
+ts_range_shape(List *ts_ops, FaunaTsRange *range)
+{
+	ListCell   *lc;
+
+	memset(range, 0, sizeof(FaunaTsRange));
+	foreach(lc, ts_ops)
+	{
+		FaunaTsOp	op = (FaunaTsOp) lfirst_int(lc);
+
+		if (op == FAUNA_TS_GT || op == FAUNA_TS_GE || op == FAUNA_TS_EQ)
+		{
+			range->has_lower = true;
+			range->lower_strict |= (op == FAUNA_TS_GT);
+		}
+		if (op == FAUNA_TS_LT || op == FAUNA_TS_LE || op == FAUNA_TS_EQ)
+		{
+			range->has_upper = true;
+			range->upper_strict |= (op == FAUNA_TS_LT);
+		}
+	}
+}
+
+/*
+ * Is this index definition (a value of the collection's "indexes") usable
+ * for ts ranges: no terms, first value ts ascending, queryable?
+ */
+static bool
+is_ts_index(JsonbContainer *def)
+{
+	JsonbValue *v;
+	JsonbValue *first;
+	JsonbValue *field;
+
+	v = getKeyJsonValueFromContainer(def, "terms", 5, NULL);
+	if (v && v->type != jbvNull &&
+		!(v->type == jbvBinary && JsonContainerSize(v->val.binary.data) == 0))
+		return false;
+	v = getKeyJsonValueFromContainer(def, "queryable", 9, NULL);
+	if (v && !(v->type == jbvBool && v->val.boolean))
+		return false;
+	v = getKeyJsonValueFromContainer(def, "values", 6, NULL);
+	if (v == NULL || v->type != jbvBinary ||
+		!JsonContainerIsArray(v->val.binary.data))
+		return false;
+	first = getIthJsonbValueFromContainer(v->val.binary.data, 0);
+	if (first == NULL || first->type != jbvBinary ||
+		!JsonContainerIsObject(first->val.binary.data))
+		return false;
+	field = getKeyJsonValueFromContainer(first->val.binary.data, "field", 5, NULL);
+	if (field == NULL || field->type != jbvString ||
+		!((field->val.string.len == 3 && strncmp(field->val.string.val, ".ts", 3) == 0) ||
+		  (field->val.string.len == 2 && strncmp(field->val.string.val, "ts", 2) == 0)))
+		return false;
+	v = getKeyJsonValueFromContainer(first->val.binary.data, "order", 5, NULL);
+	if (v && !(v->type == jbvString && v->val.string.len == 3 &&
+			   strncmp(v->val.string.val, "asc", 3) == 0))
+		return false;
+	return true;
+}
+
+/*
+ * index 'auto': ask Fauna for the collection's indexes and pick the first
+ * usable one (in jsonb key order, so the choice is stable).  Only done when
+ * a query has ts quals to push.  NULL if there is none, including when the
+ * collection does not exist (the scan itself then reports that).
+ */
+static char *
+discover_ts_index(RelOptInfo *baserel, Oid foreigntableid, const char *collection)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	Oid			userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
+	UserMapping *user = GetUserMapping(userid, server->serverid);
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "fauna_fdw discovery",
+											  ALLOCSET_SMALL_SIZES);
+	FaunaConn  *conn = fauna_get_connection(user, server);
+	FaunaRequestCounters counters;
+	StringInfoData body;
+	FaunaPage  *page;
+	FaunaColumn col;
+	char	   *path[1] = {"indexes"};
+	Datum		value;
+	bool		isnull = true;
+	char	   *result = NULL;
+
+	memset(&counters, 0, sizeof(counters));
+	initStringInfo(&body);
+	fauna_fql_collection_indexes(collection, &body);
+	fauna_request_start(conn, body.data, collection, cxt);
+	page = fauna_request_wait(conn, &counters);
+
+	if (fauna_page_count(page) == 1)
+	{
+		memset(&col, 0, sizeof(col));
+		col.attnum = 1;
+		col.attname = "indexes";
+		col.kind = FAUNA_PATH_FIELD;
+		col.field_path = path;
+		col.field_depth = 1;
+		col.typid = JSONBOID;
+		col.typmod = -1;
+		fauna_column_prepare(&col);
+		fauna_page_document(page, 0, &col, 1, &value, &isnull);
+	}
+
+	if (!isnull)
+	{
+		Jsonb	   *jb = DatumGetJsonbP(value);
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		if (JB_ROOT_IS_OBJECT(jb))
+		{
+			it = JsonbIteratorInit(&jb->root);
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			{
+				if (tok == WJB_KEY && result == NULL)
+				{
+					char	   *name = pnstrdup(v.val.string.val, v.val.string.len);
+
+					tok = JsonbIteratorNext(&it, &v, true);
+					if (tok == WJB_VALUE && v.type == jbvBinary &&
+						JsonContainerIsObject(v.val.binary.data) &&
+						fauna_is_identifier(name) && is_ts_index(v.val.binary.data))
+						result = name;
+				}
+			}
+		}
+	}
+
+	MemoryContextDelete(cxt);
+	return result;
 }
 
 /*
@@ -347,15 +553,43 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		Expr	   *value;
+		FaunaTsOp	tsop;
 
-		if (fpinfo->id_qual == NULL &&
-			classify_qual(rinfo, baserel, fpinfo, &value) == FAUNA_QUAL_ID_EQ)
+		switch (classify_qual(rinfo, baserel, fpinfo, &value, &tsop))
 		{
-			fpinfo->id_qual = rinfo;
-			fpinfo->id_expr = value;
+			case FAUNA_QUAL_ID_EQ:
+				if (fpinfo->id_qual == NULL)
+				{
+					fpinfo->id_qual = rinfo;
+					fpinfo->id_expr = value;
+					continue;
+				}
+				break;
+			case FAUNA_QUAL_TS:
+				fpinfo->ts_quals = lappend(fpinfo->ts_quals, rinfo);
+				fpinfo->ts_exprs = lappend(fpinfo->ts_exprs, value);
+				fpinfo->ts_ops = lappend_int(fpinfo->ts_ops, tsop);
+				continue;
+			case FAUNA_QUAL_LOCAL:
+				break;
 		}
-		else
-			fpinfo->local_conds = lappend(fpinfo->local_conds, rinfo);
+		fpinfo->local_conds = lappend(fpinfo->local_conds, rinfo);
+	}
+
+	/* byId reads one document: ts quals are simply checked locally */
+	if (fpinfo->id_qual && fpinfo->ts_quals)
+	{
+		fpinfo->local_conds = list_concat(fpinfo->local_conds, fpinfo->ts_quals);
+		fpinfo->ts_quals = fpinfo->ts_exprs = fpinfo->ts_ops = NIL;
+	}
+
+	if (fpinfo->ts_quals)
+	{
+		if (strcmp(fpinfo->opts.index, "auto") == 0)
+			fpinfo->ts_index = discover_ts_index(baserel, foreigntableid,
+												 fpinfo->opts.collection);
+		else if (strcmp(fpinfo->opts.index, "none") != 0)
+			fpinfo->ts_index = fpinfo->opts.index;
 	}
 
 	if (fpinfo->opts.rows >= 0)
@@ -369,7 +603,7 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 
 	baserel->tuples = tuples;
 	baserel->rows = clamp_row_est(tuples *
-								  clauselist_selectivity(root, fpinfo->local_conds,
+								  clauselist_selectivity(root, baserel->baserestrictinfo,
 														 baserel->relid,
 														 JOIN_INNER, NULL));
 }
@@ -380,11 +614,20 @@ faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 					 Oid foreigntableid)
 {
 	FaunaRelInfo *fpinfo = (FaunaRelInfo *) baserel->fdw_private;
-	double		fetched = fpinfo->id_qual ? 1 : baserel->tuples;
-	double		pages = Max(1.0, ceil(fetched / fpinfo->opts.page_size));
+	double		fetched;
+	double		pages;
 	Cost		startup_cost = FAUNA_STARTUP_COST;
 	Cost		total_cost;
 
+	/* documents Fauna sends: narrowed by the pushed quals only */
+	if (fpinfo->id_qual)
+		fetched = 1;
+	else
+		fetched = clamp_row_est(baserel->tuples *
+								clauselist_selectivity(root, fpinfo->ts_quals,
+													   baserel->relid,
+													   JOIN_INNER, NULL));
+	pages = Max(1.0, ceil(fetched / fpinfo->opts.page_size));
 	total_cost = startup_cost + pages * FAUNA_PAGE_COST + fetched * FAUNA_ROW_COST;
 
 	add_path(baserel, (Path *)
@@ -425,9 +668,11 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 			continue;			/* handled by a gating Result node */
 		if (rinfo == fpinfo->id_qual)
 			fdw_exprs = lappend(fdw_exprs, fpinfo->id_expr);
-		else
+		else if (!list_member_ptr(fpinfo->ts_quals, rinfo))
 			local_exprs = lappend(local_exprs, rinfo->clause);
 	}
+	/* the ts bounds follow (never together with an id) */
+	fdw_exprs = list_concat(fdw_exprs, fpinfo->ts_exprs);
 
 	/* fetch only the columns the output and the local quals use */
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs_used);
@@ -448,7 +693,9 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	spec.collection = fpinfo->opts.collection;
 	spec.page_size = fpinfo->opts.page_size;
 	spec.paths = paths;
-	spec.by_id = (fdw_exprs != NIL);
+	spec.by_id = (fpinfo->id_qual != NULL);
+	spec.ts_index = fpinfo->ts_index;
+	ts_range_shape(fpinfo->ts_ops, &spec.ts_range);
 	initStringInfo(&body);
 	initStringInfo(&explain);
 	fauna_fql_first_page(&spec, NULL, &body, &explain);
@@ -459,6 +706,9 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							 retrieved_attrs,
 							 makeInteger(spec.by_id ? 1 : 0));
 	fdw_private = lappend(fdw_private, makeString(explain.data));
+	fdw_private = lappend(fdw_private, fpinfo->ts_ops);
+	fdw_private = lappend(fdw_private,
+						  makeString(fpinfo->ts_index ? fpinfo->ts_index : ""));
 
 	return make_foreignscan(tlist, local_exprs, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
@@ -593,6 +843,10 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 	fss->spec.page_size = intVal(list_nth(fsplan->fdw_private, FdwScanPrivatePageSize));
 	fss->spec.paths = (List *) list_nth(fsplan->fdw_private, FdwScanPrivatePaths);
 	fss->spec.by_id = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateById)) != 0;
+	fss->ts_ops = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateTsOps);
+	fss->spec.ts_index = strVal(list_nth(fsplan->fdw_private, FdwScanPrivateTsIndex));
+	if (fss->spec.ts_index[0] == '\0')
+		fss->spec.ts_index = NULL;
 
 	/* EXPLAIN without ANALYZE: no connection, no catalog lookups */
 	fss->explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
@@ -615,6 +869,8 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 	if (fss->spec.by_id)
 		fss->id_state = ExecInitExpr((Expr *) linitial(fsplan->fdw_exprs),
 									 (PlanState *) node);
+	else
+		fss->ts_states = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 	fss->tuple_cxt = AllocSetContextCreate(CurrentMemoryContext,
 										   "fauna_fdw tuple",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -652,6 +908,102 @@ scan_id_value(ForeignScanState *node, FaunaScanState *fss)
 	return text;
 }
 
+/*
+ * A ts bound as microseconds since the Unix epoch, from a timestamptz or a
+ * bigint.  *infinite is -1 or +1 for -infinity/infinity.
+ */
+static int64
+ts_bound_value(Datum value, Oid typid, int *infinite)
+{
+	*infinite = 0;
+	if (typid == INT8OID)
+		return DatumGetInt64(value);
+	else
+	{
+		TimestampTz ts = DatumGetTimestampTz(value);
+
+		if (TIMESTAMP_IS_NOBEGIN(ts))
+			*infinite = -1;
+		else if (TIMESTAMP_IS_NOEND(ts))
+			*infinite = 1;
+		else if (ts > PG_INT64_MAX - FAUNA_UNIX_EPOCH_OFFSET_US)
+			*infinite = 1;
+		else
+			return ts + FAUNA_UNIX_EPOCH_OFFSET_US;
+		return 0;
+	}
+}
+
+/*
+ * Evaluate the ts quals into one range: the tightest bound on each side.
+ * Bounds beyond what Fauna's times can hold are open on the far side and
+ * empty on the near side.  Returns false when no document can match (a
+ * NULL, an empty range), so that no request is sent.
+ */
+static bool
+scan_ts_range(ForeignScanState *node, FaunaScanState *fss, FaunaTsRange *r)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	ListCell   *ls;
+	ListCell   *lo;
+
+	memset(r, 0, sizeof(FaunaTsRange));
+	forboth(ls, fss->ts_states, lo, fss->ts_ops)
+	{
+		ExprState  *state = (ExprState *) lfirst(ls);
+		FaunaTsOp	op = (FaunaTsOp) lfirst_int(lo);
+		bool		isnull;
+		Datum		value = ExecEvalExpr(state, econtext, &isnull);
+		int			inf;
+		int64		us;
+
+		if (isnull)
+			return false;		/* comparisons with NULL are never true */
+		us = ts_bound_value(value, exprType((Node *) state->expr), &inf);
+		if (inf == 0 && us < FAUNA_MIN_TIME_US)
+			inf = -1;
+		if (inf == 0 && us > FAUNA_MAX_TIME_US)
+			inf = 1;
+
+		if (op == FAUNA_TS_GT || op == FAUNA_TS_GE || op == FAUNA_TS_EQ)
+		{
+			bool		strict = (op == FAUNA_TS_GT);
+
+			if (inf > 0)
+				return false;	/* nothing is after infinity */
+			if (inf == 0 &&
+				(!r->has_lower || us > r->lower ||
+				 (us == r->lower && strict)))
+			{
+				r->has_lower = true;
+				r->lower = us;
+				r->lower_strict = strict;
+			}
+		}
+		if (op == FAUNA_TS_LT || op == FAUNA_TS_LE || op == FAUNA_TS_EQ)
+		{
+			bool		strict = (op == FAUNA_TS_LT);
+
+			if (inf < 0)
+				return false;
+			if (inf == 0 &&
+				(!r->has_upper || us < r->upper ||
+				 (us == r->upper && strict)))
+			{
+				r->has_upper = true;
+				r->upper = us;
+				r->upper_strict = strict;
+			}
+		}
+	}
+
+	if (r->has_lower && r->has_upper &&
+		(r->lower > r->upper ||
+		 (r->lower == r->upper && (r->lower_strict || r->upper_strict))))
+		return false;
+	return true;
+}
+
 /* Build the first request; false if the scan is known to be empty. */
 static bool
 scan_start(ForeignScanState *node, FaunaScanState *fss)
@@ -659,16 +1011,16 @@ scan_start(ForeignScanState *node, FaunaScanState *fss)
 	char	   *id = NULL;
 
 	fss->started = true;
+	fss->reader.more = false;
+	fss->reader.page = NULL;
 	if (fss->spec.by_id)
 	{
 		id = scan_id_value(node, fss);
 		if (id == NULL)
-		{
-			fss->reader.more = false;
-			fss->reader.page = NULL;
 			return false;
-		}
 	}
+	else if (!scan_ts_range(node, fss, &fss->spec.ts_range))
+		return false;
 	resetStringInfo(&fss->reader.body);
 	fauna_fql_first_page(&fss->spec, id, &fss->reader.body, NULL);
 	reader_start(&fss->reader);
@@ -842,6 +1194,8 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 												  columns[i].field_path,
 												  columns[i].field_depth)));
 	spec.by_id = false;
+	spec.ts_index = NULL;
+	memset(&spec.ts_range, 0, sizeof(spec.ts_range));
 
 	reader_init(&reader, fauna_get_connection(user, server), topts.collection);
 	fauna_fql_first_page(&spec, NULL, &reader.body, NULL);

@@ -6,8 +6,8 @@
 # and the seed's extra secrets, and runs `make installcheck` in a throwaway
 # cluster made by pg_virtualenv.  The extension must already be installed
 # (make install).  Exits with installcheck's status and prints
-# regression.diffs on failure.  Extra arguments go to make (for example
-# REGRESS=scan to run one suite).
+# regression.diffs on failure.  Set REGRESS_OUTPUTDIR to keep the results.
+# Extra arguments go to make (for example REGRESS=scan to run one suite).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,13 +52,20 @@ if ! exports=$(python3 test/seed_regress.py); then
 fi
 eval "$exports"
 python3 test/seed_conversions.py || { echo "run_regress: seeding Conversions failed" >&2; exit 1; }
+python3 test/seed_regress.py ranges || { echo "run_regress: seeding ranges failed" >&2; exit 1; }
 
-rm -f regression.diffs regression.out
-pg_virtualenv -v 15 make installcheck "$@"
+# -t: a private cluster directory even as root, so that concurrent runs
+# (other work trees, other developers) do not collide on "15/regress".
+# Results go to REGRESS_OUTPUTDIR (default: a temporary directory).
+outdir=${REGRESS_OUTPUTDIR:-$workdir/out}
+mkdir -p "$outdir"
+chmod 777 "$workdir" "$outdir"
+rm -f "$outdir/regression.diffs" "$outdir/regression.out"
+pg_virtualenv -t -v 15 make installcheck REGRESS_OUTPUTDIR="$outdir" "$@"
 status=$?
 
 if [ "$status" -ne 0 ]; then
-	[ -f regression.diffs ] && cat regression.diffs
+	[ -f "$outdir/regression.diffs" ] && cat "$outdir/regression.diffs"
 	echo "run_regress: emulator log tail:" >&2
 	tail -n 40 "$workdir/emulator.log" >&2
 fi

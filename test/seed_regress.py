@@ -9,6 +9,9 @@ same on every run and the expected outputs can show them.
 Prints `export NAME=value` lines for secrets it creates; the caller evals
 them before running the suites:
   FAUNA_READONLY_SECRET  a key whose role may read Users but not Secrets
+
+`seed_regress.py ranges` adds the collections of the ts range tests; run it
+after test/seed_conversions.py (see test/run_regress.sh).
 """
 import json
 import os
@@ -65,5 +68,24 @@ def main():
     print("export FAUNA_READONLY_SECRET=%s" % key["secret"])
 
 
+def seed_ranges():
+    """Second phase, run after test/seed_conversions.py so that adding data
+    here never shifts the ids the conversions suite shows."""
+    # ts range pushdown: a collection with a ts index (and one that is not
+    # usable for ranges because it has terms), and one with a descending one
+    query('Collection.create({ name: "Events", indexes: { '
+          'byKind: { terms: [{ field: ".kind" }], values: [{ field: ".ts" }] }, '
+          'byTs: { values: [{ field: ".ts", order: "asc" }] } } })')
+    for i, kind in enumerate(["open", "click", "click", "close", "open"], 1):
+        query('Events.create({ seq: %d, kind: "%s" })' % (i, kind))
+    query('Collection.create({ name: "Logs", indexes: { '
+          'newest: { values: [{ field: ".ts", order: "desc" }] } } })')
+    for i in range(1, 4):
+        query('Logs.create({ seq: %d })' % i)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["ranges"]:
+        seed_ranges()
+    else:
+        main()
