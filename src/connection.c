@@ -171,10 +171,11 @@ fauna_get_connection(UserMapping *user, ForeignServer *server)
 	if (conn->busy)
 		discard_transfer(conn);
 
-	if (conn->easy != NULL && conn->invalidated)
+	/* "multi" marks a set-up entry; "easy" may be dropped and recreated */
+	if (conn->multi != NULL && conn->invalidated)
 		disconnect_entry(conn);
 
-	if (conn->easy == NULL)
+	if (conn->multi == NULL)
 		connect_entry(conn, user, server);
 
 	return conn;
@@ -375,7 +376,8 @@ disconnect_entry(FaunaConn *conn)
 /*
  * Abort a transfer in progress and drop its easy handle, so the socket,
  * possibly holding the rest of a response, is closed rather than reused.
- * A fresh handle is configured at once (no network traffic).
+ * Never throws (it runs in error cleanup); the next request configures a
+ * fresh handle.
  */
 static void
 discard_transfer(FaunaConn *conn)
@@ -392,20 +394,6 @@ discard_transfer(FaunaConn *conn)
 	conn->nsockets = 0;
 	conn->parser = NULL;
 	conn->attempt_cxt = NULL;	/* memory goes with the caller's context */
-
-	if (conn->multi)
-	{
-		/* configure_easy can ERROR; leave the entry consistent first */
-		PG_TRY();
-		{
-			configure_easy(conn);
-		}
-		PG_CATCH();
-		{
-			FlushErrorState();
-		}
-		PG_END_TRY();
-	}
 }
 
 /*
@@ -419,10 +407,7 @@ fauna_request_start(FaunaConn *conn, const char *body, const char *what,
 	if (conn->busy || conn->started)
 		discard_transfer(conn);
 	if (conn->easy == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-				 errmsg("could not create a libcurl handle for Fauna server \"%s\"",
-						conn->server_name)));
+		configure_easy(conn);
 
 	MemoryContextReset(conn->request_cxt);
 	conn->body = MemoryContextStrdup(conn->request_cxt, body);
@@ -937,7 +922,7 @@ fauna_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 	hash_seq_init(&scan, ConnectionHash);
 	while ((conn = (FaunaConn *) hash_seq_search(&scan)) != NULL)
 	{
-		if (conn->easy == NULL)
+		if (conn->multi == NULL)
 			continue;
 		if (hashvalue == 0 ||
 			(cacheid == FOREIGNSERVEROID && conn->server_hashvalue == hashvalue) ||
@@ -989,7 +974,7 @@ disconnect_cached(Oid serverid)
 	hash_seq_init(&scan, ConnectionHash);
 	while ((conn = (FaunaConn *) hash_seq_search(&scan)) != NULL)
 	{
-		if (conn->easy == NULL)
+		if (conn->multi == NULL)
 			continue;
 		if (OidIsValid(serverid) && conn->serverid != serverid)
 			continue;
@@ -1040,7 +1025,7 @@ fauna_fdw_get_connections(PG_FUNCTION_ARGS)
 		bool		nulls[2] = {false, false};
 		ForeignServer *server;
 
-		if (conn->easy == NULL)
+		if (conn->multi == NULL)
 			continue;
 		server = GetForeignServerExtended(conn->serverid, FSV_MISSING_OK);
 		if (server)
