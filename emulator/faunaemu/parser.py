@@ -108,6 +108,9 @@ class Lambda(Node):
     params: List[str]
     body: Node
     variadic: bool = False
+    # the body's source extent, parentheses included (a node's span excludes
+    # the parentheses around it); a cursor stores this text
+    body_src: Optional[Tuple[int, int]] = None
 
 
 @dataclass
@@ -115,6 +118,7 @@ class ProjField:
     name: str
     expr: Optional[Node] = None            # `alias: expr`
     nested: Optional[List["ProjField"]] = None
+    expr_src: Optional[Tuple[int, int]] = None   # source extent of `expr`
 
 
 @dataclass
@@ -174,6 +178,12 @@ class Parser:
         if self.i < len(self.toks) - 1:
             self.i += 1
         return t
+
+    def expr_src(self) -> Tuple[Node, Tuple[int, int]]:
+        """An expression and its source extent, enclosing parentheses included."""
+        start = self.tok.start
+        e = self.expr()
+        return e, (start, self.toks[self.i - 1].end)
 
     def expect_op(self, op: str) -> Token:
         if not self.at_op(op):
@@ -258,8 +268,8 @@ class Parser:
                 and self.peek().value == "=>":
             self.next()
             self.next()
-            body = self.expr()
-            return Lambda((t.start, body.span[1]), [t.value], body)
+            body, bsrc = self.expr_src()
+            return Lambda((t.start, bsrc[1]), [t.value], body, False, bsrc)
         if self.at_op("("):
             # scan to the matching paren and look for `=>`
             depth = 0
@@ -298,8 +308,8 @@ class Parser:
                     self.error("Expected `,` or `)`")
             self.next()
             self.expect_op("=>")
-            body = self.expr()
-            return Lambda((start, body.span[1]), params, body, variadic)
+            body, bsrc = self.expr_src()
+            return Lambda((start, bsrc[1]), params, body, variadic, bsrc)
         return None
 
     def skip_type_param(self) -> None:
@@ -397,9 +407,9 @@ class Parser:
         self.expect_op("(")
         args: List[Node] = []
         while not self.at_op(")"):
-            a = self.expr()
+            a, asrc = self.expr_src()
             if _uses_this(a):
-                a = Lambda(a.span, [THIS], a)
+                a = Lambda(asrc, [THIS], a, False, asrc)
             args.append(a)
             if self.at_op(","):
                 self.next()
@@ -418,8 +428,8 @@ class Parser:
             name = self.next().value
             if self.at_op(":"):
                 self.next()
-                ex = self.expr()
-                fields.append(ProjField(name, expr=ex))
+                ex, xsrc = self.expr_src()
+                fields.append(ProjField(name, expr=ex, expr_src=xsrc))
             elif self.at_op("{"):
                 fields.append(ProjField(name, nested=self.projection_fields()))
             else:

@@ -90,7 +90,8 @@ def closure_spec(ev: Any, cl: Any) -> Dict[str, Any]:
     if not isinstance(cl, Closure):
         raise QueryError("invalid_argument", "Cannot paginate a set built with a native function.")
     node = cl.node
-    body = cl.src[node.body.span[0]:node.body.span[1]]
+    bs = node.body_src or node.body.span
+    body = cl.src[bs[0]:bs[1]]
     env: Dict[str, str] = {}
     for name in sorted(P.free_vars(node)):
         found, v = cl.env.lookup(name) if cl.env is not None else (False, None)
@@ -138,7 +139,8 @@ def parse_body(text: str, allow_dollar: bool) -> P.Node:
 
 def restore_closure(ev: Any, spec: Dict[str, Any]) -> Closure:
     body = parse_body(spec["b"], spec.get("d", False))
-    lam = P.Lambda(body.span, list(spec["p"]), body)
+    text = spec["b"]
+    lam = P.Lambda((0, len(text)), list(spec["p"]), body, False, (0, len(text)))
     return Closure(lam, restore_env(ev, spec.get("e", {})), spec["b"], spec.get("d", False))
 
 
@@ -149,7 +151,8 @@ def proj_spec(ev: Any, fields: List[P.ProjField], env: Any) -> List[Dict[str, An
         if f.nested is not None:
             d["s"] = proj_spec(ev, f.nested, env)
         if f.expr is not None:
-            lam = P.Lambda(f.expr.span, [P.THIS], f.expr)
+            xs = f.expr_src or f.expr.span
+            lam = P.Lambda(xs, [P.THIS], f.expr, False, xs)
             d["x"] = closure_spec(ev, Closure(lam, env, ev.ctx.src, ev.ctx.allow_dollar))
         out.append(d)
     return out

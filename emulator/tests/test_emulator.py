@@ -4,6 +4,7 @@ Run from the repo root:  python3 -m unittest emulator.tests.test_emulator
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -365,6 +366,35 @@ class DriverGapTests(ServerTest):
         st, b = self.q('Time.epoch(1, "days")')
         self.assertEqual((st, b["error"]), (400, {
             "code": "invalid_unit", "message": "`days` is not a valid time unit."}))
+
+    def test_cursor_keeps_parenthesized_lambda_body(self) -> None:
+        # core FQL2PaginationSpec "set pagination works with closed over globals"
+        self.ok('Collection.create({ name: "Q" })')
+        self.ok("Set.sequence(0, 40).forEach(i => Q.create({ foo: i }))")
+        for query in ("Q.all().where(d => (d == Q) || true)",
+                      "Q.all().where(d => (d.foo) >= (0)).pageSize(7)",
+                      "Q.all().where((.foo) >= 0).pageSize(7)",
+                      "Q.all().pageSize(7) { foo, x: (.foo) + (1) }"):
+            page = self.ok(query, "simple")
+            got = [d["foo"] for d in page["data"]]
+            after = page.get("after")
+            while after:
+                page = self.ok({"fql": ["Set.paginate(", {"value": after}, ")"]}, "simple")
+                got += [d["foo"] for d in page["data"]]
+                after = page.get("after")
+            self.assertEqual(got, list(range(40)), query)
+        page = self.ok("Q.all().pageSize(1) { x: (.foo) + (1) }", "simple")
+        payload = json.loads(base64.urlsafe_b64decode(page["after"] + "==")[16:])
+        self.assertEqual(payload["d"]["ops"][0]["f"][0]["x"]["b"], "(.foo) + (1)")
+        page = self.ok("Q.all().where(d => (d == Q) || true).pageSize(1)", "simple")
+        payload = json.loads(base64.urlsafe_b64decode(page["after"] + "==")[16:])
+        self.assertEqual(payload["d"]["ops"][0]["fn"]["b"], "(d == Q) || true")
+
+    def test_lambda_body_source_extent(self) -> None:
+        src = "x => (x.a) + (1)"
+        lam = P.parse(src).stmts[0]
+        self.assertEqual(src[lam.body_src[0]:lam.body_src[1]], "(x.a) + (1)")
+        self.assertEqual(lam.span, (0, len(src)))
 
 
 class LoadTests(unittest.TestCase):

@@ -97,7 +97,6 @@ describe("cursor serialization (core FQL2PaginationSpec via fauna-js)", () => {
 
   test(
     "closed-over globals survive: where(d => (d == Coll) || true)",
-    { todo: "lambda body starting with '(' loses it in the cursor (KNOWN_GAPS.md #7)" },
     async () => {
       const got = (await pages(client, fql`${C}.all().where(d => (d == ${C}) || true)`))
         .flat()
