@@ -23,6 +23,8 @@ class EmulatorServer(ThreadingHTTPServer):
         self.store = store
         self.secret = secret
         self.service = Service(store, secret)
+        from .v4 import V4Api
+        self.v4 = V4Api(store, self.service.auth)
         self.faults = Faults()
         self.log = RequestLog()
         self.quiet = quiet
@@ -96,7 +98,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault["kind"] == "status":
             st = fault["status"]
             self.log_request_entry(method, path, headers, body, st, "status")
-            self.respond(st, fault_body(st), {})
+            if path == "/":
+                from .v4 import fault_body_v4
+                self.respond(st, fault_body_v4(st), {})
+            else:
+                self.respond(st, fault_body(st), {})
             return
         status, text, hdrs = self.route(method, path, headers, body)
         self.log_request_entry(method, path, headers, body, status,
@@ -123,6 +129,10 @@ class Handler(BaseHTTPRequestHandler):
             if method != "POST":
                 return 405, proto_body("invalid_request", "Method not allowed."), {}
             return svc.feed(body, headers)
+        if path == "/":   # legacy FQL v4 (faunaemu/v4.py)
+            if method != "POST":
+                return 405, '{"errors":[{"code":"method not allowed","description":"Method not allowed."}]}', {}
+            return self.server.v4.handle(body, headers)
         if path == "/ping":
             return 200, '{"resource":"Scope write is OK"}', {}
         return 404, proto_body("not_found", f"Resource {path} not found."), {}
