@@ -118,6 +118,22 @@ SELECT v.r, (SELECT name FROM users u WHERE u.ref = v.r)
   FROM (VALUES ('400000000000000002'), ('400000000000000003'), ('7')) v(r)
   ORDER BY 1;
 
+-- a join on ref with a big collection and few outer rows: a nested loop
+-- looks each document up with byId (a parameterized scan)
+CREATE TEMP TABLE wanted (r text);
+INSERT INTO wanted VALUES ('400000000000000002'), ('400000000000000004'), ('5');
+ANALYZE wanted;
+ALTER FOREIGN TABLE users OPTIONS (ADD rows '1000000');
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT w.r, u.name FROM wanted w JOIN users u ON u.ref = w.r;
+SELECT w.r, u.name FROM wanted w JOIN users u ON u.ref = w.r ORDER BY 1;
+SELECT w.r, u.name FROM wanted w LEFT JOIN users u ON u.ref = w.r ORDER BY 1;
+SELECT explain_analyze($q$SELECT w.r, u.name FROM wanted w JOIN users u ON u.ref = w.r$q$);
+ALTER FOREIGN TABLE users OPTIONS (DROP rows);
+-- a small collection is read once and hashed instead
+EXPLAIN (COSTS OFF)
+  SELECT w.r, u.name FROM wanted w JOIN users u ON u.ref = w.r;
+
 -- ANALYZE samples documents
 ANALYZE paged;
 SELECT reltuples FROM pg_class WHERE relname = 'paged';

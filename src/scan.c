@@ -40,6 +40,7 @@
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "utils/builtins.h"
@@ -608,7 +609,130 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 														 JOIN_INNER, NULL));
 }
 
-/* One unparameterized path: Fauna returns rows in no useful order. */
+/*
+ * If rinfo is "id column = value" where value depends on other relations
+ * only (a join clause), return value: the qual can be evaluated by byId
+ * once per outer row in a parameterized scan.
+ */
+static Expr *
+id_join_value(PlannerInfo *root, RestrictInfo *rinfo, RelOptInfo *baserel,
+			  FaunaRelInfo *fpinfo)
+{
+	OpExpr	   *op;
+	int			side;
+
+	if (rinfo->pseudoconstant || !IsA(rinfo->clause, OpExpr))
+		return NULL;
+	op = (OpExpr *) rinfo->clause;
+	if (list_length(op->args) != 2 || op->opno >= FirstNormalObjectId)
+		return NULL;
+	if (strcmp(get_opname(op->opno), "=") != 0)
+		return NULL;
+
+	for (side = 0; side < 2; side++)
+	{
+		Expr	   *col = (Expr *) list_nth(op->args, side);
+		Expr	   *other = (Expr *) list_nth(op->args, 1 - side);
+		int			attno = column_of(col, baserel);
+		Oid			coltype;
+
+		if (attno == 0 || attno > fpinfo->natts ||
+			fpinfo->paths[attno - 1] == NULL ||
+			fpinfo->kinds[attno - 1] != FAUNA_PATH_ID)
+			continue;
+		coltype = exprType((Node *) col);
+		if (coltype != TEXTOID && coltype != VARCHAROID &&
+			coltype != INT8OID && coltype != INT4OID && coltype != INT2OID)
+			continue;
+		if (bms_is_member(baserel->relid, pull_varnos(root, (Node *) other)) ||
+			contain_volatile_functions((Node *) other) ||
+			contain_subplans((Node *) other))
+			continue;
+		return other;
+	}
+	return NULL;
+}
+
+/* Which column an equivalence-class member must be (see below). */
+typedef struct IdEcArg
+{
+	Index		relid;
+	AttrNumber	attno;
+} IdEcArg;
+
+static bool
+ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					EquivalenceMember *em, void *arg)
+{
+	IdEcArg    *target = (IdEcArg *) arg;
+	Expr	   *expr = em->em_expr;
+
+	while (expr && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	return expr && IsA(expr, Var) &&
+		((Var *) expr)->varno == target->relid &&
+		((Var *) expr)->varlevelsup == 0 &&
+		((Var *) expr)->varattno == target->attno;
+}
+
+/*
+ * Parameterized paths for "ref = outer.column": a nested loop can then
+ * look each outer row's document up with Coll.byId instead of reading the
+ * whole collection.  Such equalities usually live in equivalence classes,
+ * the others in joininfo.
+ */
+static void
+add_id_param_paths(PlannerInfo *root, RelOptInfo *baserel, FaunaRelInfo *fpinfo)
+{
+	List	   *clauses = NIL;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, baserel->joininfo)
+		clauses = lappend(clauses, lfirst(lc));
+	for (i = 1; i <= fpinfo->natts; i++)
+	{
+		IdEcArg		arg;
+
+		if (fpinfo->paths[i - 1] == NULL || fpinfo->kinds[i - 1] != FAUNA_PATH_ID)
+			continue;
+		arg.relid = baserel->relid;
+		arg.attno = i;
+		clauses = list_concat(clauses,
+							  generate_implied_equalities_for_column(root, baserel,
+																	 ec_member_is_column,
+																	 &arg,
+																	 baserel->lateral_referencers));
+	}
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		Relids		required_outer;
+		ParamPathInfo *param_info;
+		Cost		startup_cost = FAUNA_STARTUP_COST;
+
+		if (!join_clause_is_movable_to(rinfo, baserel) ||
+			id_join_value(root, rinfo, baserel, fpinfo) == NULL)
+			continue;
+		required_outer = bms_union(rinfo->clause_relids, baserel->lateral_relids);
+		required_outer = bms_del_member(required_outer, baserel->relid);
+		if (bms_is_empty(required_outer))
+			continue;
+		param_info = get_baserel_parampathinfo(root, baserel, required_outer);
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL,
+										 param_info->ppi_rows,
+										 startup_cost,
+										 startup_cost + FAUNA_PAGE_COST + FAUNA_ROW_COST,
+										 NIL, required_outer, NULL, NIL));
+	}
+}
+
+/*
+ * The plain path, plus parameterized byId paths for joins on the id.
+ * Fauna returns rows in no order the planner can use.
+ */
 static void
 faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 					 Oid foreigntableid)
@@ -634,6 +758,9 @@ faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
 									 startup_cost, total_cost, NIL,
 									 baserel->lateral_relids, NULL, NIL));
+
+	if (fpinfo->id_qual == NULL)
+		add_id_param_paths(root, baserel, fpinfo);
 }
 
 /*
@@ -647,6 +774,10 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					List *tlist, List *scan_clauses, Plan *outer_plan)
 {
 	FaunaRelInfo *fpinfo = (FaunaRelInfo *) baserel->fdw_private;
+	RestrictInfo *id_qual = fpinfo->id_qual;
+	Expr	   *id_expr = fpinfo->id_expr;
+	List	   *ts_quals = NIL;
+	List	   *ts_ops = NIL;
 	List	   *local_exprs = NIL;
 	List	   *fdw_exprs = NIL;
 	List	   *retrieved_attrs = NIL;
@@ -660,19 +791,47 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	ListCell   *lc;
 	int			i;
 
+	/*
+	 * A parameterized path pushes a join clause "id = outer value"; its
+	 * outer Vars become executor Params (replace_nestloop_params).
+	 */
+	if (id_qual == NULL && best_path->path.param_info != NULL)
+	{
+		foreach(lc, scan_clauses)
+		{
+			RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+			if (list_member_ptr(baserel->baserestrictinfo, rinfo))
+				continue;
+			id_expr = id_join_value(root, rinfo, baserel, fpinfo);
+			if (id_expr)
+			{
+				id_qual = rinfo;
+				break;
+			}
+		}
+	}
+	/* byId reads one document: ts quals are then checked locally */
+	if (id_qual == NULL)
+	{
+		ts_quals = fpinfo->ts_quals;
+		ts_ops = fpinfo->ts_ops;
+	}
+
 	foreach(lc, scan_clauses)
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 
 		if (rinfo->pseudoconstant)
 			continue;			/* handled by a gating Result node */
-		if (rinfo == fpinfo->id_qual)
-			fdw_exprs = lappend(fdw_exprs, fpinfo->id_expr);
-		else if (!list_member_ptr(fpinfo->ts_quals, rinfo))
+		if (rinfo == id_qual)
+			fdw_exprs = lappend(fdw_exprs, id_expr);
+		else if (!list_member_ptr(ts_quals, rinfo))
 			local_exprs = lappend(local_exprs, rinfo->clause);
 	}
 	/* the ts bounds follow (never together with an id) */
-	fdw_exprs = list_concat(fdw_exprs, fpinfo->ts_exprs);
+	if (id_qual == NULL)
+		fdw_exprs = list_concat(fdw_exprs, fpinfo->ts_exprs);
 
 	/* fetch only the columns the output and the local quals use */
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs_used);
@@ -693,9 +852,9 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	spec.collection = fpinfo->opts.collection;
 	spec.page_size = fpinfo->opts.page_size;
 	spec.paths = paths;
-	spec.by_id = (fpinfo->id_qual != NULL);
+	spec.by_id = (id_qual != NULL);
 	spec.ts_index = fpinfo->ts_index;
-	ts_range_shape(fpinfo->ts_ops, &spec.ts_range);
+	ts_range_shape(ts_ops, &spec.ts_range);
 	initStringInfo(&body);
 	initStringInfo(&explain);
 	fauna_fql_first_page(&spec, NULL, &body, &explain);
@@ -706,7 +865,7 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							 retrieved_attrs,
 							 makeInteger(spec.by_id ? 1 : 0));
 	fdw_private = lappend(fdw_private, makeString(explain.data));
-	fdw_private = lappend(fdw_private, fpinfo->ts_ops);
+	fdw_private = lappend(fdw_private, ts_ops);
 	fdw_private = lappend(fdw_private,
 						  makeString(fpinfo->ts_index ? fpinfo->ts_index : ""));
 
