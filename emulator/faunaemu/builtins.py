@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 from . import parser as P
 from . import sets as S
 from .errors import QueryError
-from .storage import Coll, parse_path, skey
+from .storage import Coll, Desc, parse_path, skey
 from .values import (INT32_MAX, Closure, Doc, EventSource, FDate, FTime, Module,
                      Native, NullDoc, Page, Ref, SchemaDoc, SetVal, type_name)
 from .wire import dec_tagged, enc_tagged
@@ -679,9 +679,14 @@ def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bo
                 out.append(x)
         return S.arr_set(ev, out) if from_set else out
     if name == "order":
-        if args:
-            fn = args[0]
-            keyed = [(skey(ev.call_fn(fn, [x])), i, x) for i, x in enumerate(res)]
+        # order(ordering...): each a function (ascending) or asc(fn) / desc(fn)
+        orderings = [ordering_arg(a) for a in args]
+        if orderings:
+            keyed = []
+            for i, x in enumerate(res):
+                k = tuple(Desc(skey(ev.call_fn(fn, [x]))) if d else skey(ev.call_fn(fn, [x]))
+                          for fn, d in orderings)
+                keyed.append((k, i, x))
         else:
             keyed = [(skey(x), i, x) for i, x in enumerate(res)]
         keyed.sort(key=lambda t: (t[0], t[1]))
@@ -701,6 +706,19 @@ def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bo
             acc = ev.call_fn(fn, [acc, x])
         return acc
     raise no_method(S.make({"k": "arr"}) if from_set else a, name)
+
+
+def ordering_arg(a: Any) -> Any:
+    """An `order()` argument: (function, descending)."""
+    if isinstance(a, (Closure, Native)):
+        return a, False
+    if isinstance(a, dict) and len(a) == 1:
+        (k, fn), = a.items()
+        if k in ("asc", "desc") and isinstance(fn, (Closure, Native)):
+            return fn, k == "desc"
+    raise QueryError("invalid_argument",
+                     f"expected value for `ordering` of type function or ordering "
+                     f"(`asc(...)`, `desc(...)`), received {type_name(a)}")
 
 
 def bool_result(r: Any) -> bool:

@@ -24,7 +24,8 @@ from .wire import DataDict, dec_tagged, enc_tagged
 BUILTIN_MODULES = {"Time", "Date", "Collection", "Set", "Key", "Role", "Math",
                    "Object", "Array", "String", "Function", "Credential",
                    "Database", "AccessProvider"}
-BUILTIN_FUNCS = {"abort", "Time", "Date", "TransactionTime", "newId", "log", "dbg"}
+BUILTIN_FUNCS = {"abort", "Time", "Date", "TransactionTime", "newId", "log", "dbg",
+                 "asc", "desc"}
 RESERVED_CREATE = {"coll", "ts"}
 
 
@@ -378,6 +379,20 @@ class Evaluator:
 
     def f_newId(self, args: List[Any]) -> Any:
         return str(self.store.new_id())
+
+    def f_asc(self, args: List[Any]) -> Any:
+        return {"asc": self.accessor_arg(args)}
+
+    def f_desc(self, args: List[Any]) -> Any:
+        return {"desc": self.accessor_arg(args)}
+
+    def accessor_arg(self, args: List[Any]) -> Any:
+        """The argument of asc()/desc(): a function of one element (`.field`, `x => ...`)."""
+        fn = self.arg(args, 0, object, "accessor", 1)
+        if not isinstance(fn, (Closure, Native)):
+            raise QueryError("invalid_argument",
+                             f"expected value for `accessor` of type function, received {type_name(fn)}")
+        return fn
 
     def f_log(self, args: List[Any]) -> Any:
         return None

@@ -396,6 +396,32 @@ class DriverGapTests(ServerTest):
         self.assertEqual(src[lam.body_src[0]:lam.body_src[1]], "(x.a) + (1)")
         self.assertEqual(lam.span, (0, len(src)))
 
+    def test_order_asc_desc(self) -> None:
+        self.assertEqual(self.ok("[3, 1, 2].order(desc(x => x))", "simple"), [3, 2, 1])
+        self.assertEqual(self.ok("[3, 1, 2].order(asc(x => x))", "simple"), [1, 2, 3])
+        self.assertEqual(self.ok("[{ a: 1, b: 2 }, { a: 1, b: 3 }, { a: 0, b: 1 }]"
+                                 ".order(.a, desc(.b)).map(.b)", "simple"), [1, 3, 2])
+        self.ok('Collection.create({ name: "Q" })')
+        self.ok("Set.sequence(1, 21).forEach(i => Q.create({ foo: i }))")
+        page = self.ok("Q.all().order(desc(.foo))", "simple")
+        got = [d["foo"] for d in page["data"]]
+        page = self.ok({"fql": ["Set.paginate(", {"value": page["after"]}, ")"]}, "simple")
+        got += [d["foo"] for d in page["data"]]
+        self.assertEqual(got, list(range(20, 0, -1)))
+        st, b = self.q("[1, 2].order(1)")
+        self.assertEqual((st, b["error"]), (400, {
+            "code": "invalid_argument",
+            "message": "expected value for `ordering` of type function or ordering "
+                       "(`asc(...)`, `desc(...)`), received Int"}))
+        st, b = self.q("desc(1)")
+        self.assertEqual((st, b["error"]), (400, {
+            "code": "invalid_argument",
+            "message": "expected value for `accessor` of type function, received Int"}))
+        st, b = self.q("asc()")
+        self.assertEqual((st, b["error"]), (400, {
+            "code": "invalid_function_invocation",
+            "message": "callee function expects exactly 1 argument, but 0 were provided"}))
+
 
 class LoadTests(unittest.TestCase):
     def test_load_file(self) -> None:

@@ -153,7 +153,7 @@ describe("cursor serialization (core FQL2PaginationSpec via fauna-js)", () => {
     assert.deepEqual(asc, ids);
   });
 
-  test("order(desc(.foo))", { todo: "asc()/desc() are unbound (KNOWN_GAPS.md #8)" }, async () => {
+  test("order(desc(.foo))", async () => {
     const desc = (await pages(client, fql`${C}.all().order(desc(.foo))`)).flat().map((d) => d.foo);
     assert.deepEqual(
       desc,
