@@ -96,6 +96,7 @@ struct FaunaConn
 	/* the request in progress */
 	bool		busy;			/* a transfer is in the multi handle */
 	bool		started;		/* fauna_request_start() not yet waited */
+	bool		optional;		/* Fauna errors give no page, not an ERROR */
 	MemoryContext request_cxt;	/* holds body and what; reset per request */
 	char	   *body;
 	size_t		body_len;
@@ -521,6 +522,8 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 				continue;
 			}
 
+			if (res.curlcode == CURLE_OK && conn->optional)
+				break;			/* Fauna answered with an error: no page */
 			if (res.curlcode == CURLE_OK)
 				report_http_error(conn, res.status, attempt);
 			else
@@ -533,14 +536,30 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 		if (conn->busy)
 			discard_transfer(conn);
 		conn->started = false;
+		conn->optional = false;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
 	conn->started = false;
+	conn->optional = false;
 	conn->parser = NULL;
 	conn->attempt_cxt = NULL;
 	return page;
+}
+
+/*
+ * Like fauna_request_wait, but a request that Fauna answers with an error
+ * (any HTTP status but 200, after retries) returns NULL instead of raising
+ * it.  For optional requests such as index discovery, where a key that may
+ * read documents but not schema must not make the scan fail.  Transport
+ * failures and malformed responses still raise.
+ */
+FaunaPage *
+fauna_request_wait_optional(FaunaConn *conn, FaunaRequestCounters *counters)
+{
+	conn->optional = true;
+	return fauna_request_wait(conn, counters);
 }
 
 void

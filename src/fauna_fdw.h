@@ -242,6 +242,10 @@ extern void fauna_request_start(FaunaConn *conn, const char *body,
 extern FaunaPage *fauna_request_wait(FaunaConn *conn,
 									 FaunaRequestCounters *counters);
 
+/* The same, but Fauna's error answers give NULL rather than an ERROR. */
+extern FaunaPage *fauna_request_wait_optional(FaunaConn *conn,
+											  FaunaRequestCounters *counters);
+
 /* Abandon a started request (e.g. a scan that ends early). */
 extern void fauna_request_abort(FaunaConn *conn);
 

@@ -466,9 +466,10 @@ discover_ts_index(RelOptInfo *baserel, Oid foreigntableid, const char *collectio
 	initStringInfo(&body);
 	fauna_fql_collection_indexes(collection, &body);
 	fauna_request_start(conn, body.data, collection, cxt);
-	page = fauna_request_wait(conn, &counters);
+	page = fauna_request_wait_optional(conn, &counters);
 
-	if (fauna_page_count(page) == 1)
+	/* no page: the key may not read schema; then go without an index */
+	if (page != NULL && fauna_page_count(page) == 1)
 	{
 		memset(&col, 0, sizeof(col));
 		col.attnum = 1;
