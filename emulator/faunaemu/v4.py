@@ -1196,6 +1196,16 @@ class V4Query:
         return page
 
     # ---------------------------------------------------------- paginate
+    def cursor_arg(self, e: Dict[str, Any], key: str, env: Dict[str, Any], pos: List[Any]) -> Any:
+        """An `after`/`before` cursor; an event cursor echoed back verbatim
+        (`{"ts", "action", "document"}`, not wrapped in `object`) is accepted."""
+        if key not in e:
+            return None
+        c = e[key]
+        if isinstance(c, dict) and "ts" in c and set(c) <= {"ts", "action", "document", "data"}:
+            return {k: self.eval(v, env, pos + [key, k]) for k, v in c.items()}
+        return self.arg(e, key, env, pos)
+
     def f_paginate(self, e, env, pos):
         s = self.arg(e, "paginate", env, pos)
         size = DEFAULT_PAGE
@@ -1206,8 +1216,8 @@ class V4Query:
         snap = self.snap
         if "ts" in e:
             snap = self.ts_arg(self.arg(e, "ts", env, pos), pos + ["ts"])
-        after = self.arg(e, "after", env, pos) if "after" in e else None
-        before = self.arg(e, "before", env, pos) if "before" in e else None
+        after = self.cursor_arg(e, "after", env, pos)
+        before = self.cursor_arg(e, "before", env, pos)
         events = self.arg(e, "events", env, pos) if "events" in e else False
         if isinstance(s, list):
             data = s[:size]

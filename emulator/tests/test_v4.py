@@ -1,0 +1,309 @@
+"""The legacy FQL v4 API (`POST /`): exact bodies and statuses, the shared
+store with FQL v10, index ranges, cursors and events.
+
+Run:  python3 -m unittest emulator.tests.test_v4
+"""
+
+import base64
+import json
+import unittest
+import urllib.error
+import urllib.request
+
+from emulator.faunaemu.server import start
+from emulator.faunaemu.storage import Store
+
+SECRET = "v4-secret"
+T0 = 1704067200000000          # first logical write: 2024-01-01T00:00:00Z
+MS = 1000
+
+
+def cref(name, v4=True):
+    k, ks = ("collection", "collections") if v4 else ("class", "classes")
+    return {"@ref": {"id": name, k: {"@ref": {"id": ks}}}}
+
+
+def dref(coll, id, v4=True):
+    k = "collection" if v4 else "class"
+    return {"@ref": {"id": id, k: cref(coll, v4)}}
+
+
+def iref(name):
+    return {"@ref": {"id": name, "collection": {"@ref": {"id": "indexes"}}}}
+
+
+def obj(d):
+    return {"object": d}
+
+
+def create_doc(coll, data, id=None):
+    target = {"collection": coll} if id is None else {"ref": {"collection": coll}, "id": id}
+    return {"create": target, "params": obj({"data": obj(data)})}
+
+
+class V4Test(unittest.TestCase):
+    maxDiff = None
+
+    def setUp(self):
+        self.srv = start("127.0.0.1", 0, Store(logical=True), SECRET)
+        self.base = "http://127.0.0.1:%d" % self.srv.server_address[1]
+
+    def tearDown(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+    # ------------------------------------------------------------ helpers
+    def raw(self, path, body, secret=SECRET, v4=True, method="POST", bearer=False):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        h = {}
+        if secret is not None:
+            h["Authorization"] = ("Bearer " + secret) if bearer else \
+                "Basic " + base64.b64encode((secret + ":").encode()).decode()
+        if v4:
+            h["X-FaunaDB-API-Version"] = "4"
+        req = urllib.request.Request(self.base + path, data=data, headers=h, method=method)
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, json.loads(r.read() or b"null"), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null"), dict(e.headers)
+
+    def q(self, expr, **kw):
+        return self.raw("/", expr, **kw)
+
+    def ok(self, expr, **kw):
+        st, body, _ = self.q(expr, **kw)
+        self.assertIn(st, (200, 201), body)
+        return body["resource"]
+
+    def v10(self, src):
+        st, body, _ = self.raw("/query/1", {"query": src}, bearer=True, v4=False)
+        self.assertEqual(st, 200, body)
+        return body["data"]
+
+    def err(self, expr, status, code, position=None, description=None, **kw):
+        st, body, _ = self.q(expr, **kw)
+        self.assertEqual(st, status, body)
+        e = body["errors"][0]
+        self.assertEqual(e["code"], code, body)
+        if position is not None:
+            self.assertEqual(e["position"], position, body)
+        if description is not None:
+            self.assertEqual(e["description"], description, body)
+        return e
+
+    def setup_users(self):
+        self.ok({"create_collection": obj({"name": "users"})})                       # T0
+        self.ok({"create_index": obj({"name": "users_ts", "source": {"collection": "users"},
+                                      "values": [obj({"field": ["ts"]}), obj({"field": ["ref"]})]})})
+        self.ok({"do": [create_doc("users", {"n": i}, id=str(i)) for i in (1, 2, 3)]})  # T0+2ms
+
+    # ------------------------------------------------------------ forms
+    def test_create_collection_and_document_exact(self):
+        st, body, h = self.q({"create_collection": obj({"name": "users"})})
+        self.assertEqual(st, 201)
+        self.assertEqual(body, {"resource": {"ref": cref("users"), "ts": T0, "history_days": 30,
+                                             "name": "users"}})
+        for k in ("x-txn-time", "x-faunadb-build", "x-query-bytes-in", "x-query-bytes-out",
+                  "x-read-ops", "x-compute-ops", "x-write-ops", "x-storage-bytes-read",
+                  "x-txn-retries", "x-query-time"):
+            self.assertIn(k, {x.lower() for x in h}, k)
+        self.assertEqual(h["x-txn-time"], str(T0))
+        self.assertEqual(h["x-write-ops"], "1")
+        st, body, _ = self.q(create_doc("users", {"name": "Ann", "born": {"@date": "1983-01-02"},
+                                                  "at": {"@ts": "2020-01-01T00:00:00Z"},
+                                                  "raw": {"@bytes": "AQID"},
+                                                  "esc": {"@obj": {"@x": 1}}}, id="7"))
+        self.assertEqual(st, 201)
+        doc = {"ref": dref("users", "7"), "ts": T0 + MS,
+               "data": {"name": "Ann", "born": {"@date": "1983-01-02"},
+                        "at": {"@ts": "2020-01-01T00:00:00Z"}, "raw": {"@bytes": "AQID"},
+                        "esc": {"@obj": {"@x": 1}}}}
+        self.assertEqual(body, {"resource": doc})
+        st, body, h = self.q({"get": {"ref": {"collection": "users"}, "id": "7"}})
+        self.assertEqual((st, body), (200, {"resource": doc}))
+        self.assertEqual(h["x-read-ops"], "1")
+
+    def test_api_21_naming(self):
+        self.ok({"create_collection": obj({"name": "users"})})
+        self.ok(create_doc("users", {"a": 1}, id="1"))
+        st, body, _ = self.q({"get": {"ref": {"class": "users"}, "id": "1"}}, v4=False)
+        self.assertEqual(body["resource"]["ref"], dref("users", "1", v4=False))
+        st, body, _ = self.q({"paginate": {"classes": None}}, v4=False)
+        self.assertEqual(body, {"resource": {"data": [cref("users", v4=False)]}})
+        # input in either naming
+        st, body, _ = self.q({"get": dref("users", "1", v4=False)})
+        self.assertEqual(st, 200)
+
+    def test_select_let_map_filter_equals_time(self):
+        self.setup_users()
+        self.assertEqual(self.ok({"let": [{"x": 5}, {"y": {"var": "x"}}], "in": {"var": "y"}}), 5)
+        self.assertEqual(self.ok({"select": ["a", 1], "from": obj({"a": [1, 2]})}), 2)
+        self.assertEqual(self.ok({"select": ["a", "z"], "from": obj({"a": obj({})}), "default": None}), None)
+        self.err({"select": ["a", "z"], "from": obj({"a": obj({})})}, 404, "value not found", [])
+        self.assertEqual(self.ok({"equals": [1, 1, 1]}), True)
+        self.assertEqual(self.ok({"equals": [dref("users", "1"), {"ref": {"collection": "users"}, "id": "1"}]}), True)
+        self.assertEqual(self.ok({"to_micros": {"time": "2024-01-01T00:00:00.000001Z"}}), T0 + 1)
+        self.assertEqual(self.ok({"now": None}), {"@ts": "2024-01-01T00:00:00.002Z"})
+        r = self.ok({"map": {"lambda": "r", "expr": {"select": ["data", "n"], "from": {"get": {"var": "r"}}}},
+                     "collection": {"paginate": {"documents": {"collection": "users"}}}})
+        self.assertEqual(r, {"data": [1, 2, 3]})
+        r = self.ok({"filter": {"lambda": ["t", "r"], "expr": {"equals": [{"var": "r"}, dref("users", "2")]}},
+                     "collection": {"paginate": {"match": {"index": "users_ts"}}}})
+        self.assertEqual(r, {"data": [[T0 + 2 * MS, dref("users", "2")]]})
+        self.assertEqual(self.ok({"exists": {"ref": {"collection": "users"}, "id": "9"}}), False)
+        self.assertEqual(self.ok({"exists": {"ref": {"collection": "users"}, "id": "1"}}), True)
+
+    def test_update_delete_at(self):
+        self.setup_users()
+        r = self.ok({"update": {"ref": {"collection": "users"}, "id": "1"},
+                     "params": obj({"data": obj({"n": None, "m": 2})})})
+        self.assertEqual(r, {"ref": dref("users", "1"), "ts": T0 + 3 * MS, "data": {"m": 2}})
+        r = self.ok({"delete": {"ref": {"collection": "users"}, "id": "1"}})
+        self.assertEqual(r["data"], {"m": 2})
+        self.err({"get": {"ref": {"collection": "users"}, "id": "1"}}, 404, "instance not found", [],
+                 "Document not found.")
+        old = self.ok({"at": T0 + 2 * MS, "expr": {"get": {"ref": {"collection": "users"}, "id": "1"}}})
+        self.assertEqual(old["data"], {"n": 1})
+        old = self.ok({"get": {"ref": {"collection": "users"}, "id": "1"}, "ts": {"@ts": "2024-01-01T00:00:00.003Z"}})
+        self.assertEqual(old["data"], {"m": 2})
+
+    # ------------------------------------------------------------ errors
+    def test_error_statuses(self):
+        self.setup_users()
+        self.err({"foo": 1}, 400, "invalid expression", [],
+                 "No form/function found, or invalid argument keys: { foo }.")
+        self.err({"paginate": {"documents": {"collection": "users"}}, "size": "x"}, 400,
+                 "invalid argument", ["size"])
+        e = self.err({"create_collection": obj({})}, 400, "validation failed", [])
+        self.assertEqual(e["failures"][0]["field"], ["name"])
+        self.err({"get": {"collection": "nope"}}, 400, "invalid ref", ["get"],
+                 "Ref refers to undefined collection 'nope'")
+        self.err({"paginate": {"match": {"index": "nope"}}}, 400, "invalid ref", ["paginate", "match"],
+                 "Ref refers to undefined index 'nope'")
+        self.err({"create_collection": obj({"name": "users"})}, 400, "instance already exists", [])
+        self.err({"abort": "no"}, 400, "transaction aborted", [], "no")
+        st, body, _ = self.q({"now": None}, secret="bad")
+        self.assertEqual((st, body), (401, {"errors": [{"code": "unauthorized", "description": "Unauthorized"}]}))
+        st, body, _ = self.q({"now": None}, secret=None)
+        self.assertEqual(st, 401)
+        self.err({"get": {"ref": {"collection": "users"}, "id": "99"}}, 404, "instance not found", [])
+        # 403: a key whose role has no privileges
+        self.ok({"create_role": obj({"name": "nobody", "privileges": []})})
+        key = self.ok({"create_key": obj({"role": {"role": "nobody"}})})
+        self.assertEqual(key["role"], {"@ref": {"id": "nobody", "collection": {"@ref": {"id": "roles"}}}})
+        self.err({"paginate": {"documents": {"collection": "users"}}}, 403, "permission denied",
+                 ["paginate"], secret=key["secret"])
+        self.err({"create_collection": obj({"name": "x"})}, 403, "permission denied", [], secret=key["secret"])
+        # the rest through the fault API, matched by path
+        for status, code in ((409, "contended transaction"), (429, "too many requests"),
+                             (500, "internal server error"), (503, "unavailable")):
+            st, _, _ = self.raw("/_emulator/faults", {"kind": "status", "status": status, "path": "/"},
+                                bearer=True, v4=False)
+            self.assertEqual(st, 200)
+            self.err({"now": None}, status, code)
+        # a /query/1 fault does not hit POST /
+        self.raw("/_emulator/faults", {"kind": "status", "status": 503, "path": "/query/1"}, bearer=True, v4=False)
+        self.assertEqual(self.q({"now": None})[0], 200)
+
+    def test_failed_query_undoes_writes_and_log(self):
+        self.ok({"create_collection": obj({"name": "users"})})
+        self.err({"do": [create_doc("users", {"a": 1}, id="5"), {"abort": "x"}]}, 400, "transaction aborted", ["do", 1])
+        self.assertEqual(self.ok({"exists": {"ref": {"collection": "users"}, "id": "5"}}), False)
+        st, log, _ = self.raw("/_emulator/log", b"", bearer=True, v4=False, method="GET")
+        paths = [(r["method"], r["path"], r["status"]) for r in log["requests"]]
+        self.assertIn(("POST", "/", 400), paths)
+
+    # ------------------------------------------------------------ shared store
+    def test_v10_to_v4_and_back(self):
+        self.v10('Collection.create({ name: "Books" })')
+        doc = self.v10('Books.create({ id: "11", title: "Dune", at: Time("2020-01-01T00:00:00Z") })')
+        self.assertEqual(doc["id"], "11")
+        r = self.ok({"get": {"ref": {"collection": "Books"}, "id": "11"}})
+        self.assertEqual(r["data"], {"title": "Dune", "at": {"@ts": "2020-01-01T00:00:00Z"}})
+        self.assertEqual(r["ref"], dref("Books", "11"))
+        self.assertEqual(self.ok({"paginate": {"collections": None}}), {"data": [cref("Books")]})
+        # v4 writes, v10 reads
+        self.ok(create_doc("Books", {"title": "Emma", "other": dref("Books", "11")}, id="12"))
+        self.assertEqual(self.v10('Books.byId("12")!.other.title'), "Dune")
+        self.ok({"create_collection": obj({"name": "Films"})})
+        self.ok(create_doc("Films", {"t": "Alien"}))
+        self.assertEqual(self.v10("Films.all().toArray().map(.t)"), ["Alien"])
+        # v10 updates reach a v4 index
+        self.ok({"create_index": obj({"name": "books_by_title", "source": {"collection": "Books"},
+                                      "terms": [obj({"field": ["data", "title"]})]})})
+        self.v10('Books.byId("11")!.update({ title: "Dune2" })')
+        self.assertEqual(self.ok({"paginate": {"match": {"index": "books_by_title"}, "terms": "Dune2"}}),
+                         {"data": [dref("Books", "11")]})
+        self.assertEqual(self.ok({"paginate": {"match": {"index": "books_by_title"}, "terms": "Dune"}}),
+                         {"data": []})
+
+    # ------------------------------------------------------------ ranges and cursors
+    def test_range_inclusive(self):
+        self.ok({"create_collection": obj({"name": "nums"})})
+        self.ok({"create_index": obj({"name": "nums_by_n", "source": {"collection": "nums"},
+                                      "values": [obj({"field": ["data", "n"]}), obj({"field": ["ref"]})]})})
+        self.ok({"do": [create_doc("nums", {"n": n}, id=str(10 + n)) for n in range(6)]})
+        m = {"match": {"index": "nums_by_n"}}
+        r = self.ok({"paginate": {"range": m, "from": 2, "to": 4}})
+        self.assertEqual([x[0] for x in r["data"]], [2, 3, 4])
+        r = self.ok({"paginate": {"range": m, "from": [4], "to": []}})
+        self.assertEqual([x[0] for x in r["data"]], [4, 5])
+        r = self.ok({"paginate": {"range": m, "from": [], "to": [1]}})
+        self.assertEqual([x[0] for x in r["data"]], [0, 1])
+        # a full [value, ref] bound is inclusive too
+        r = self.ok({"paginate": {"range": m, "from": [3, dref("nums", "13")], "to": [3, dref("nums", "13")]}})
+        self.assertEqual(r["data"], [[3, dref("nums", "13")]])
+
+    def test_cursors(self):
+        self.setup_users()
+        m = {"match": {"index": "users_ts"}}
+        p1 = self.ok({"paginate": m, "size": 2})
+        t = T0 + 2 * MS
+        self.assertEqual(p1, {"data": [[t, dref("users", "1")], [t, dref("users", "2")]],
+                              "after": [t, dref("users", "3"), dref("users", "3")]})
+        # after is inclusive; the page reports the before cursor
+        p2 = self.ok({"paginate": m, "size": 2, "after": p1["after"]})
+        self.assertEqual(p2, {"before": [t, dref("users", "3"), dref("users", "3")],
+                              "data": [[t, dref("users", "3")]]})
+        # before is exclusive
+        p0 = self.ok({"paginate": m, "size": 2, "before": p2["before"]})
+        self.assertEqual(p0["data"], p1["data"])
+        # cursors do not pin the snapshot: a later write shows up on the next page...
+        self.ok(create_doc("users", {"n": 4}, id="4"))                          # T0+3ms
+        p2b = self.ok({"paginate": m, "size": 2, "after": p1["after"]})
+        self.assertEqual([x[1] for x in p2b["data"]], [dref("users", "3"), dref("users", "4")])
+        # ...unless the reader pins it with ts (or At)
+        p2c = self.ok({"paginate": m, "size": 2, "after": p1["after"], "ts": t})
+        self.assertEqual(len(p2c["data"]), 1)
+        p2d = self.ok({"at": t, "expr": {"paginate": m, "size": 2, "after": p1["after"]}})
+        self.assertEqual(p2d["data"], p2c["data"])
+        # Documents(Collection) cursors are [ref]
+        d1 = self.ok({"paginate": {"documents": {"collection": "users"}}, "size": 3})
+        self.assertEqual(d1["after"], [dref("users", "4")])
+        d2 = self.ok({"paginate": {"documents": {"collection": "users"}}, "size": 3, "after": d1["after"]})
+        self.assertEqual(d2, {"before": [dref("users", "4")], "data": [dref("users", "4")]})
+
+    def test_events(self):
+        self.setup_users()
+        self.ok({"update": {"ref": {"collection": "users"}, "id": "2"}, "params": obj({"data": obj({"n": 20})})})  # +3ms
+        self.ok({"delete": {"ref": {"collection": "users"}, "id": "3"}})                                  # +4ms
+        t = T0 + 2 * MS
+        evs = self.ok({"paginate": {"documents": {"collection": "users"}}, "events": True, "after": t + MS})
+        self.assertEqual(evs, {"before": {"ts": t + MS, "action": "update", "document": dref("users", "2")},
+                               "data": [
+            {"ts": t + MS, "action": "update", "document": dref("users", "2"), "data": {"n": 20}},
+            {"ts": t + 2 * MS, "action": "delete", "document": dref("users", "3")}]})
+        allev = self.ok({"paginate": {"documents": {"collection": "users"}}, "events": True, "size": 2})
+        self.assertEqual([e["action"] for e in allev["data"]], ["create", "create"])
+        nxt = self.ok({"paginate": {"documents": {"collection": "users"}}, "events": True, "size": 10,
+                       "after": allev["after"]})
+        self.assertEqual([e["action"] for e in nxt["data"]], ["create", "update", "delete"])
+        sev = self.ok({"paginate": {"match": {"index": "users_ts"}}, "events": True, "after": t + MS})
+        self.assertEqual([(e["action"], e["document"]["@ref"]["id"], e["ts"]) for e in sev["data"]],
+                         [("remove", "2", t + MS), ("add", "2", t + MS), ("remove", "3", t + 2 * MS)])
+        self.assertEqual(sev["data"][1]["data"], [t + MS, dref("users", "2")])
+
+
+if __name__ == "__main__":
+    unittest.main()
