@@ -10,7 +10,7 @@ from . import parser as P
 from . import sets as S
 from .errors import QueryError
 from .storage import Coll, Desc, parse_path, skey
-from .values import (INT32_MAX, Closure, Doc, EventSource, FDate, FTime, Module,
+from .values import (INT32_MAX, INT64_MIN, Closure, Doc, EventSource, FDate, FTime, Module,
                      Native, NullDoc, Page, Ref, SchemaDoc, SetVal, type_name)
 from .wire import dec_tagged, enc_tagged
 
@@ -32,6 +32,17 @@ UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 1_000_000,
 TIME_UNITS = dict(UNITS)
 TIME_UNITS.update({k[:-1]: v for k, v in UNITS.items()})
 EPOCH_UNITS = ("nanoseconds", "microseconds", "milliseconds", "seconds")
+
+
+# the range a Time can take (Python's datetime, years 1-9999)
+TIME_MIN_NS = -62_135_596_800 * 1_000_000_000
+TIME_MAX_NS = 253_402_300_800 * 1_000_000_000 - 1
+
+
+def checked_time(ns: int) -> FTime:
+    if not TIME_MIN_NS <= ns <= TIME_MAX_NS:
+        raise QueryError("invalid_time", "The resulting time is out of range.")
+    return FTime(ns)
 
 
 def bad_unit(unit: str) -> QueryError:
@@ -116,7 +127,7 @@ def m_time_epoch(ev: Any, args: List[Any]) -> Any:
     unit = ev.arg(args, 1, str, "unit")
     if unit not in EPOCH_UNITS:
         raise bad_unit(unit)
-    return FTime(n * UNITS[unit])
+    return checked_time(n * UNITS[unit])
 
 
 def m_time_from_string(ev: Any, args: List[Any]) -> Any:
@@ -300,14 +311,82 @@ def m_role_by_name(ev: Any, args: List[Any]) -> Any:
     return SchemaDoc("Role", name, r["ts"], {k: v for k, v in r.items() if k not in ("name", "ts")})
 
 
-def m_math(fn: Any) -> Any:
+def m_math(fn: Any, names: tuple = ("x",)) -> Any:
+    """A Math function of numbers with the arity of `names`, computed as Java's
+    java.lang.Math does (NaN / Infinity results, never a Python exception)."""
     def f(ev: Any, args: List[Any]) -> Any:
-        for a in args:
+        if len(args) != len(names):
+            n = len(names)
+            raise QueryError("invalid_function_invocation",
+                             f"callee function expects exactly {n} argument{'s' if n != 1 else ''}, "
+                             f"but {len(args)} were provided")
+        for a, nm in zip(args, names):
             if isinstance(a, bool) or not isinstance(a, (int, float)):
                 raise QueryError("invalid_argument",
-                                 f"expected value for `x` of type Number, received {type_name(a)}")
+                                 f"expected value for `{nm}` of type Number, received {type_name(a)}")
         return fn(*args)
     return f
+
+
+def _j_abs(x: Any) -> Any:
+    if isinstance(x, int) and x == INT64_MIN:
+        raise QueryError("integer_overflow", "Integer overflow.")
+    return abs(x)
+
+
+def _j_round(fn: Any) -> Any:
+    def f(x: Any) -> float:
+        x = float(x)
+        return x if math.isnan(x) or math.isinf(x) else float(fn(x))
+    return f
+
+
+def _j_max(a: Any, b: Any, lo: bool = False) -> Any:
+    if isinstance(a, float) or isinstance(b, float):
+        a, b = float(a), float(b)
+        if math.isnan(a) or math.isnan(b):
+            return math.nan
+    return (min if lo else max)(a, b)
+
+
+def _j_unary(fn: Any) -> Any:
+    """Java's semantics for a unary double function: a domain error is NaN,
+    an overflow is +/-Infinity."""
+    def f(x: Any) -> float:
+        x = float(x)
+        try:
+            return fn(x)
+        except OverflowError:
+            return math.copysign(math.inf, x) if fn is math.sinh else math.inf
+        except ValueError:
+            return math.nan
+    return f
+
+
+def _j_log(fn: Any) -> Any:
+    def f(x: Any) -> float:
+        x = float(x)
+        if x == 0.0:
+            return -math.inf
+        if x < 0 or math.isnan(x):
+            return math.nan
+        return fn(x)
+    return f
+
+
+def java_pow(x: Any, y: Any) -> float:
+    """java.lang.Math.pow."""
+    x, y = float(x), float(y)
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        neg = x < 0 and y.is_integer() and int(y) % 2 == 1
+        return -math.inf if neg else math.inf
+    except (ValueError, ZeroDivisionError):
+        if x == 0.0 and y < 0:
+            neg = math.copysign(1.0, x) < 0 and y.is_integer() and int(y) % 2 == 1
+            return -math.inf if neg else math.inf
+        return math.nan
 
 
 def m_object_keys(ev: Any, args: List[Any]) -> Any:
@@ -340,12 +419,25 @@ MODULE_FUNCS = {
     ("Key", "create"): m_key_create,
     ("Role", "create"): m_role_create,
     ("Role", "byName"): m_role_by_name,
-    ("Math", "abs"): m_math(abs),
-    ("Math", "floor"): m_math(lambda x: float(math.floor(x))),
-    ("Math", "ceil"): m_math(lambda x: float(math.ceil(x))),
-    ("Math", "max"): m_math(max),
-    ("Math", "min"): m_math(min),
-    ("Math", "sqrt"): m_math(lambda x: math.sqrt(x)),
+    ("Math", "abs"): m_math(_j_abs),
+    ("Math", "floor"): m_math(_j_round(math.floor)),
+    ("Math", "ceil"): m_math(_j_round(math.ceil)),
+    ("Math", "max"): m_math(_j_max, ("a", "b")),
+    ("Math", "min"): m_math(lambda a, b: _j_max(a, b, True), ("a", "b")),
+    ("Math", "sqrt"): m_math(_j_unary(math.sqrt)),
+    ("Math", "exp"): m_math(_j_unary(math.exp)),
+    ("Math", "log"): m_math(_j_log(math.log)),
+    ("Math", "log10"): m_math(_j_log(math.log10)),
+    ("Math", "pow"): m_math(java_pow, ("x", "exponent")),
+    ("Math", "sin"): m_math(_j_unary(math.sin)),
+    ("Math", "cos"): m_math(_j_unary(math.cos)),
+    ("Math", "tan"): m_math(_j_unary(math.tan)),
+    ("Math", "asin"): m_math(_j_unary(math.asin)),
+    ("Math", "acos"): m_math(_j_unary(math.acos)),
+    ("Math", "atan"): m_math(_j_unary(math.atan)),
+    ("Math", "sinh"): m_math(_j_unary(math.sinh)),
+    ("Math", "cosh"): m_math(_j_unary(math.cosh)),
+    ("Math", "tanh"): m_math(_j_unary(math.tanh)),
     ("Object", "keys"): m_object_keys,
     ("Object", "values"): m_object_values,
     ("Object", "entries"): m_object_entries,
@@ -756,7 +848,7 @@ def string_method(ev: Any, s: str, name: str, args: List[Any]) -> Any:
         if name == "indexOf":
             i = s.find(o)
             return None if i < 0 else i
-        return s.split(o)
+        return s.split(o) if o else list(s)
     if name == "slice":
         a = ev.arg(args, 0, int, "from")
         b = ev.arg(args, 1, int, "until") if len(args) > 1 else len(s)
@@ -794,7 +886,7 @@ def time_method(ev: Any, t: FTime, name: str, args: List[Any]) -> Any:
         if f is None:
             raise bad_unit(unit)
         d = n * f
-        return FTime(t.ns + d if name == "add" else t.ns - d)
+        return checked_time(t.ns + d if name == "add" else t.ns - d)
     if name == "difference":
         o = ev.arg(args, 0, FTime, "start", 2)
         unit = ev.arg(args, 1, str, "unit")

@@ -104,6 +104,10 @@ class Evaluator:
             raise
         except RecursionError:
             raise QueryError("invalid_query", "Query is too deeply nested.", node.span)
+        except Exception as e:
+            # Last resort: a Python exception from evaluating user FQL is a bug in
+            # the emulator, but the client gets a Fauna error, not a 500.
+            raise unexpected_error(e, node.span) from e
 
     def run(self, root: P.Node, env: Env) -> Any:
         self.check_unbound(root, set(env_names(env)))
@@ -231,6 +235,8 @@ class Evaluator:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise self.err("invalid_argument",
                                f"expected value of type Number, received {type_name(v)}", n)
+            if v == INT64_MIN and type(v) is int:
+                raise self.err("integer_overflow", "Integer overflow.", n)
             return -v
         if n.op == "+":
             return v
@@ -659,6 +665,15 @@ def _time_fields() -> None:
 _time_fields()
 
 
+def unexpected_error(e: Exception, span: Any) -> QueryError:
+    import sys
+    import traceback
+    sys.stderr.write("emulator: unexpected %s while evaluating a query:\n%s"
+                     % (type(e).__name__, "".join(traceback.format_exception(e))))
+    return QueryError("invalid_argument",
+                      "The arguments of this expression cannot be evaluated.", span)
+
+
 def env_names(env: Env) -> List[str]:
     out: List[str] = []
     e: Optional[Env] = env
@@ -729,13 +744,19 @@ def arith(op: str, l: Any, r: Any, node: P.Node) -> Any:
             if both_int:
                 if r == 0:
                     raise QueryError("divide_by_zero", "Attempted integer division by zero.", node.span)
-                res = int(math.fmod(l, r))
+                res = abs(l) % abs(r) * (1 if l >= 0 else -1)
             else:
-                res = math.fmod(l, r)
+                # Java's double remainder: NaN for a zero divisor or an infinite dividend
+                lf, rf = float(l), float(r)
+                res = math.nan if rf == 0.0 or math.isinf(lf) or math.isnan(rf) else math.fmod(lf, rf)
         elif op == "**":
-            res = float(l) ** float(r) if not both_int or r < 0 else l ** r
-            if both_int and r >= 0 and not (INT64_MIN <= res <= INT64_MAX):
-                res = float(l) ** float(r)
+            from .builtins import java_pow
+            if both_int and r >= 0 and (abs(l) <= 1 or r <= 63):
+                res = l ** r
+                if not (INT64_MIN <= res <= INT64_MAX):
+                    res = java_pow(l, r)
+            else:
+                res = java_pow(l, r)
         elif op in ("&", "|", "^") and both_int:
             res = {"&": l & r, "|": l | r, "^": l ^ r}[op]
         else:

@@ -422,6 +422,58 @@ class DriverGapTests(ServerTest):
             "code": "invalid_function_invocation",
             "message": "callee function expects exactly 1 argument, but 0 were provided"}))
 
+    def test_math_java_semantics(self) -> None:
+        nan, inf, ninf = {"@double": "NaN"}, {"@double": "Infinity"}, {"@double": "-Infinity"}
+        cases = [("Math.sqrt(-1)", nan), ("Math.sqrt(4)", {"@double": "2.0"}),
+                 ("Math.log(0)", ninf), ("Math.log(-1)", nan), ("Math.log10(100)", {"@double": "2.0"}),
+                 ("Math.acos(2)", nan), ("Math.asin(-2)", nan), ("Math.sin(1.0 / 0.0)", nan),
+                 ("Math.pow(0, -1)", inf), ("Math.pow(-0.0, -1)", ninf), ("Math.pow(-8, 0.5)", nan),
+                 ("Math.pow(10, 400)", inf), ("Math.pow(-10, 401)", ninf), ("Math.pow(2, 3)", {"@double": "8.0"}),
+                 ("Math.exp(1000)", inf), ("Math.sinh(-1000)", ninf), ("Math.cosh(-1000)", inf),
+                 ("Math.floor(1.0 / 0.0)", inf), ("Math.ceil(0.0 / 0.0)", nan), ("Math.floor(1.5)", {"@double": "1.0"}),
+                 ("Math.max(0.0 / 0.0, 1)", nan), ("Math.max(1, 0.0 / 0.0)", nan), ("Math.min(1, 2)", {"@int": "1"}),
+                 ("Math.max(1, 2.5)", {"@double": "2.5"}), ("Math.abs(-3)", {"@int": "3"}),
+                 ("1.0 % 0.0", nan), ("5 % 0.0", nan), ("(1.0 / 0.0) % 2", nan), ("-7 % 3", {"@int": "-1"}),
+                 ("9223372036854775807 % 10", {"@int": "7"}),
+                 ("0 ** -1", inf), ("0.0 ** -1", inf), ("(-8) ** 0.5", nan), ("2 ** 10", {"@int": "1024"}),
+                 ("2 ** 64", {"@double": "1.8446744073709552E19"}), ("2 ** 9999999", inf)]
+        for query, want in cases:
+            self.assertEqual(self.ok(query), want, query)
+        self.assertEqual(self.ok('"abc".split("")', "simple"), ["a", "b", "c"])
+        errors = [("Math.abs(-9223372036854775807 - 1)", "integer_overflow", "Integer overflow."),
+                  ("-(-9223372036854775807 - 1)", "integer_overflow", "Integer overflow."),
+                  ("Math.abs()", "invalid_function_invocation",
+                   "callee function expects exactly 1 argument, but 0 were provided"),
+                  ("Math.max(1)", "invalid_function_invocation",
+                   "callee function expects exactly 2 arguments, but 1 were provided"),
+                  ("Math.pow(2, 'a')", "invalid_argument",
+                   "expected value for `exponent` of type Number, received String"),
+                  ('Time("9999-12-31T23:59:59Z").add(1, "days")', "invalid_time",
+                   "The resulting time is out of range."),
+                  ('Time.epoch(9223372036854775807, "seconds")', "invalid_time",
+                   "The resulting time is out of range.")]
+        for query, code, msg in errors:
+            st, b = self.q(query)
+            self.assertEqual((st, b["error"]), (400, {"code": code, "message": msg}), query)
+
+    def test_unexpected_python_error_is_a_fauna_error(self) -> None:
+        from faunaemu import builtins as B
+        saved = B.MODULE_FUNCS[("Math", "abs")]
+        B.MODULE_FUNCS[("Math", "abs")] = lambda ev, args: 1 // 0
+        stderr = sys.stderr
+        try:
+            sys.stderr = open(os.devnull, "w")
+            st, b = self.q("1 + Math.abs(1)")
+        finally:
+            sys.stderr.close()
+            sys.stderr = stderr
+            B.MODULE_FUNCS[("Math", "abs")] = saved
+        self.assertEqual(st, 400)
+        self.assertEqual(b["error"], {"code": "invalid_argument",
+                                      "message": "The arguments of this expression cannot be evaluated."})
+        self.assertEqual(b["summary"], "error: The arguments of this expression cannot be evaluated.\n"
+                                       "at *query*:1:5\n  |\n1 | 1 + Math.abs(1)\n  |     ^^^^^^^^^^^\n  |")
+
 
 class LoadTests(unittest.TestCase):
     def test_load_file(self) -> None:

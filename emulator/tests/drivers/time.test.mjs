@@ -108,7 +108,6 @@ describe("Time (core FQL2TimeSpec via fauna-js)", () => {
 
   test(
     "Math.sqrt(-1) is NaN, not an internal error",
-    { todo: "emulator answers 500 internal_error (KNOWN_GAPS.md #6)" },
     async () => {
       const r = await client.query(fql`Math.sqrt(-1)`);
       assert.ok(Number.isNaN(r.data));
