@@ -308,4 +308,24 @@ extern void fauna_fql_next_page(const char *after, StringInfo body);
 
 extern void fauna_scan_set_routines(FdwRoutine *routine);
 
+/* ----------------------------------------------------------------
+ * import.c: IMPORT FOREIGN SCHEMA and fauna_fdw_check()
+ * ----------------------------------------------------------------
+ */
+
+extern List *fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt,
+										 Oid serverOid);
+
+/* fql.c: the discovery requests behind them */
+
+/* Collection.all().pageSize($n) { name, indexes, fields } */
+extern void fauna_fql_list_collections(int page_size, StringInfo body);
+
+/* Coll.all().pageSize(1) { id } */
+extern void fauna_fql_probe_read(const char *collection, StringInfo body);
+
+/* { ok: Coll.all().eventSource() != null } */
+extern void fauna_fql_probe_event_source(const char *collection,
+										 StringInfo body);
+
 #endif							/* FAUNA_FDW_H */

@@ -343,3 +343,59 @@ fauna_fql_next_page(const char *after, StringInfo body)
 	fql_end(&b);
 }
 
+/* ----------------------------------------------------------------
+ * Discovery requests of IMPORT FOREIGN SCHEMA and fauna_fdw_check()
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The first page of the collection definitions, with only what an import
+ * needs:
+ *	 Collection.all().pageSize($n) { name, indexes, fields }
+ * Following pages: fauna_fql_next_page().
+ */
+void
+fauna_fql_list_collections(int page_size, StringInfo body)
+{
+	FqlBuilder	b;
+
+	fql_begin(&b, body, NULL);
+	fql_text(&b, "Collection.all().pageSize(");
+	fql_value_int(&b, page_size);
+	fql_text(&b, ") { name, indexes, fields }");
+	fql_end(&b);
+}
+
+/* Can the key read the collection?  Coll.all().pageSize(1) { id } */
+void
+fauna_fql_probe_read(const char *collection, StringInfo body)
+{
+	FqlBuilder	b;
+
+	Assert(fauna_is_identifier(collection));
+
+	fql_begin(&b, body, NULL);
+	fql_text(&b, collection);
+	fql_text(&b, ".all().pageSize(");
+	fql_value_int(&b, 1);
+	fql_text(&b, ") { id }");
+	fql_end(&b);
+}
+
+/*
+ * Can the key create an event source on the collection?  The token itself
+ * is not wanted, so the answer is an object: { ok: true }.
+ */
+void
+fauna_fql_probe_event_source(const char *collection, StringInfo body)
+{
+	FqlBuilder	b;
+
+	Assert(fauna_is_identifier(collection));
+
+	fql_begin(&b, body, NULL);
+	fql_text(&b, "{ ok: ");
+	fql_text(&b, collection);
+	fql_text(&b, ".all().eventSource() != null }");
+	fql_end(&b);
+}
