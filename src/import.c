@@ -1,0 +1,911 @@
+/*-------------------------------------------------------------------------
+ *
+ * import.c
+ *		  IMPORT FOREIGN SCHEMA and fauna_fdw_check().
+ *
+ * A Fauna database has no schemas: IMPORT FOREIGN SCHEMA ignores the remote
+ * schema name and creates one foreign table per collection of the database
+ * the user mapping's key belongs to, like postgresImportForeignSchema does
+ * for a remote schema.  The collection definitions are listed page by page
+ * with Collection.all() { name, indexes, fields } and Set.paginate, so a
+ * database with hundreds of collections imports in one statement with
+ * memory bounded by a page plus the generated commands.
+ *
+ * Table names are the collection names folded to lower case, since that is
+ * how users write unquoted names; the "collection" option keeps the exact
+ * name.  Two collections that fold to the same table name are an ERROR
+ * naming both (LIMIT TO / EXCEPT select one of them).  Every name is quoted
+ * with quote_identifier / quote_literal_cstr; nothing from the user mapping
+ * is ever written into the commands.
+ *
+ * fauna_fdw_check(server) runs the checks of a connector's "check
+ * connection": connect, authenticate, list collections, and per collection
+ * read one document, find the ts index and create an event source.  Each
+ * check runs in an internal subtransaction, as PL/pgSQL's exception blocks
+ * do, so that the failure of one (an ereport from connection.c) becomes a
+ * row and does not hide the others.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fauna_fdw.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+/* Collection definitions are small; a page of them stays well under 1 MB. */
+#define FAUNA_IMPORT_MAX_PAGE	1000
+
+/* One collection definition, as listed. */
+typedef struct ImportColl
+{
+	char	   *name;			/* the collection's name */
+	Jsonb	   *indexes;		/* its "indexes" object, or NULL */
+	Jsonb	   *fields;			/* its "fields" object, or NULL */
+} ImportColl;
+
+/* A foreign table to create. */
+typedef struct ImportTable
+{
+	char	   *relname;		/* folded (and truncated) table name */
+	ImportColl *coll;
+	bool		events;			/* the <name>_events table */
+} ImportTable;
+
+/* A typed column from the collection's schema (fields 'true'). */
+typedef struct ImportField
+{
+	char	   *name;			/* the field's name, the column's path */
+	const char *type;			/* PostgreSQL type */
+} ImportField;
+
+/* One row of fauna_fdw_check(). */
+typedef struct CheckRow
+{
+	char	   *collection;		/* NULL for the server-wide checks */
+	const char *test;
+	bool		ok;
+	char	   *detail;
+} CheckRow;
+
+static List *list_collections(FaunaConn *conn, int page_size);
+static char *fold_name(const char *name, const char *suffix);
+static char *find_ts_index(Jsonb *indexes, StringInfo why);
+static List *schema_fields(ImportColl *coll);
+static const char *field_type(const char *signature);
+static char *table_command(ImportTable *t, ForeignServer *server,
+						   bool import_fields);
+static bool table_wanted(ImportForeignSchemaStmt *stmt, const char *relname);
+
+/*
+ * Read every collection definition, page by page.  The result (a List of
+ * ImportColl, in Fauna's order) is allocated in CurrentMemoryContext; each
+ * page's memory is freed as soon as it is copied.
+ */
+static List *
+list_collections(FaunaConn *conn, int page_size)
+{
+	MemoryContext pages = AllocSetContextCreate(CurrentMemoryContext,
+												"fauna_fdw collection list",
+												ALLOCSET_DEFAULT_SIZES);
+	FaunaRequestCounters counters;
+	FaunaColumn cols[3];
+	char	   *paths[3] = {"name", "indexes", "fields"};
+	StringInfoData body;
+	List	   *result = NIL;
+	char	   *after = NULL;
+	int			i;
+
+	memset(&counters, 0, sizeof(counters));
+	memset(cols, 0, sizeof(cols));
+	for (i = 0; i < 3; i++)
+	{
+		cols[i].attnum = i + 1;
+		cols[i].attname = paths[i];
+		cols[i].kind = FAUNA_PATH_FIELD;
+		cols[i].field_path = &paths[i];
+		cols[i].field_depth = 1;
+		cols[i].typid = (i == 0) ? TEXTOID : JSONBOID;
+		cols[i].typmod = -1;
+		fauna_column_prepare(&cols[i]);
+	}
+
+	initStringInfo(&body);
+	fauna_fql_list_collections(page_size, &body);
+
+	for (;;)
+	{
+		FaunaPage  *page;
+		int			n;
+
+		CHECK_FOR_INTERRUPTS();
+
+		fauna_request_start(conn, body.data, "Collection", pages);
+		page = fauna_request_wait(conn, &counters);
+		n = fauna_page_count(page);
+
+		for (i = 0; i < n; i++)
+		{
+			Datum		values[3];
+			bool		isnull[3] = {true, true, true};
+			ImportColl *coll;
+
+			fauna_page_document(page, i, cols, 3, values, isnull);
+			if (isnull[0])
+				continue;		/* not a collection definition */
+			coll = palloc0(sizeof(ImportColl));
+			coll->name = TextDatumGetCString(values[0]);
+			if (!isnull[1])
+				coll->indexes = DatumGetJsonbPCopy(values[1]);
+			if (!isnull[2])
+				coll->fields = DatumGetJsonbPCopy(values[2]);
+			result = lappend(result, coll);
+		}
+
+		if (after)
+			pfree(after);
+		after = fauna_page_after(page);
+		MemoryContextReset(pages);
+		if (after == NULL)
+			break;
+		resetStringInfo(&body);
+		fauna_fql_next_page(after, &body);
+	}
+
+	MemoryContextDelete(pages);
+	pfree(body.data);
+	return result;
+}
+
+/*
+ * The table name of a collection: folded to lower case (collection names
+ * are ASCII identifiers), plus suffix, truncated as the parser would.
+ */
+static char *
+fold_name(const char *name, const char *suffix)
+{
+	char	   *s = psprintf("%s%s", name, suffix);
+	char	   *p;
+
+	for (p = s; *p; p++)
+		*p = pg_ascii_tolower((unsigned char) *p);
+	if (strlen(s) >= NAMEDATALEN)
+		s[pg_mbcliplen(s, strlen(s), NAMEDATALEN - 1)] = '\0';
+	return s;
+}
+
+/* Is the jsonb value the string s? */
+static bool
+jsonb_string_is(JsonbValue *v, const char *s)
+{
+	return v && v->type == jbvString && v->val.string.len == strlen(s) &&
+		strncmp(v->val.string.val, s, v->val.string.len) == 0;
+}
+
+/*
+ * Does an index definition qualify for ts ranges (no terms, first value ts
+ * ascending, queryable)?  The same rule as scan.c's index 'auto'.  If not,
+ * the reason is appended to why.
+ */
+static bool
+ts_index_qualifies(const char *name, JsonbContainer *def, StringInfo why)
+{
+	JsonbValue *v;
+	JsonbValue *first = NULL;
+	JsonbValue *field = NULL;
+	const char *reason = NULL;
+
+	if (!fauna_is_identifier(name))
+		reason = "its name is not an FQL identifier";
+	if (reason == NULL)
+	{
+		v = getKeyJsonValueFromContainer(def, "terms", 5, NULL);
+		if (v && v->type != jbvNull &&
+			!(v->type == jbvBinary && JsonContainerSize(v->val.binary.data) == 0))
+			reason = "it has terms";
+	}
+	if (reason == NULL)
+	{
+		v = getKeyJsonValueFromContainer(def, "values", 6, NULL);
+		if (v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+			first = getIthJsonbValueFromContainer(v->val.binary.data, 0);
+		if (first && first->type == jbvBinary &&
+			JsonContainerIsObject(first->val.binary.data))
+			field = getKeyJsonValueFromContainer(first->val.binary.data,
+												 "field", 5, NULL);
+		if (!jsonb_string_is(field, ".ts") && !jsonb_string_is(field, "ts"))
+			reason = "its first value is not ts";
+	}
+	if (reason == NULL)
+	{
+		v = getKeyJsonValueFromContainer(first->val.binary.data, "order", 5, NULL);
+		if (v && !jsonb_string_is(v, "asc"))
+			reason = "it orders ts descending";
+	}
+	if (reason == NULL)
+	{
+		v = getKeyJsonValueFromContainer(def, "queryable", 9, NULL);
+		if (v && !(v->type == jbvBool && v->val.boolean))
+			reason = "it is not queryable yet (still building)";
+	}
+
+	if (reason == NULL)
+		return true;
+	if (why)
+		appendStringInfo(why, "%s%s: %s", why->len > 0 ? "; " : "", name, reason);
+	return false;
+}
+
+/*
+ * The first qualifying ts index of a collection, in jsonb key order (as
+ * scan.c's index 'auto' picks it), or NULL; why gets the reasons the
+ * others were refused.
+ */
+static char *
+find_ts_index(Jsonb *indexes, StringInfo why)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *result = NULL;
+
+	if (indexes == NULL || !JB_ROOT_IS_OBJECT(indexes))
+		return NULL;
+
+	it = JsonbIteratorInit(&indexes->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *name;
+
+		if (tok != WJB_KEY)
+			continue;
+		name = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (tok != WJB_VALUE)
+			continue;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+		{
+			if (why)
+				appendStringInfo(why, "%s%s: not an index definition",
+								 why->len > 0 ? "; " : "", name);
+			continue;
+		}
+		if (ts_index_qualifies(name, v.val.binary.data, why) && result == NULL)
+			result = name;
+	}
+	return result;
+}
+
+/*
+ * PostgreSQL type of a field signature: "String", "Int?", "Time | Null" ...
+ * Unions, objects, arrays, refs and anything unknown become jsonb.
+ */
+static const char *
+field_type(const char *signature)
+{
+	static const struct
+	{
+		const char *fauna;
+		const char *pg;
+	}			map[] = {
+		{"String", "text"},
+		{"Int", "integer"},
+		{"Long", "bigint"},
+		{"Double", "double precision"},
+		{"Number", "numeric"},
+		{"Boolean", "boolean"},
+		{"Time", "timestamp with time zone"},
+		{"Date", "date"},
+		{"Bytes", "bytea"},
+		{NULL, NULL}
+	};
+	char	   *s = pstrdup(signature);
+	char	   *end;
+	char	   *start = s;
+	int			i;
+
+	/* optional: "T?", "T | Null", "Null | T" */
+	while (*start == ' ')
+		start++;
+	if (strncmp(start, "Null |", 6) == 0)
+		start += 6;
+	while (*start == ' ')
+		start++;
+	end = start + strlen(start);
+	while (end > start && end[-1] == ' ')
+		end--;
+	*end = '\0';
+	if (end - start > 6 && strcmp(end - 6, "| Null") == 0)
+	{
+		end -= 6;
+		while (end > start && end[-1] == ' ')
+			end--;
+		*end = '\0';
+	}
+	if (end > start && end[-1] == '?')
+		end[-1] = '\0';
+
+	for (i = 0; map[i].fauna; i++)
+	{
+		if (strcmp(start, map[i].fauna) == 0)
+			return map[i].pg;
+	}
+	return "jsonb";
+}
+
+static int
+field_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((ImportField *) lfirst(a))->name,
+				  ((ImportField *) lfirst(b))->name);
+}
+
+/*
+ * The typed columns of a collection's declared fields, sorted by name
+ * (jsonb does not keep the definition's order).  A field whose name is not
+ * a plain FQL identifier, is a reserved path or folds onto another column
+ * is left out with a NOTICE: its value is still in the data column.
+ */
+static List *
+schema_fields(ImportColl *coll)
+{
+	static const char *const reserved[] = {"ref", "id", "ts", "ttl", "coll",
+	"data", NULL};
+	List	   *fields = NIL;
+	List	   *used = NIL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	ListCell   *lc;
+
+	if (coll->fields == NULL || !JB_ROOT_IS_OBJECT(coll->fields))
+		return NIL;
+
+	it = JsonbIteratorInit(&coll->fields->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		ImportField *f;
+		JsonbValue *sig = NULL;
+
+		if (tok != WJB_KEY)
+			continue;
+		f = palloc0(sizeof(ImportField));
+		f->name = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (tok != WJB_VALUE)
+			continue;
+		if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+			sig = getKeyJsonValueFromContainer(v.val.binary.data,
+											   "signature", 9, NULL);
+		if (sig && sig->type == jbvString)
+			f->type = field_type(pnstrdup(sig->val.string.val,
+										  sig->val.string.len));
+		else
+			f->type = "jsonb";
+		fields = lappend(fields, f);
+	}
+	list_sort(fields, field_cmp);
+
+	/* the fixed columns first, then fields in order */
+	used = list_make4(pstrdup("ref"), pstrdup("ts"), pstrdup("ttl"),
+					  pstrdup("data"));
+	foreach(lc, fields)
+	{
+		ImportField *f = (ImportField *) lfirst(lc);
+		char	   *colname = fold_name(f->name, "");
+		const char *clash = NULL;
+		bool		is_reserved = false;
+		ListCell   *lc2;
+		int			i;
+
+		for (i = 0; reserved[i]; i++)
+			is_reserved |= strcmp(f->name, reserved[i]) == 0;
+		foreach(lc2, used)
+		{
+			if (strcmp((char *) lfirst(lc2), colname) == 0)
+				clash = (char *) lfirst(lc2);
+		}
+
+		if (!fauna_is_identifier(f->name) || is_reserved || clash)
+		{
+			ereport(NOTICE,
+					(errmsg("field \"%s\" of collection \"%s\" is not imported as a column",
+							f->name, coll->name),
+					 !fauna_is_identifier(f->name)
+					 ? errdetail("Its name is not an FQL identifier.")
+					 : is_reserved
+					 ? errdetail("\"%s\" is a reserved path.", f->name)
+					 : errdetail("Its column name \"%s\" is already taken.", colname),
+					 errhint("Its value is still available in the data column.")));
+			fields = foreach_delete_current(fields, lc);
+			continue;
+		}
+		used = lappend(used, colname);
+	}
+	return fields;
+}
+
+/* The CREATE FOREIGN TABLE command of one table. */
+static char *
+table_command(ImportTable *t, ForeignServer *server, bool import_fields)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (\n",
+					 quote_identifier(t->relname));
+	if (t->events)
+	{
+		appendStringInfoString(&buf,
+							   "  ref text,\n"
+							   "  ts timestamp with time zone,\n"
+							   "  action text,\n"
+							   "  data jsonb\n");
+	}
+	else
+	{
+		appendStringInfoString(&buf,
+							   "  ref text,\n"
+							   "  ts timestamp with time zone,\n"
+							   "  ttl timestamp with time zone,\n"
+							   "  data jsonb");
+		if (import_fields)
+		{
+			ListCell   *lc;
+
+			foreach(lc, schema_fields(t->coll))
+			{
+				ImportField *f = (ImportField *) lfirst(lc);
+
+				appendStringInfo(&buf, ",\n  %s %s OPTIONS (path %s)",
+								 quote_identifier(fold_name(f->name, "")),
+								 f->type, quote_literal_cstr(f->name));
+			}
+		}
+		appendStringInfoString(&buf, "\n");
+	}
+	appendStringInfo(&buf, ") SERVER %s\nOPTIONS (collection %s",
+					 quote_identifier(server->servername),
+					 quote_literal_cstr(t->coll->name));
+	if (t->events)
+		appendStringInfoString(&buf, ", events 'true'");
+	else
+	{
+		char	   *index = find_ts_index(t->coll->indexes, NULL);
+
+		appendStringInfo(&buf, ", index %s",
+						 quote_literal_cstr(index ? index : "none"));
+	}
+	appendStringInfoString(&buf, ")");
+	return buf.data;
+}
+
+/*
+ * LIMIT TO / EXCEPT, applied here too (the core filters the commands by
+ * table name afterwards) so that a name clash outside the selection is no
+ * obstacle.
+ */
+static bool
+table_wanted(ImportForeignSchemaStmt *stmt, const char *relname)
+{
+	ListCell   *lc;
+	bool		listed = false;
+
+	if (stmt->list_type == FDW_IMPORT_SCHEMA_ALL)
+		return true;
+	foreach(lc, stmt->table_list)
+	{
+		RangeVar   *rv = (RangeVar *) lfirst(lc);
+
+		if (strcmp(rv->relname, relname) == 0)
+			listed = true;
+	}
+	return stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO ? listed : !listed;
+}
+
+static int
+table_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((ImportTable *) lfirst(a))->relname,
+				  ((ImportTable *) lfirst(b))->relname);
+}
+
+static const char *
+table_origin(ImportTable *t)
+{
+	return t->events
+		? psprintf("the event table of collection \"%s\"", t->coll->name)
+		: psprintf("collection \"%s\"", t->coll->name);
+}
+
+/*
+ * The ImportForeignSchema callback: a list of CREATE FOREIGN TABLE
+ * commands, one per collection (two with events 'true').
+ */
+List *
+fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	ForeignServer *server = GetForeignServer(serverOid);
+	UserMapping *user = GetUserMapping(GetUserId(), serverOid);
+	FaunaServerOptions sopts;
+	FaunaConn  *conn;
+	bool		import_events = false;
+	bool		import_fields = false;
+	List	   *colls;
+	List	   *tables = NIL;
+	List	   *commands = NIL;
+	ListCell   *lc;
+	ImportTable *prev = NULL;
+
+	/* the IMPORT's own options */
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "events") == 0)
+			import_events = defGetBoolean(def);
+		else if (strcmp(def->defname, "fields") == 0)
+			import_fields = defGetBoolean(def);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 errhint("Valid options of IMPORT FOREIGN SCHEMA are: events, fields")));
+	}
+
+	fauna_get_server_options(server, &sopts);
+	conn = fauna_get_connection(user, server);
+	colls = list_collections(conn, Min(sopts.page_size, FAUNA_IMPORT_MAX_PAGE));
+
+	foreach(lc, colls)
+	{
+		ImportColl *coll = (ImportColl *) lfirst(lc);
+		ImportTable *t;
+
+		if (!fauna_is_identifier(coll->name))
+		{
+			ereport(WARNING,
+					(errmsg("collection \"%s\" is not imported: its name is not an FQL identifier",
+							coll->name)));
+			continue;
+		}
+
+		t = palloc0(sizeof(ImportTable));
+		t->relname = fold_name(coll->name, "");
+		t->coll = coll;
+		if (table_wanted(stmt, t->relname))
+			tables = lappend(tables, t);
+
+		if (import_events)
+		{
+			t = palloc0(sizeof(ImportTable));
+			t->relname = fold_name(coll->name, "_events");
+			t->coll = coll;
+			t->events = true;
+			if (table_wanted(stmt, t->relname))
+				tables = lappend(tables, t);
+		}
+	}
+
+	/* in name order, which also puts clashing names next to each other */
+	list_sort(tables, table_cmp);
+	foreach(lc, tables)
+	{
+		ImportTable *t = (ImportTable *) lfirst(lc);
+
+		if (prev && strcmp(prev->relname, t->relname) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("%s and %s would both be imported as foreign table \"%s\"",
+							table_origin(prev), table_origin(t), t->relname),
+					 errdetail("Table names are collection names folded to lower case."),
+					 errhint("Leave one out with LIMIT TO or EXCEPT and create its table with CREATE FOREIGN TABLE under another name.")));
+		prev = t;
+		commands = lappend(commands, table_command(t, server, import_fields));
+	}
+
+	return commands;
+}
+
+/* ----------------------------------------------------------------
+ * fauna_fdw_check(server_name)
+ * ----------------------------------------------------------------
+ */
+
+typedef struct CheckState
+{
+	ForeignServer *server;
+	FaunaConn  *conn;
+	int			page_size;
+	List	   *colls;			/* ImportColl * */
+	const char *collection;		/* of the probe running */
+	int			ndocs;			/* documents read by the probe */
+} CheckState;
+
+typedef void (*CheckFn) (CheckState *state);
+
+/*
+ * Run fn in an internal subtransaction.  Returns NULL on success, else the
+ * error as "message: detail" (the error is swallowed).  A cancel is not a
+ * check failure: it is re-thrown.
+ */
+static char *
+run_guarded(CheckFn fn, CheckState *state, int *sqlerrcode)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *volatile failure = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+
+	PG_TRY();
+	{
+		fn(state);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		if (sqlerrcode)
+			*sqlerrcode = edata->sqlerrcode;
+		failure = edata->detail
+			? psprintf("%s: %s", edata->message, edata->detail)
+			: pstrdup(edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+
+	return failure;
+}
+
+static void
+check_list(CheckState *state)
+{
+	UserMapping *user = GetUserMapping(GetUserId(), state->server->serverid);
+
+	state->conn = fauna_get_connection(user, state->server);
+	state->colls = list_collections(state->conn, state->page_size);
+}
+
+/* Send one probe request and count what came back. */
+static void
+run_probe(CheckState *state, StringInfo body)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "fauna_fdw check",
+											  ALLOCSET_SMALL_SIZES);
+	FaunaRequestCounters counters;
+
+	memset(&counters, 0, sizeof(counters));
+	fauna_request_start(state->conn, body->data, state->collection, cxt);
+	state->ndocs = fauna_page_count(fauna_request_wait(state->conn, &counters));
+	MemoryContextDelete(cxt);
+}
+
+static void
+check_read(CheckState *state)
+{
+	StringInfoData body;
+
+	initStringInfo(&body);
+	fauna_fql_probe_read(state->collection, &body);
+	run_probe(state, &body);
+}
+
+static void
+check_event_source(CheckState *state)
+{
+	StringInfoData body;
+
+	initStringInfo(&body);
+	fauna_fql_probe_event_source(state->collection, &body);
+	run_probe(state, &body);
+}
+
+static List *
+add_row(List *rows, const char *collection, const char *test, bool ok,
+		const char *detail)
+{
+	CheckRow   *row = palloc0(sizeof(CheckRow));
+
+	row->collection = collection ? pstrdup(collection) : NULL;
+	row->test = test;
+	row->ok = ok;
+	row->detail = detail ? pstrdup(detail) : NULL;
+	return lappend(rows, row);
+}
+
+PG_FUNCTION_INFO_V1(fauna_fdw_check);
+
+/*
+ * fauna_fdw_check(server_name text [, collections text[]])
+ *	 RETURNS TABLE (collection text, test text, ok boolean, detail text)
+ *
+ * With collections, only those are checked (and each one missing is a
+ * row); without, every collection of the database.
+ */
+Datum
+fauna_fdw_check(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *servername = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ForeignServer *server = GetForeignServerByName(servername, false);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	FaunaServerOptions sopts;
+	CheckState	state;
+	List	   *rows = NIL;
+	ListCell   *lc;
+	char	   *failure;
+	int			sqlerrcode = 0;
+	List	   *only = NIL;		/* the collections asked for, or NIL: all */
+	bool		filtered = false;
+	bool		listed;
+
+	if (!OidIsValid(fdw->fdwhandler) ||
+		strcmp(get_func_name(fdw->fdwhandler), "fauna_fdw_handler") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a fauna_fdw server", servername)));
+
+	if (PG_NARGS() > 1)
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *elnulls;
+		int			nelems;
+		int			i;
+
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elnulls, &nelems);
+		for (i = 0; i < nelems; i++)
+		{
+			if (!elnulls[i])
+				only = lappend(only, TextDatumGetCString(elems[i]));
+		}
+		filtered = true;
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	memset(&state, 0, sizeof(state));
+	state.server = server;
+	fauna_get_server_options(server, &sopts);
+	state.page_size = Min(sopts.page_size, FAUNA_IMPORT_MAX_PAGE);
+
+	/* connect, authenticate and list: one request tells all three */
+	failure = run_guarded(check_list, &state, &sqlerrcode);
+	listed = (failure == NULL);
+	if (listed)
+	{
+		rows = add_row(rows, NULL, "connect", true, NULL);
+		rows = add_row(rows, NULL, "authenticate", true, NULL);
+		rows = add_row(rows, NULL, "list collections", true,
+					   psprintf("%d collection%s", list_length(state.colls),
+								list_length(state.colls) == 1 ? "" : "s"));
+	}
+	else if (sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
+	{
+		rows = add_row(rows, NULL, "connect", true, NULL);
+		rows = add_row(rows, NULL, "authenticate", false, failure);
+	}
+	else if (sqlerrcode == ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION ||
+			 sqlerrcode == ERRCODE_UNDEFINED_OBJECT ||
+			 state.conn == NULL)
+		rows = add_row(rows, NULL, "connect", false, failure);
+	else
+	{
+		rows = add_row(rows, NULL, "connect", true, NULL);
+		rows = add_row(rows, NULL, "authenticate", true, NULL);
+		rows = add_row(rows, NULL, "list collections", false, failure);
+	}
+
+	foreach(lc, state.colls)
+	{
+		ImportColl *coll = (ImportColl *) lfirst(lc);
+		StringInfoData why;
+		char	   *index;
+
+		CHECK_FOR_INTERRUPTS();
+
+		if (filtered)
+		{
+			ListCell   *lc2;
+			bool		wanted = false;
+
+			foreach(lc2, only)
+			{
+				if (strcmp((char *) lfirst(lc2), coll->name) == 0)
+				{
+					wanted = true;
+					only = foreach_delete_current(only, lc2);
+				}
+			}
+			if (!wanted)
+				continue;
+		}
+
+		if (!fauna_is_identifier(coll->name))
+		{
+			rows = add_row(rows, coll->name, "name", false,
+						   "not an FQL identifier: cannot be imported");
+			continue;
+		}
+		state.collection = coll->name;
+
+		failure = run_guarded(check_read, &state, NULL);
+		rows = add_row(rows, coll->name, "read", failure == NULL,
+					   failure ? failure
+					   : state.ndocs > 0 ? "read a document"
+					   : "readable (no documents)");
+
+		initStringInfo(&why);
+		index = find_ts_index(coll->indexes, &why);
+		if (index)
+			rows = add_row(rows, coll->name, "ts index", true,
+						   psprintf("%s (incremental reads on ts use it)", index));
+		else
+			rows = add_row(rows, coll->name, "ts index", false,
+						   why.len > 0
+						   ? psprintf("no index qualifies (%s): reads on ts scan the whole collection",
+									  why.data)
+						   : "no indexes: reads on ts scan the whole collection");
+
+		failure = run_guarded(check_event_source, &state, NULL);
+		rows = add_row(rows, coll->name, "event source", failure == NULL,
+					   failure ? failure : "event source created");
+	}
+
+	/* collections asked for but not listed (only if listing worked) */
+	if (listed)
+	{
+		foreach(lc, only)
+			rows = add_row(rows, (char *) lfirst(lc), "exists", false,
+						   "no such collection");
+	}
+
+	foreach(lc, rows)
+	{
+		CheckRow   *row = (CheckRow *) lfirst(lc);
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		if (row->collection)
+			values[0] = CStringGetTextDatum(row->collection);
+		else
+			nulls[0] = true;
+		values[1] = CStringGetTextDatum(row->test);
+		values[2] = BoolGetDatum(row->ok);
+		if (row->detail)
+			values[3] = CStringGetTextDatum(row->detail);
+		else
+			nulls[3] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	PG_RETURN_VOID();
+}
