@@ -35,3 +35,24 @@ CREATE FUNCTION fauna_fdw_get_connections(OUT server_name text, OUT valid boolea
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT PARALLEL RESTRICTED;
+
+-- Check a server as a connector's "check connection" does: connect,
+-- authenticate, list collections, and per collection read one document,
+-- find the ts index used for incremental reads and create an event source.
+-- Failures are rows (ok = false), never errors, so one bad collection does
+-- not hide the others.
+CREATE FUNCTION fauna_fdw_check(server_name text,
+                                OUT collection text, OUT test text,
+                                OUT ok boolean, OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT PARALLEL RESTRICTED;
+
+-- The same for some collections only (exact names); one asked for that does
+-- not exist is a row too.
+CREATE FUNCTION fauna_fdw_check(server_name text, collections text[],
+                                OUT collection text, OUT test text,
+                                OUT ok boolean, OUT detail text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'fauna_fdw_check'
+LANGUAGE C STRICT PARALLEL RESTRICTED;

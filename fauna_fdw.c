@@ -44,6 +44,7 @@ fauna_fdw_handler(PG_FUNCTION_ARGS)
 	FdwRoutine *routine = makeNode(FdwRoutine);
 
 	fauna_scan_set_routines(routine);
+	routine->ImportForeignSchema = fauna_import_foreign_schema;
 
 	PG_RETURN_POINTER(routine);
 }
