@@ -53,6 +53,8 @@ fi
 eval "$exports"
 python3 test/seed_conversions.py || { echo "run_regress: seeding Conversions failed" >&2; exit 1; }
 python3 test/seed_regress.py ranges || { echo "run_regress: seeding ranges failed" >&2; exit 1; }
+exports=$(python3 test/seed_import.py) || { echo "run_regress: seeding the import collections failed" >&2; exit 1; }
+eval "$exports"
 
 # -t: a private cluster directory even as root, so that concurrent runs
 # (other work trees, other developers) do not collide on "15/regress".
