@@ -515,11 +515,19 @@ table_wanted(ImportForeignSchemaStmt *stmt, const char *relname)
 	return stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO ? listed : !listed;
 }
 
+/* By table name, then (for a stable clash message) collection, kind. */
 static int
 table_cmp(const ListCell *a, const ListCell *b)
 {
-	return strcmp(((ImportTable *) lfirst(a))->relname,
-				  ((ImportTable *) lfirst(b))->relname);
+	ImportTable *ta = (ImportTable *) lfirst(a);
+	ImportTable *tb = (ImportTable *) lfirst(b);
+	int			cmp = strcmp(ta->relname, tb->relname);
+
+	if (cmp == 0)
+		cmp = strcmp(ta->coll->name, tb->coll->name);
+	if (cmp == 0)
+		cmp = (int) ta->events - (int) tb->events;
+	return cmp;
 }
 
 static const char *
