@@ -1,0 +1,206 @@
+
+# Helpers for the fauna_fdw TAP tests: a throwaway Fauna emulator per test
+# (started on a free port, stopped at the end), its control API (faults,
+# request log), FQL requests, and a PostgreSQL::Test::Cluster node with the
+# extension, a server and a user mapping.
+#
+# The emulator script is $ENV{FAUNA_EMULATOR}, or emulator/fauna_emulator.py
+# next to this t/ directory.
+
+package FaunaTest;
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use HTTP::Tiny;
+use IPC::Run;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our $JSON = JSON::PP->new->canonical->allow_nonref;
+
+sub emulator_script
+{
+	return $ENV{FAUNA_EMULATOR} if $ENV{FAUNA_EMULATOR};
+	my $here = dirname(File::Spec->rel2abs(__FILE__));
+	return "$here/../emulator/fauna_emulator.py";
+}
+
+sub random_secret
+{
+	my ($prefix) = @_;
+	my $s = $prefix // 'tap';
+	$s .= sprintf('%02x', int(rand(256))) for 1 .. 12;
+	return $s;
+}
+
+# FaunaTest->start_emulator(secret => ..., clock => 'logical', load => [files])
+sub start_emulator
+{
+	my ($class, %opts) = @_;
+	my $secret = $opts{secret} // random_secret('tap_');
+	my @cmd = ('python3', emulator_script(), '--port', '0', '--secret', $secret);
+	push @cmd, '--clock', $opts{clock} if $opts{clock};
+	push @cmd, '--load', $_ for @{ $opts{load} // [] };
+	my $logfile = PostgreSQL::Test::Utils::tempdir() . '/emulator.log';
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
+	my $deadline = time() + ($opts{start_timeout} // 120);
+	my $endpoint;
+	while (time() < $deadline)
+	{
+		$h->pump_nb;
+		if ($out =~ m{listening on (http://\S+)})
+		{
+			$endpoint = $1;
+			last;
+		}
+		last unless $h->pumpable;
+		sleep 0.05;
+	}
+	die "the emulator did not start:\n$out\n$err" unless $endpoint;
+	my $self = bless {
+		harness => $h, endpoint => $endpoint, secret => $secret,
+		out => \$out, err => \$err,
+		http => HTTP::Tiny->new(timeout => 120, keep_alive => 0),
+	}, $class;
+	return $self;
+}
+
+sub endpoint { $_[0]{endpoint} }
+sub secret   { $_[0]{secret} }
+
+sub stop
+{
+	my ($self) = @_;
+	return unless $self->{harness};
+	my $h = delete $self->{harness};
+	eval { $h->signal('TERM'); };
+	my $ok = eval { $h->finish; 1 };
+	$h->kill_kill(grace => 5) unless $ok;
+	return;
+}
+
+sub DESTROY
+{
+	my ($self) = @_;
+	local ($@, $?);
+	$self->stop if $self->{harness};
+}
+
+sub _req
+{
+	my ($self, $method, $path, $body, $secret) = @_;
+	my %o = (headers => {
+		'Authorization' => 'Bearer ' . ($secret // $self->{secret}),
+		'Content-Type'  => 'application/json' });
+	$o{content} = ref $body ? $JSON->encode($body) : $body if defined $body;
+	# a pending delay fault must not hold the control calls: they are not
+	# subject to faults, but keep the harness's pipes drained anyway
+	$self->{harness}->pump_nb if $self->{harness};
+	my $r = $self->{http}->request($method, $self->{endpoint} . $path, \%o);
+	my $decoded = eval { $JSON->decode($r->{content}) };
+	return ($r->{status}, $decoded, $r->{content});
+}
+
+# Inject a fault: $emu->fault({kind => 'status', status => 429, count => 3})
+sub fault
+{
+	my ($self, $spec) = @_;
+	my ($st, $d, $raw) = $self->_req('POST', '/_emulator/faults', $spec);
+	die "fault injection failed: $st $raw" unless $st == 200;
+	return $d;
+}
+
+sub clear_faults { $_[0]->_req('DELETE', '/_emulator/faults'); }
+sub clear_log    { $_[0]->_req('DELETE', '/_emulator/log'); }
+
+sub pending_faults
+{
+	my ($self) = @_;
+	my (undef, $d) = $self->_req('GET', '/_emulator/faults');
+	return $d->{faults};
+}
+
+# The request log, data requests only (control calls are not logged).
+sub requests
+{
+	my ($self) = @_;
+	my ($st, $d, $raw) = $self->_req('GET', '/_emulator/log');
+	die "reading the log failed: $st $raw" unless $st == 200;
+	return $d->{requests};
+}
+
+# Run FQL with the admin secret; dies on a non-200 answer; returns data.
+sub fql
+{
+	my ($self, $query, $args) = @_;
+	my $body = { query => $query };
+	$body->{arguments} = $args if $args;
+	my ($st, $d, $raw) = $self->_req('POST', '/query/1', $body);
+	die "FQL failed ($st): $raw\nquery: $query" unless $st == 200;
+	return $d->{data};
+}
+
+# The same, returning (status, decoded body) without dying.
+sub fql_raw
+{
+	my ($self, $query, $secret) = @_;
+	my ($st, $d, $raw) = $self->_req('POST', '/query/1', { query => $query }, $secret);
+	return ($st, $d, $raw);
+}
+
+sub emulator_output
+{
+	my ($self) = @_;
+	$self->{harness}->pump_nb if $self->{harness};
+	return ${ $self->{out} } . ${ $self->{err} };
+}
+
+# A started node with the extension, server "fauna" and a mapping for the
+# bootstrap superuser.  %opts: conf => "extra postgresql.conf lines",
+# server_options => "max_retries '2', ...", db => 'postgres'.
+sub new_node
+{
+	my ($class, $name, $emu, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', $opts{conf}) if $opts{conf};
+	$node->start;
+	my $db = $opts{db} // 'postgres';
+	my $srvopts = "endpoint '" . $emu->endpoint . "'";
+	$srvopts .= ", $opts{server_options}" if $opts{server_options};
+	$node->safe_psql($db, qq{
+		CREATE EXTENSION fauna_fdw;
+		CREATE SERVER fauna FOREIGN DATA WRAPPER fauna_fdw OPTIONS ($srvopts);
+		CREATE USER MAPPING FOR CURRENT_USER SERVER fauna
+		  OPTIONS (secret '@{[ $emu->secret ]}');
+	});
+	return $node;
+}
+
+# Write a --load file of $n documents (~$size bytes each) into a collection.
+sub write_load_file
+{
+	my ($path, $coll, $n, %opts) = @_;
+	my $size = $opts{size} // 300;
+	open my $fh, '>', $path or die "$path: $!";
+	print $fh $JSON->encode({ collection => { name => $coll, history_days => 0,
+		indexes => $opts{indexes} // {} } }), "\n";
+	my $pad = 'x' x ($size > 120 ? $size - 120 : 10);
+	for my $i (1 .. $n)
+	{
+		print $fh $JSON->encode({ coll => $coll,
+			data => { n => $i, name => "doc $i", pad => $pad,
+			          tags => [ 'a', 'b' ], nested => { k => $i % 7 } } }), "\n";
+	}
+	close $fh;
+	return $path;
+}
+
+1;

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Run the TAP tests in t/ (PostgreSQL::Test::Cluster from Debian's
+# postgresql-server-dev-15, IPC::Run, prove).  The extension must already be
+# installed (make install).  Each test starts its own emulator and cluster.
+#
+# initdb refuses to run as root, so as root the tests and the emulator are
+# copied to a temporary directory owned by the postgres OS user and prove
+# runs as that user.  Exits non-zero on any failure.
+# Arguments: test files to run (default: t/*.pl); PROVE_FLAGS adds options.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+pgbin=/usr/lib/postgresql/15/bin
+perl_lib=/usr/lib/postgresql/15/lib/pgxs/src/test/perl
+pg_regress=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
+if [ ! -d "$perl_lib/PostgreSQL/Test" ]; then
+	echo "run_tap: PostgreSQL::Test modules not found (install postgresql-server-dev-15)" >&2
+	exit 1
+fi
+if ! perl -MIPC::Run -e 1 2>/dev/null; then
+	echo "run_tap: IPC::Run is missing (install libipc-run-perl)" >&2
+	exit 1
+fi
+
+if [ $# -gt 0 ]; then
+	tests=("$@")
+else
+	tests=(t/*.pl)
+fi
+
+workdir=$(mktemp -d /tmp/fauna_tap.XXXXXX)
+cleanup() {
+	if [ -z "${PG_TEST_NOCLEAN:-}" ]; then
+		rm -rf "$workdir"
+	else
+		echo "run_tap: kept $workdir"
+	fi
+}
+trap cleanup EXIT
+
+# a copy of what the tests need, readable by whoever runs them
+mkdir -p "$workdir/src"
+cp -r t emulator "$workdir/src/"
+find "$workdir/src" -name __pycache__ -prune -exec rm -rf {} +
+mkdir -p "$workdir/check"
+
+env_vars=(
+	"PATH=$pgbin:/usr/local/bin:/usr/bin:/bin"
+	"PERL5LIB=$perl_lib:$workdir/src/t"
+	"PG_REGRESS=$pg_regress"
+	"TESTDIR=$workdir/check"
+	"FAUNA_EMULATOR=$workdir/src/emulator/fauna_emulator.py"
+	"PG_TEST_TIMEOUT_DEFAULT=${PG_TEST_TIMEOUT_DEFAULT:-180}"
+	"HOME=$workdir"
+	"LANG=C.UTF-8"
+	"PYTHONDONTWRITEBYTECODE=1"
+)
+[ -n "${PG_TEST_NOCLEAN:-}" ] && env_vars+=("PG_TEST_NOCLEAN=1")
+
+prove_cmd=(prove ${PROVE_FLAGS:-})
+if [ "$(id -u)" -eq 0 ]; then
+	chown -R postgres: "$workdir"
+	chmod 755 "$workdir"
+	runner=(runuser -u postgres -- env -i "${env_vars[@]}")
+else
+	runner=(env "${env_vars[@]}")
+fi
+
+# the test files, as paths inside the copy
+copied=()
+for f in "${tests[@]}"; do
+	copied+=("$workdir/src/t/$(basename "$f")")
+done
+
+cd "$workdir/check" || exit 1
+"${runner[@]}" "${prove_cmd[@]}" "${copied[@]}"
+status=$?
+if [ "$status" -ne 0 ]; then
+	echo "run_tap: failures; server logs:" >&2
+	for log in "$workdir"/check/tmp_check/log/*.log; do
+		[ -f "$log" ] || continue
+		echo "---- $log (tail)" >&2
+		tail -n 60 "$log" >&2
+	done
+fi
+exit "$status"
