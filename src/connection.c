@@ -80,6 +80,7 @@ struct FaunaConn
 	CURLM	   *multi;
 	struct curl_slist *headers;
 	char	   *url;			/* endpoint + "/query/1" */
+	char	   *feed_url;		/* endpoint + "/feed/1" */
 	char	   *secret;
 	char	   *server_name;
 	char	   *ca_file;
@@ -97,6 +98,7 @@ struct FaunaConn
 	bool		busy;			/* a transfer is in the multi handle */
 	bool		started;		/* fauna_request_start() not yet waited */
 	bool		optional;		/* Fauna errors give no page, not an ERROR */
+	bool		feed;			/* POST /feed/1 rather than /query/1 */
 	MemoryContext request_cxt;	/* holds body and what; reset per request */
 	char	   *body;
 	size_t		body_len;
@@ -239,6 +241,8 @@ connect_entry(FaunaConn *conn, UserMapping *user, ForeignServer *server)
 	conn->server_name = MemoryContextStrdup(TopMemoryContext, server->servername);
 	conn->url = psprintf("%s/query/1", opts.endpoint);
 	conn->url = MemoryContextStrdup(TopMemoryContext, conn->url);
+	conn->feed_url = MemoryContextStrdup(TopMemoryContext,
+										 psprintf("%s/feed/1", opts.endpoint));
 	conn->secret = MemoryContextStrdup(TopMemoryContext, secret);
 	conn->ca_file = opts.ca_file ? MemoryContextStrdup(TopMemoryContext, opts.ca_file) : NULL;
 	conn->timeout_ms = opts.timeout_ms;
@@ -358,6 +362,8 @@ disconnect_entry(FaunaConn *conn)
 	}
 	if (conn->url)
 		pfree(conn->url);
+	if (conn->feed_url)
+		pfree(conn->feed_url);
 	if (conn->server_name)
 		pfree(conn->server_name);
 	if (conn->ca_file)
@@ -367,6 +373,7 @@ disconnect_entry(FaunaConn *conn)
 	conn->headers = NULL;
 	conn->secret = NULL;
 	conn->url = NULL;
+	conn->feed_url = NULL;
 	conn->server_name = NULL;
 	conn->ca_file = NULL;
 	conn->busy = false;
@@ -401,9 +408,9 @@ discard_transfer(FaunaConn *conn)
  * Start a request.  The body is copied, since curl reads it during the
  * transfer, which may outlive the caller's buffer.
  */
-void
-fauna_request_start(FaunaConn *conn, const char *body, const char *what,
-					MemoryContext page_cxt)
+static void
+start_request(FaunaConn *conn, const char *body, const char *what,
+			  MemoryContext page_cxt, bool feed)
 {
 	if (conn->busy || conn->started)
 		discard_transfer(conn);
@@ -417,8 +424,27 @@ fauna_request_start(FaunaConn *conn, const char *body, const char *what,
 	conn->page_cxt = page_cxt;
 	conn->attempt_cxt = NULL;
 	conn->started = true;
+	conn->feed = feed;
 
 	begin_attempt(conn);
+}
+
+void
+fauna_request_start(FaunaConn *conn, const char *body, const char *what,
+					MemoryContext page_cxt)
+{
+	start_request(conn, body, what, page_cxt, false);
+}
+
+/*
+ * The same for an event feed page (POST /feed/1).  The response goes
+ * through the same parser; decode.c recognizes a feed page by its "events".
+ */
+void
+fauna_feed_request_start(FaunaConn *conn, const char *body, const char *what,
+						 MemoryContext page_cxt)
+{
+	start_request(conn, body, what, page_cxt, true);
 }
 
 /*
@@ -444,6 +470,7 @@ begin_attempt(FaunaConn *conn)
 	conn->errbody_len = 0;
 	conn->errbuf[0] = '\0';
 
+	curl_easy_setopt(conn->easy, CURLOPT_URL, conn->feed ? conn->feed_url : conn->url);
 	curl_easy_setopt(conn->easy, CURLOPT_POSTFIELDS, conn->body);
 	curl_easy_setopt(conn->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 					 (curl_off_t) conn->body_len);

@@ -127,6 +127,10 @@ typedef struct FaunaElem
 	json_object *idobj;			/* "id" (or a schema document's "name") */
 	const char *id;				/* its string, NULL if absent */
 	bool		is_doc;
+	/* elements of an event page (NULL otherwise) */
+	json_object *action;		/* the event's "type" string */
+	json_object *event_ts;		/* {"@time": txn_ts}, owned by the page */
+	int64		txn_ts;			/* the event's txn_ts, microseconds */
 } FaunaElem;
 
 struct FaunaPage
@@ -139,6 +143,9 @@ struct FaunaPage
 	int			count;
 	const char *after;			/* points into root */
 	FaunaStats	stats;
+	const char *stream;			/* an event source token ("@stream") */
+	const char *error_code;		/* an event feed's error event */
+	const char *error_message;
 };
 
 struct FaunaParser
@@ -564,6 +571,137 @@ is_plain_page(json_object *obj)
 	return nkeys == 2 && json_object_object_get_ex(obj, "after", NULL);
 }
 
+/*
+ * A page of an event feed (POST /feed/1):
+ * {"events":[{type, data, txn_ts, cursor}...], "cursor", "has_next", "stats"}.
+ * Each add/update/remove event is an element whose fields are the event's
+ * document (for a remove, as it was); its ts is the event's txn_ts and its
+ * action the event's type.  An error event ends the page and is kept for
+ * fauna_page_feed_error().  The page's "after" is the feed cursor when
+ * has_next is true, else NULL.
+ */
+static void
+page_build_events(FaunaPage *page)
+{
+	json_object *root = page->root;
+	json_object *events;
+	json_object *stats;
+	json_object *v;
+	char		detail[160];
+	int			n;
+
+	if (!json_object_object_get_ex(root, "events", &events) ||
+		!json_object_is_type(events, json_type_array))
+		invalid_response(page->what, "The \"events\" of the feed page is not an array.");
+	if (json_object_object_get_ex(root, "stats", &stats))
+	{
+		page->stats.read_ops = stat_int(stats, "read_ops");
+		page->stats.compute_ops = stat_int(stats, "compute_ops");
+		page->stats.write_ops = stat_int(stats, "write_ops");
+		page->stats.bytes_read = stat_int(stats, "storage_bytes_read");
+	}
+	if (!json_object_object_get_ex(root, "has_next", &v) ||
+		!json_object_is_type(v, json_type_boolean))
+		invalid_response(page->what, "The feed page has no boolean \"has_next\".");
+	if (json_object_get_boolean(v))
+	{
+		json_object *cursor;
+
+		if (!json_object_object_get_ex(root, "cursor", &cursor) ||
+			!json_object_is_type(cursor, json_type_string))
+			invalid_response(page->what,
+							 "The feed page has a next page but no \"cursor\" string.");
+		page->after = json_object_get_string(cursor);
+	}
+
+	n = (int) json_object_array_length(events);
+	page->elems = MemoryContextAllocZero(page->cxt, sizeof(FaunaElem) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		json_object *ev = json_object_array_get_idx(events, i);
+		json_object *type;
+		json_object *data;
+		json_object *ts;
+		json_object *tagged;
+		const char *typ;
+		FaunaElem  *e;
+		struct pg_tm tm;
+		fsec_t		fsec;
+		int64		us;
+		char		iso[64];
+
+		if (!json_object_is_type(ev, json_type_object) ||
+			!json_object_object_get_ex(ev, "type", &type) ||
+			!json_object_is_type(type, json_type_string))
+		{
+			snprintf(detail, sizeof(detail),
+					 "Event %d of the feed page has no \"type\" string.", i);
+			invalid_response(page->what, detail);
+		}
+		typ = json_object_get_string(type);
+		if (strcmp(typ, "error") == 0)
+		{
+			json_object *err;
+			json_object *c;
+			json_object *m;
+
+			page->error_code = "unknown";
+			page->error_message = "";
+			if (json_object_object_get_ex(ev, "error", &err) &&
+				json_object_is_type(err, json_type_object))
+			{
+				if (json_object_object_get_ex(err, "code", &c) &&
+					json_object_is_type(c, json_type_string))
+					page->error_code = json_object_get_string(c);
+				if (json_object_object_get_ex(err, "message", &m) &&
+					json_object_is_type(m, json_type_string))
+					page->error_message = json_object_get_string(m);
+			}
+			page->after = NULL;
+			break;				/* an error event ends the page */
+		}
+		if (strcmp(typ, "add") != 0 && strcmp(typ, "update") != 0 &&
+			strcmp(typ, "remove") != 0)
+			continue;			/* e.g. "status": no document */
+		if (!json_object_object_get_ex(ev, "txn_ts", &ts) ||
+			!json_object_is_type(ts, json_type_int))
+		{
+			snprintf(detail, sizeof(detail),
+					 "Event %d of the feed page has no integer \"txn_ts\".", i);
+			invalid_response(page->what, detail);
+		}
+		if (!json_object_object_get_ex(ev, "data", &data))
+		{
+			snprintf(detail, sizeof(detail),
+					 "Event %d of the feed page has no \"data\".", i);
+			invalid_response(page->what, detail);
+		}
+		e = &page->elems[page->count];
+		if (!page_add_element(page, data, i))
+			continue;
+		us = json_object_get_int64(ts);
+		if (timestamp2tm(us - FAUNA_UNIX_EPOCH_OFFSET_US, NULL, &tm, &fsec,
+						 NULL, NULL) != 0)
+		{
+			snprintf(detail, sizeof(detail),
+					 "The \"txn_ts\" of event %d is out of range.", i);
+			invalid_response(page->what, detail);
+		}
+		snprintf(iso, sizeof(iso), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+				 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+				 tm.tm_sec, (int) fsec);
+		/* owned by the event object, hence by the page's root */
+		tagged = json_object_new_object();
+		if (tagged == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		json_object_object_add(ev, "fauna_fdw_ts", tagged);
+		json_object_object_add(tagged, "@time", json_object_new_string(iso));
+		e->action = type;
+		e->event_ts = tagged;
+		e->txn_ts = us;
+	}
+}
+
 static void
 page_build(FaunaPage *page)
 {
@@ -575,6 +713,12 @@ page_build(FaunaPage *page)
 
 	if (!json_object_is_type(root, json_type_object))
 		invalid_response(page->what, "The response is not a JSON object.");
+	if (!json_object_object_get_ex(root, "data", &data) &&
+		json_object_object_get_ex(root, "events", NULL))
+	{
+		page_build_events(page);
+		return;
+	}
 	if (!json_object_object_get_ex(root, "data", &data))
 		invalid_response(page->what, "The response has no \"data\".");
 
@@ -591,6 +735,10 @@ page_build(FaunaPage *page)
 	switch (t)
 	{
 		case FV_NULL:
+			break;
+		case FV_STREAM:
+			/* an event source token: no element */
+			page->stream = json_object_get_string(inner);
 			break;
 		case FV_SET:
 			if (!json_object_is_type(inner, json_type_object))
@@ -706,6 +854,30 @@ void
 fauna_page_stats(FaunaPage *page, FaunaStats *stats)
 {
 	*stats = page->stats;
+}
+
+const char *
+fauna_page_stream(FaunaPage *page)
+{
+	return page->stream;
+}
+
+bool
+fauna_page_feed_error(FaunaPage *page, char **code, char **message)
+{
+	if (page->error_code == NULL)
+		return false;
+	*code = pstrdup(page->error_code);
+	*message = pstrdup(page->error_message);
+	return true;
+}
+
+int64
+fauna_page_event_ts(FaunaPage *page, int i)
+{
+	if (i < 0 || i >= page->count)
+		return 0;
+	return page->elems[i].txn_ts;
 }
 
 const char *
@@ -2082,7 +2254,10 @@ fauna_page_document(FaunaPage *page, int i, FaunaColumn *columns,
 				isnull[slot] = false;
 				continue;
 			case FAUNA_PATH_TS:
-				json_object_object_get_ex(e->fields, "ts", &v);
+				if (e->event_ts)
+					v = e->event_ts;	/* an event: its txn_ts */
+				else
+					json_object_object_get_ex(e->fields, "ts", &v);
 				break;
 			case FAUNA_PATH_TTL:
 				json_object_object_get_ex(e->fields, "ttl", &v);
@@ -2101,7 +2276,8 @@ fauna_page_document(FaunaPage *page, int i, FaunaColumn *columns,
 				v = lookup_field(page, e, col);
 				break;
 			case FAUNA_PATH_ACTION:
-				break;			/* event tables only */
+				v = e->action;	/* event tables only; else NULL */
+				break;
 		}
 
 		if (v == NULL)

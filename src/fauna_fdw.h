@@ -137,6 +137,20 @@ extern void fauna_page_document(FaunaPage *page, int i,
 extern void fauna_column_prepare(FaunaColumn *column);
 
 /*
+ * Event feeds.  A /feed/1 response ({"events":[...],"cursor","has_next"})
+ * becomes a page like any other: one element per add/update/remove event,
+ * whose fields are the event's document, whose ts is the event's txn_ts and
+ * whose FAUNA_PATH_ACTION is the event's type; fauna_page_after() is the
+ * feed cursor while has_next.  An error event ends the page; it is returned
+ * by fauna_page_feed_error() (code and message palloc'd).
+ */
+extern bool fauna_page_feed_error(FaunaPage *page, char **code, char **message);
+extern int64 fauna_page_event_ts(FaunaPage *page, int i);
+
+/* The token of a query answering {"@stream": ...}, else NULL. */
+extern const char *fauna_page_stream(FaunaPage *page);
+
+/*
  * Parse an error body ({"error":{"code","message"}} of /query/1).  Returns
  * false when the body is not such an object; never throws.  *code and
  * *message are palloc'd in CurrentMemoryContext.
@@ -246,6 +260,10 @@ extern FaunaPage *fauna_request_wait(FaunaConn *conn,
 extern FaunaPage *fauna_request_wait_optional(FaunaConn *conn,
 											  FaunaRequestCounters *counters);
 
+/* The same as fauna_request_start(), for POST /feed/1 (event feeds). */
+extern void fauna_feed_request_start(FaunaConn *conn, const char *body,
+									 const char *what, MemoryContext page_cxt);
+
 /* Abandon a started request (e.g. a scan that ends early). */
 extern void fauna_request_abort(FaunaConn *conn);
 
@@ -301,12 +319,41 @@ extern void fauna_fql_collection_indexes(const char *collection, StringInfo body
 /* The request body of a following page: Set.paginate(<after>). */
 extern void fauna_fql_next_page(const char *after, StringInfo body);
 
+/* Coll.all().eventSource(), for event tables */
+extern void fauna_fql_event_source(const char *collection, StringInfo body,
+								   StringInfo explain);
+
+/* A POST /feed/1 body: token with cursor, or with start_ts (exclusive) */
+extern void fauna_feed_body(const char *token, const char *cursor,
+							int64 start_ts, int page_size, StringInfo body);
+
 /* ----------------------------------------------------------------
  * scan.c: planner and executor callbacks of foreign scans
  * ----------------------------------------------------------------
  */
 
 extern void fauna_scan_set_routines(FdwRoutine *routine);
+
+/* ----------------------------------------------------------------
+ * events.c: scans of event tables (events 'true')
+ * ----------------------------------------------------------------
+ */
+
+typedef struct FaunaEventScan FaunaEventScan;
+struct ExplainState;
+
+extern FaunaEventScan *fauna_events_begin(FaunaConn *conn, const char *collection,
+										  const char *relname, int page_size);
+/* (Re)start with these bounds; ERROR without a lower bound */
+extern void fauna_events_start(FaunaEventScan *es, const FaunaTsRange *range);
+extern bool fauna_events_next(FaunaEventScan *es, FaunaColumn *columns,
+							  int ncolumns, Datum *values, bool *isnull);
+extern void fauna_events_rescan(FaunaEventScan *es);
+extern void fauna_events_end(FaunaEventScan *es);
+extern void fauna_events_explain_query(const char *collection,
+									   const FaunaTsRange *shape,
+									   StringInfo explain);
+extern void fauna_events_explain(FaunaEventScan *es, struct ExplainState *explain);
 
 /* ----------------------------------------------------------------
  * import.c: IMPORT FOREIGN SCHEMA and fauna_fdw_check()

@@ -399,3 +399,46 @@ fauna_fql_probe_event_source(const char *collection, StringInfo body)
 	fql_text(&b, ".all().eventSource() != null }");
 	fql_end(&b);
 }
+
+/* ----------------------------------------------------------------
+ * Event tables (events.c)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Coll.all().eventSource(): the query whose answer is the token of the
+ * collection's event feed ({"@stream": ...}).
+ */
+void
+fauna_fql_event_source(const char *collection, StringInfo body,
+					   StringInfo explain)
+{
+	FqlBuilder	b;
+
+	Assert(fauna_is_identifier(collection));
+
+	fql_begin(&b, body, explain);
+	fql_text(&b, collection);
+	fql_text(&b, ".all().eventSource()");
+	fql_end(&b);
+}
+
+/*
+ * The body of a POST /feed/1 request: the token and either a cursor (a
+ * following page) or start_ts (microseconds, exclusive; the first page).
+ */
+void
+fauna_feed_body(const char *token, const char *cursor, int64 start_ts,
+				int page_size, StringInfo body)
+{
+	appendStringInfoString(body, "{\"token\":");
+	escape_json(body, token);
+	if (cursor)
+	{
+		appendStringInfoString(body, ",\"cursor\":");
+		escape_json(body, cursor);
+	}
+	else
+		appendStringInfo(body, ",\"start_ts\":" INT64_FORMAT, start_ts);
+	appendStringInfo(body, ",\"page_size\":%d}", page_size);
+}

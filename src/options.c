@@ -549,6 +549,23 @@ fauna_column_path(Oid relid, AttrNumber attnum, const char *attname,
 		}
 	}
 
+	/* "action" is the event type in an event table, a user field elsewhere */
+	if (strcmp(path, "action") == 0)
+	{
+		ForeignTable *table = GetForeignTable(relid);
+
+		foreach(lc, table->options)
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "events") == 0 && defGetBoolean(def))
+			{
+				*kind = FAUNA_PATH_ACTION;
+				return;
+			}
+		}
+	}
+
 	*kind = FAUNA_PATH_FIELD;
 	n = 1;
 	for (seg = (char *) path; *seg; seg++)

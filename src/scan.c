@@ -138,6 +138,7 @@ typedef struct FaunaScanState
 	bool		started;
 	MemoryContext tuple_cxt;	/* reset per tuple */
 	bool		explain_only;
+	FaunaEventScan *events;		/* an event table's scan (events.c) */
 } FaunaScanState;
 
 static void faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
@@ -560,7 +561,7 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 		switch (classify_qual(rinfo, baserel, fpinfo, &value, &tsop))
 		{
 			case FAUNA_QUAL_ID_EQ:
-				if (fpinfo->id_qual == NULL)
+				if (fpinfo->id_qual == NULL && !fpinfo->opts.events)
 				{
 					fpinfo->id_qual = rinfo;
 					fpinfo->id_expr = value;
@@ -585,7 +586,7 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 		fpinfo->ts_quals = fpinfo->ts_exprs = fpinfo->ts_ops = NIL;
 	}
 
-	if (fpinfo->ts_quals)
+	if (fpinfo->ts_quals && !fpinfo->opts.events)
 	{
 		if (strcmp(fpinfo->opts.index, "auto") == 0)
 			fpinfo->ts_index = discover_ts_index(baserel, foreigntableid,
@@ -760,7 +761,7 @@ faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 									 startup_cost, total_cost, NIL,
 									 baserel->lateral_relids, NULL, NIL));
 
-	if (fpinfo->id_qual == NULL)
+	if (fpinfo->id_qual == NULL && !fpinfo->opts.events)
 		add_id_param_paths(root, baserel, fpinfo);
 }
 
@@ -858,7 +859,10 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	ts_range_shape(ts_ops, &spec.ts_range);
 	initStringInfo(&body);
 	initStringInfo(&explain);
-	fauna_fql_first_page(&spec, NULL, &body, &explain);
+	if (fpinfo->opts.events)
+		fauna_events_explain_query(spec.collection, &spec.ts_range, &explain);
+	else
+		fauna_fql_first_page(&spec, NULL, &body, &explain);
 
 	fdw_private = list_make5(makeString(spec.collection),
 							 makeInteger(spec.page_size),
@@ -1014,13 +1018,6 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 		return;
 
 	fauna_get_table_options(RelationGetRelid(rel), &topts);
-	if (topts.events)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("event tables are not supported yet"),
-				 errdetail("Foreign table \"%s\" has option events 'true'.",
-						   RelationGetRelationName(rel))));
-
 	table = GetForeignTable(RelationGetRelid(rel));
 	fss->columns = build_columns(rel,
 								 (List *) list_nth(fsplan->fdw_private,
@@ -1035,6 +1032,10 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 										   "fauna_fdw tuple",
 										   ALLOCSET_DEFAULT_SIZES);
 	reader_init(&fss->reader, scan_connection(node, table), fss->spec.collection);
+	if (topts.events)
+		fss->events = fauna_events_begin(fss->reader.conn, fss->spec.collection,
+										 RelationGetRelationName(rel),
+										 fss->spec.page_size);
 }
 
 /*
@@ -1173,6 +1174,13 @@ scan_start(ForeignScanState *node, FaunaScanState *fss)
 	fss->started = true;
 	fss->reader.more = false;
 	fss->reader.page = NULL;
+	if (fss->events)
+	{
+		if (!scan_ts_range(node, fss, &fss->spec.ts_range))
+			return false;
+		fauna_events_start(fss->events, &fss->spec.ts_range);
+		return true;
+	}
 	if (fss->spec.by_id)
 	{
 		id = scan_id_value(node, fss);
@@ -1198,6 +1206,19 @@ faunaIterateForeignScan(ForeignScanState *node)
 	ExecClearTuple(slot);
 	if (!fss->started && !scan_start(node, fss))
 		return slot;
+
+	if (fss->events)
+	{
+		bool		found;
+
+		MemoryContextReset(fss->tuple_cxt);
+		oldcxt = MemoryContextSwitchTo(fss->tuple_cxt);
+		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		found = fauna_events_next(fss->events, fss->columns, fss->ncolumns,
+								  slot->tts_values, slot->tts_isnull);
+		MemoryContextSwitchTo(oldcxt);
+		return found ? ExecStoreVirtualTuple(slot) : slot;
+	}
 
 	i = reader_next(&fss->reader);
 	if (i < 0)
@@ -1228,6 +1249,8 @@ faunaReScanForeignScan(ForeignScanState *node)
 
 	if (fss->explain_only)
 		return;
+	if (fss->events)
+		fauna_events_rescan(fss->events);
 	fauna_request_abort(fss->reader.conn);
 	MemoryContextReset(fss->reader.page_cxt);
 	fss->reader.page = NULL;
@@ -1245,6 +1268,8 @@ faunaEndForeignScan(ForeignScanState *node)
 
 	if (fss == NULL || fss->explain_only)
 		return;
+	if (fss->events)
+		fauna_events_end(fss->events);
 	fauna_request_abort(fss->reader.conn);
 }
 
@@ -1266,7 +1291,9 @@ faunaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 						strVal(list_nth(fsplan->fdw_private, FdwScanPrivateExplain)),
 						es);
 
-	if (es->analyze && fss && !fss->explain_only)
+	if (es->analyze && fss && !fss->explain_only && fss->events)
+		fauna_events_explain(fss->events, es);
+	else if (es->analyze && fss && !fss->explain_only)
 	{
 		FaunaReader *r = &fss->reader;
 

@@ -55,6 +55,9 @@ python3 test/seed_conversions.py || { echo "run_regress: seeding Conversions fai
 python3 test/seed_regress.py ranges || { echo "run_regress: seeding ranges failed" >&2; exit 1; }
 exports=$(python3 test/seed_import.py) || { echo "run_regress: seeding the import collections failed" >&2; exit 1; }
 eval "$exports"
+# last: the events suite's collections (it writes more itself, through
+# test/fauna_write.py)
+python3 test/seed_events.py || { echo "run_regress: seeding the events collections failed" >&2; exit 1; }
 
 # -t: a private cluster directory even as root, so that concurrent runs
 # (other work trees, other developers) do not collide on "15/regress".
