@@ -184,23 +184,4 @@ sub new_node
 	return $node;
 }
 
-# Write a --load file of $n documents (~$size bytes each) into a collection.
-sub write_load_file
-{
-	my ($path, $coll, $n, %opts) = @_;
-	my $size = $opts{size} // 300;
-	open my $fh, '>', $path or die "$path: $!";
-	print $fh $JSON->encode({ collection => { name => $coll, history_days => 0,
-		indexes => $opts{indexes} // {} } }), "\n";
-	my $pad = 'x' x ($size > 120 ? $size - 120 : 10);
-	for my $i (1 .. $n)
-	{
-		print $fh $JSON->encode({ coll => $coll,
-			data => { n => $i, name => "doc $i", pad => $pad,
-			          tags => [ 'a', 'b' ], nested => { k => $i % 7 } } }), "\n";
-	}
-	close $fh;
-	return $path;
-}
-
 1;

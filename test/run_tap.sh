@@ -78,7 +78,7 @@ cd "$workdir/check" || exit 1
 status=$?
 if [ "$status" -ne 0 ]; then
 	echo "run_tap: failures; server logs:" >&2
-	for log in "$workdir"/check/tmp_check/log/*.log; do
+	for log in "$workdir"/check/tmp_check/log/regress_log_* "$workdir"/check/tmp_check/log/*.log; do
 		[ -f "$log" ] || continue
 		echo "---- $log (tail)" >&2
 		tail -n 60 "$log" >&2
