@@ -114,6 +114,10 @@ struct FaunaConn
 	size_t		errbody_len;
 	FaunaSocket sockets[FAUNA_MAX_SOCKETS];
 	int			nsockets;
+
+	/* FQL v4 (api_version 4): POST / */
+	int			api_version;	/* 10 or 4 */
+	int64		txn_time;		/* x-txn-time of this attempt, 0 if none */
 };
 
 /* Outcome of one attempt, before it is classified. */
@@ -136,6 +140,9 @@ static void begin_attempt(FaunaConn *conn);
 static AttemptResult run_attempt(FaunaConn *conn);
 static void wait_for_sockets(FaunaConn *conn, long timeout_ms);
 static size_t write_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
+static size_t header_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
+static void report_v4_http_error(FaunaConn *conn, long status,
+								 int attempts) pg_attribute_noreturn();
 static int	socket_callback(CURL *easy, curl_socket_t s, int what,
 							void *userp, void *socketp);
 static bool is_retryable_curl(CURLcode code);
@@ -271,6 +278,16 @@ connect_entry(FaunaConn *conn, UserMapping *user, ForeignServer *server)
 	headers = curl_slist_append(headers, buf.data);
 	explicit_bzero(buf.data, buf.len);
 	pfree(buf.data);
+
+	/* FQL v4: the legacy endpoint, "/", with its API version header */
+	conn->api_version = opts.api_version;
+	if (opts.api_version == 4)
+	{
+		pfree(conn->url);
+		conn->url = MemoryContextStrdup(TopMemoryContext,
+										psprintf("%s/", opts.endpoint));
+		headers = curl_slist_append(headers, "X-FaunaDB-API-Version: 4");
+	}
 	if (headers == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
@@ -315,6 +332,8 @@ configure_easy(FaunaConn *conn)
 	SETOPT(CURLOPT_POST, 1L);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_callback);
 	SETOPT(CURLOPT_WRITEDATA, conn);
+	SETOPT(CURLOPT_HEADERFUNCTION, header_callback);
+	SETOPT(CURLOPT_HEADERDATA, conn);
 	SETOPT(CURLOPT_ERRORBUFFER, conn->errbuf);
 	/* signals belong to the backend; curl must not install handlers */
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -463,6 +482,9 @@ begin_attempt(FaunaConn *conn)
 											  "fauna_fdw response",
 											  ALLOCSET_DEFAULT_SIZES);
 	conn->parser = fauna_parser_create(conn->attempt_cxt);
+	if (conn->api_version == 4)
+		fauna_parser_set_v4(conn->parser);
+	conn->txn_time = 0;
 	conn->status = 0;
 	conn->received = 0;
 	conn->too_large = false;
@@ -515,6 +537,8 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 			{
 				/* decode.c raises its own ERROR for a bad body */
 				page = fauna_parser_finish_page(conn->parser, conn->what);
+				if (conn->txn_time > 0)
+					fauna_page_set_txn_ts(page, conn->txn_time);
 				counters->requests++;
 				break;
 			}
@@ -771,6 +795,36 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
+/*
+ * Header lines from curl.  Must not throw.  Keeps x-txn-time (microseconds),
+ * which FQL v4 sends only as a header: the snapshot of a multi-page read.
+ */
+static size_t
+header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	FaunaConn  *conn = (FaunaConn *) userdata;
+	size_t		len = size * nmemb;
+	static const char name[] = "x-txn-time:";
+
+	if (len > sizeof(name) - 1 && len < 64 &&
+		pg_strncasecmp(ptr, name, sizeof(name) - 1) == 0)
+	{
+		char		value[64];
+		char	   *end;
+		long long	v;
+
+		memcpy(value, ptr + sizeof(name) - 1, len - (sizeof(name) - 1));
+		value[len - (sizeof(name) - 1)] = '\0';
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		while (*end == ' ' || *end == '\r' || *end == '\n' || *end == '\t')
+			end++;
+		if (errno == 0 && *end == '\0' && v > 0)
+			conn->txn_time = (int64) v;
+	}
+	return len;
+}
+
 /* Transport failures worth another try: the next attempt may well work. */
 static bool
 is_retryable_curl(CURLcode code)
@@ -893,6 +947,67 @@ is_missing_collection(FaunaConn *conn, const char *code, const char *message)
 }
 
 /*
+ * The same for an FQL v4 error body {"errors": [{code, description,
+ * position}]}: 401 -> 28000, permission denied -> 42501, an undefined or
+ * missing collection -> HV00R, anything else HV000.
+ */
+static void
+report_v4_http_error(FaunaConn *conn, long status, int attempts)
+{
+	char	   *code = NULL;
+	char	   *description = NULL;
+	char	   *position = NULL;
+	char	   *where;
+	char	   *needle;
+	bool		missing;
+
+	if (!fauna_parse_v4_error_body(conn->errbody, conn->errbody_len,
+								   &code, &description, &position))
+	{
+		code = psprintf("HTTP %ld", status);
+		description = pstrdup("the response is not a Fauna v4 error object");
+		position = pstrdup("");
+	}
+	description = redact(conn, description);
+	where = (position[0] && strcmp(position, "[]") != 0)
+		? psprintf(" (at %s)", position) : pstrdup("");
+
+	if (status == 401)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("authentication failed for Fauna server \"%s\"",
+						conn->server_name),
+				 errdetail("Fauna error %s: %s", code, description),
+				 errhint("Check the secret of the user mapping.")));
+
+	if (status == 403 || strcmp(code, "permission denied") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for Fauna collection \"%s\"", conn->what),
+				 errdetail("Fauna error %s: %s%s", code, description, where),
+				 errhint("The role of the user mapping's secret must be allowed to read the collection.")));
+
+	/* "Ref refers to undefined collection 'x'" (400), or a 404 of it */
+	needle = psprintf("collection '%s'", conn->what);
+	missing = (strcmp(code, "invalid ref") == 0 || status == 404) &&
+		strstr(description, needle) != NULL;
+	pfree(needle);
+	if (missing)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
+				 errmsg("collection \"%s\" does not exist", conn->what),
+				 errdetail("Fauna error %s: %s%s", code, description, where),
+				 errhint("Check the foreign table's \"collection\" option.")));
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("Fauna query on collection \"%s\" failed", conn->what),
+			 errdetail("HTTP %ld, Fauna error %s: %s%s%s", status, code,
+					   description, where,
+					   attempts > 1 ? psprintf(" (after %d attempts)", attempts) : "")));
+}
+
+/*
  * Turn a final non-200 response into an ERROR with Fauna's code and message
  * in the detail.
  */
@@ -902,6 +1017,9 @@ report_http_error(FaunaConn *conn, long status, int attempts)
 	char	   *code = NULL;
 	char	   *message = NULL;
 	char	   *attempts_text;
+
+	if (conn->api_version == 4)
+		report_v4_http_error(conn, status, attempts);	/* does not return */
 
 	if (!fauna_parse_error_body(conn->errbody, conn->errbody_len, &code, &message))
 	{

@@ -97,7 +97,8 @@ typedef enum FaunaVType
 	FV_DOC,
 	FV_REF,
 	FV_SET,
-	FV_STREAM
+	FV_STREAM,
+	FV_QUERY					/* FQL v4 @query (a lambda) */
 } FaunaVType;
 
 static const char *const fauna_type_names[] = {
@@ -117,7 +118,8 @@ static const char *const fauna_type_names[] = {
 	[FV_DOC] = "document",
 	[FV_REF] = "ref",
 	[FV_SET] = "set",
-	[FV_STREAM] = "stream"
+	[FV_STREAM] = "stream",
+	[FV_QUERY] = "query"
 };
 
 /* One element of a page, validated when the page was built. */
@@ -137,6 +139,8 @@ struct FaunaPage
 {
 	MemoryContext cxt;
 	json_object *root;			/* owned; freed by the reset callback */
+	bool		v4;				/* FQL v4 response: v4 tags, v4 documents */
+	json_object **v4raw;		/* v4: each element as sent */
 	MemoryContextCallback cb;
 	char	   *what;
 	FaunaElem  *elems;
@@ -154,6 +158,7 @@ struct FaunaParser
 	json_tokener *tok;			/* owned until finish */
 	json_object *root;			/* owned until handed to a page */
 	MemoryContextCallback cb;
+	bool		v4;				/* an FQL v4 response (POST /) */
 	bool		done;			/* a complete top-level value was read */
 	bool		failed;
 	size_t		nbytes;			/* bytes fed so far */
@@ -171,6 +176,13 @@ typedef struct FaunaConv
 
 static JsonbValue *push_jsonb(FaunaConv *cv, JsonbParseState **st,
 							  json_object *v, JsonbIteratorToken scalar_tok);
+struct RefExport;
+static FaunaVType classify_v(json_object *v, json_object **inner,
+							 const char *what, bool v4);
+static void page_build_v4(FaunaPage *page);
+static void ref_export_v4(FaunaConv *cv, json_object *obj,
+						  struct RefExport *r);
+static bool v4_number_int64(json_object *v, int64 *out);
 static void append_export_json(FaunaConv *cv, StringInfo buf, json_object *v);
 
 /* ----------------------------------------------------------------
@@ -344,6 +356,13 @@ single_key(json_object *obj, json_object **val)
 static FaunaVType
 classify(json_object *v, json_object **inner, const char *what)
 {
+	return classify_v(v, inner, what, false);
+}
+
+/* classify(), reading FQL v4 tags too when v4 (see "FQL v4" below) */
+static FaunaVType
+classify_v(json_object *v, json_object **inner, const char *what, bool v4)
+{
 	const char *key;
 	json_object *payload;
 	json_type	want;
@@ -401,6 +420,12 @@ classify(json_object *v, json_object **inner, const char *what)
 		t = FV_DOC, want = json_type_object;
 	else if (strcmp(key, "@ref") == 0)
 		t = FV_REF, want = json_type_object;
+	else if (v4 && strcmp(key, "@ts") == 0)
+		t = FV_TIME;
+	else if (v4 && strcmp(key, "@obj") == 0)
+		t = FV_OBJECT, want = json_type_object;
+	else if (v4 && strcmp(key, "@query") == 0)
+		t = FV_QUERY, want = json_type_object;
 	else if (strcmp(key, "@set") == 0)
 	{
 		/* a page {"data","after"} or, when not materialized, a cursor */
@@ -824,7 +849,10 @@ fauna_parser_finish_page(FaunaParser *parser, const char *what)
 	page->root = parser->root;
 	parser->root = NULL;
 
-	page_build(page);
+	if (parser->v4)
+		page_build_v4(page);
+	else
+		page_build(page);
 	return page;
 }
 
@@ -1375,6 +1403,11 @@ ref_export(FaunaConv *cv, FaunaVType t, json_object *obj, RefExport *r)
 	json_object *coll;
 	json_object *mod;
 
+	if (t == FV_REF && cv->page->v4)
+	{
+		ref_export_v4(cv, obj, r);
+		return;
+	}
 	if ((!json_object_object_get_ex(obj, "id", &id) &&
 		 !json_object_object_get_ex(obj, "name", &id)) ||
 		!json_object_is_type(id, json_type_string))
@@ -1505,7 +1538,7 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, json_object *v,
 {
 	JsonbValue *res = NULL;
 	json_object *inner;
-	FaunaVType	t = classify(v, &inner, cv->page->what);
+	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 	JsonbValue	jv;
 	int			len;
 	const char *s;
@@ -1555,6 +1588,7 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, json_object *v,
 			break;
 		case FV_SET:
 		case FV_STREAM:
+		case FV_QUERY:
 			/* a string holding the value's wire JSON */
 			s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 											   JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -1602,7 +1636,7 @@ make_jsonb(FaunaConv *cv, json_object *v, bool user_fields_only)
 	else
 	{
 		json_object *inner;
-		FaunaVType	t = classify(v, &inner, cv->page->what);
+		FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 
 		if (t == FV_OBJECT || t == FV_ARRAY || t == FV_DOC || t == FV_REF)
 			res = push_jsonb(cv, &st, v, WJB_VALUE);
@@ -1706,7 +1740,7 @@ static void
 append_export_json(FaunaConv *cv, StringInfo buf, json_object *v)
 {
 	json_object *inner;
-	FaunaVType	t = classify(v, &inner, cv->page->what);
+	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 	int			len;
 	const char *s;
 
@@ -1751,6 +1785,7 @@ append_export_json(FaunaConv *cv, StringInfo buf, json_object *v)
 			break;
 		case FV_SET:
 		case FV_STREAM:
+		case FV_QUERY:
 			s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 											   JSON_C_TO_STRING_NOSLASHESCAPE);
 			append_json_string(cv, buf, t, s, strlen(s));
@@ -1833,6 +1868,7 @@ text_form(FaunaConv *cv, FaunaVType t, json_object *v, json_object *inner,
 			return s;
 		case FV_SET:
 		case FV_STREAM:
+		case FV_QUERY:
 			s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 											   JSON_C_TO_STRING_NOSLASHESCAPE);
 			*len = strlen(s);
@@ -1878,6 +1914,10 @@ integer_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid,
 		case FV_LONG:
 			v = get_int(cv, t, inner);
 			break;
+		case FV_NUMBER:
+			if (v4_number_int64(inner, &v))
+				break;
+			/* FALLTHROUGH */
 		case FV_DOUBLE:
 			{
 				bool		special;
@@ -1915,6 +1955,8 @@ float_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid)
 		case FV_INT:
 		case FV_LONG:
 			return (double) get_int(cv, t, inner);
+		case FV_NUMBER:
+			return json_object_get_double(inner);
 		case FV_DOUBLE:
 			{
 				double		d = get_double(cv, inner, &special);
@@ -1963,7 +2005,7 @@ convert_value(FaunaConv *cv, json_object *v, Oid typid, int32 typmod,
 			  bool in_array)
 {
 	json_object *inner;
-	FaunaVType	t = classify(v, &inner, cv->page->what);
+	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 	int			len;
 	const char *s;
 
@@ -2007,7 +2049,7 @@ convert_value(FaunaConv *cv, json_object *v, Oid typid, int32 typmod,
 				return NumericGetDatum(numeric_from_text(cv, psprintf(INT64_FORMAT, i),
 														 typmod));
 			}
-			if (t == FV_DOUBLE)
+			if (t == FV_DOUBLE || t == FV_NUMBER)
 			{
 				bool		special;
 
@@ -2081,7 +2123,7 @@ convert_array(FaunaConv *cv, json_object *v)
 {
 	FaunaColumn *col = cv->col;
 	json_object *inner;
-	FaunaVType	t = classify(v, &inner, cv->page->what);
+	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 	int			n;
 	Datum	   *datums;
 	bool	   *nulls;
@@ -2380,4 +2422,431 @@ fauna_parse_error_body(const char *body, size_t len, char **code,
 	}
 	json_object_put(root);
 	return false;
+}
+
+/* ----------------------------------------------------------------
+ * FQL v4 (POST /): pages, documents, refs, errors
+ *
+ * A v4 response {"resource": value} becomes the same FaunaPage as a
+ * /query/1 response, with page->v4 set so that the converters read the v4
+ * tags (@ts, @obj, @query; nested @ref) and plain JSON numbers.  Each v4
+ * document {"ref", "ts": µs, "data", "ttl"?} is given, at page build time,
+ * the shape the rest of this file knows: an object
+ * {"id", "coll": {"@mod"}, "ts": {"@time"}, "ttl"?, "data"} owned by the
+ * page's tree, so column lookup, ids and conversions need no v4 cases.
+ * The page's "after" is the cursor array's JSON text, sent back verbatim.
+ * ----------------------------------------------------------------
+ */
+
+/* The response being parsed is an FQL v4 one. */
+void
+fauna_parser_set_v4(FaunaParser *parser)
+{
+	parser->v4 = true;
+}
+
+/* The x-txn-time of the response (v4 answers carry it in a header). */
+void
+fauna_page_set_txn_ts(FaunaPage *page, int64 txn_ts)
+{
+	if (page->stats.txn_ts == 0)
+		page->stats.txn_ts = txn_ts;
+}
+
+/* A plain JSON number that is an integer in the int64 range. */
+static bool
+v4_number_int64(json_object *v, int64 *out)
+{
+	return json_object_is_type(v, json_type_int) &&
+		parse_int64(json_object_get_string(v), out);
+}
+
+/* Native v4 classes (refs {"id": name} with no collection) and their type. */
+static const struct
+{
+	const char *cls;
+	const char *type;
+}			v4_classes[] = {
+	{"collections", "collection"},
+	{"databases", "database"},
+	{"indexes", "index"},
+	{"functions", "function"},
+	{"roles", "role"},
+	{"access_providers", "access_provider"},
+	{"keys", "key"},
+	{"tokens", "token"},
+	{"credentials", "credential"},
+};
+
+/* The payload of a {"@ref": {...}} value, else NULL. */
+static json_object *
+v4_ref_payload(json_object *v)
+{
+	json_object *payload;
+	const char *key;
+
+	if (v == NULL || !json_object_is_type(v, json_type_object))
+		return NULL;
+	key = single_key(v, &payload);
+	if (key == NULL || strcmp(key, "@ref") != 0 ||
+		!json_object_is_type(payload, json_type_object))
+		return NULL;
+	return payload;
+}
+
+/* The "id" string of a ref payload, else NULL. */
+static const char *
+v4_ref_id(json_object *payload, int *len)
+{
+	json_object *id;
+
+	if (payload == NULL || !json_object_object_get_ex(payload, "id", &id) ||
+		!json_object_is_type(id, json_type_string))
+		return NULL;
+	return jstr(id, len);
+}
+
+/*
+ * Export a v4 ref (the object inside "@ref"): a document of a user
+ * collection {"id","collection","type":"document"}, a ref into a native
+ * class {"id","type":<class type>}, anything else (a class itself, a ref
+ * nested deeper, a scoped ref of another database) type "unknown".
+ */
+static void
+ref_export_v4(FaunaConv *cv, json_object *obj, RefExport *r)
+{
+	json_object *cls;
+	json_object *clscls;
+	const char *name;
+	int			len;
+
+	r->id = v4_ref_id(obj, &r->idlen);
+	if (r->id == NULL)
+		invalid_value(cv, FV_REF, "(without id)");
+	r->coll = NULL;
+	r->type = "unknown";
+	if (json_object_object_get_ex(obj, "database", NULL))
+		return;
+	cls = json_object_object_get_ex(obj, "collection", &cls) ?
+		v4_ref_payload(cls) : NULL;
+	if ((name = v4_ref_id(cls, &len)) == NULL ||
+		json_object_object_get_ex(cls, "database", NULL))
+		return;
+	if (!json_object_object_get_ex(cls, "collection", &clscls))
+	{
+		/* Ref(id, Ref("keys")): an instance of a native class */
+		for (int i = 0; i < lengthof(v4_classes); i++)
+			if (strcmp(name, v4_classes[i].cls) == 0)
+			{
+				r->type = v4_classes[i].type;
+				return;
+			}
+		return;
+	}
+	clscls = v4_ref_payload(clscls);
+	if (clscls != NULL &&
+		!json_object_object_get_ex(clscls, "collection", NULL) &&
+		!json_object_object_get_ex(clscls, "database", NULL) &&
+		(name = v4_ref_id(clscls, &len)) != NULL &&
+		strcmp(name, "collections") == 0)
+	{
+		/* Ref(id, Ref(coll, Ref("collections"))): a document */
+		r->coll = v4_ref_id(cls, &r->colllen);
+		r->type = "document";
+	}
+}
+
+/* A new json-c object, or an ERROR (json-c returns NULL only on OOM). */
+static json_object *
+v4_check_alloc(json_object *obj)
+{
+	if (obj == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Could not build a Fauna v4 document.")));
+	return obj;
+}
+
+/* Unix-epoch microseconds as a Fauna time string, false if out of range. */
+static bool
+v4_format_time(int64 us, char *buf, size_t size)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (us < INT64CONST(-62135596800000000) ||
+		us > INT64CONST(253402300799999999) ||
+		timestamp2tm(us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY,
+					 NULL, &tm, &fsec, NULL, NULL) != 0)
+		return false;
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+			 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (int) fsec);
+	return true;
+}
+
+/*
+ * Record one v4 document as an element, in the normalized shape described
+ * above; norm is the array (owned by the page's root) that keeps the new
+ * objects.  A null element (Get of a missing document) gives no element.
+ */
+static void
+v4_add_element(FaunaPage *page, json_object *norm, json_object *v, int index)
+{
+	json_object *ref;
+	json_object *payload;
+	json_object *ts;
+	json_object *x;
+	json_object *obj;
+	json_object *tagged;
+	const char *id;
+	const char *coll;
+	int			len;
+	int64		us;
+	char		iso[64];
+	char		detail[160];
+	FaunaElem  *e;
+
+	if (json_object_is_type(v, json_type_null))
+		return;
+	if (!json_object_is_type(v, json_type_object) ||
+		!json_object_object_get_ex(v, "ref", &ref) ||
+		(payload = v4_ref_payload(ref)) == NULL ||
+		(id = v4_ref_id(payload, &len)) == NULL)
+	{
+		snprintf(detail, sizeof(detail),
+				 "Element %d of the page is not a document with a \"ref\".", index);
+		invalid_response(page->what, detail);
+	}
+	if (!pg_verify_mbstr(PG_UTF8, id, len, true))
+	{
+		snprintf(detail, sizeof(detail),
+				 "The id of element %d of the page is not valid UTF-8.", index);
+		invalid_response(page->what, detail);
+	}
+	if (!json_object_object_get_ex(v, "ts", &ts) ||
+		!v4_number_int64(ts, &us) || !v4_format_time(us, iso, sizeof(iso)))
+	{
+		snprintf(detail, sizeof(detail),
+				 "Element %d of the page has no \"ts\" in microseconds.", index);
+		invalid_response(page->what, detail);
+	}
+
+	/* attach first, so that whatever follows is owned by the page */
+	obj = v4_check_alloc(json_object_new_object());
+	json_object_array_add(norm, obj);
+	json_object_object_add(obj, "id", v4_check_alloc(json_object_new_string_len(id, len)));
+	if (json_object_object_get_ex(payload, "collection", &x) &&
+		(coll = v4_ref_id(v4_ref_payload(x), &len)) != NULL)
+	{
+		tagged = v4_check_alloc(json_object_new_object());
+		json_object_object_add(obj, "coll", tagged);
+		json_object_object_add(tagged, "@mod",
+							   v4_check_alloc(json_object_new_string_len(coll, len)));
+	}
+	tagged = v4_check_alloc(json_object_new_object());
+	json_object_object_add(obj, "ts", tagged);
+	json_object_object_add(tagged, "@time", v4_check_alloc(json_object_new_string(iso)));
+	if (json_object_object_get_ex(v, "ttl", &x))
+		json_object_object_add(obj, "ttl", json_object_get(x));
+	if (json_object_object_get_ex(v, "data", &x))
+		json_object_object_add(obj, "data", json_object_get(x));
+	else
+		json_object_object_add(obj, "data", v4_check_alloc(json_object_new_object()));
+
+	e = &page->elems[page->count];
+	e->fields = obj;
+	json_object_object_get_ex(obj, "id", &e->idobj);
+	e->id = json_object_get_string(e->idobj);
+	e->is_doc = false;			/* user fields are under "data" */
+	page->v4raw[page->count] = v;
+	page->count++;
+}
+
+/*
+ * Build a page from {"resource": X}: X a page {"data": [...], "after"?,
+ * "before"?}, a single document, or null (no document).
+ */
+static void
+page_build_v4(FaunaPage *page)
+{
+	json_object *root = page->root;
+	json_object *res;
+	json_object *data;
+	json_object *after;
+	json_object *norm;
+	int			n;
+
+	page->v4 = true;
+	if (!json_object_is_type(root, json_type_object) ||
+		!json_object_object_get_ex(root, "resource", &res))
+		invalid_response(page->what, "The response has no \"resource\".");
+
+	norm = v4_check_alloc(json_object_new_array());
+	json_object_object_add(root, "fauna_fdw.v4", norm);
+
+	if (json_object_is_type(res, json_type_null))
+		n = 0;
+	else if (json_object_is_type(res, json_type_object) &&
+			 json_object_object_get_ex(res, "data", &data) &&
+			 json_object_is_type(data, json_type_array) &&
+			 !json_object_object_get_ex(res, "ref", NULL))
+	{
+		if (json_object_object_get_ex(res, "after", &after))
+		{
+			if (!json_object_is_type(after, json_type_array))
+				invalid_response(page->what,
+								 "The \"after\" cursor of the page is not an array.");
+			page->after = json_object_to_json_string_ext(after,
+														 JSON_C_TO_STRING_PLAIN |
+														 JSON_C_TO_STRING_NOSLASHESCAPE);
+		}
+		n = (int) json_object_array_length(data);
+	}
+	else if (json_object_is_type(res, json_type_object))
+	{
+		data = NULL;
+		n = 1;
+	}
+	else
+		invalid_response(page->what,
+						 "The \"resource\" is not a page, a document or null.");
+
+	page->elems = MemoryContextAllocZero(page->cxt, sizeof(FaunaElem) * Max(n, 1));
+	page->v4raw = MemoryContextAllocZero(page->cxt, sizeof(json_object *) * Max(n, 1));
+	if (n == 1 && data == NULL)
+		v4_add_element(page, norm, res, 0);
+	else
+		for (int i = 0; i < n; i++)
+			v4_add_element(page, norm, json_object_array_get_idx(data, i), i);
+}
+
+/* Is this v4 index "values" entry {"field": ["name"]} (or "name")? */
+static bool
+v4_is_field(json_object *value, const char *name)
+{
+	json_object *field;
+	json_object *reverse;
+
+	if (!json_object_is_type(value, json_type_object) ||
+		!json_object_object_get_ex(value, "field", &field))
+		return false;
+	if (json_object_object_get_ex(value, "reverse", &reverse) &&
+		!(json_object_is_type(reverse, json_type_boolean) &&
+		  !json_object_get_boolean(reverse)))
+		return false;
+	if (json_object_is_type(field, json_type_array))
+	{
+		if (json_object_array_length(field) != 1)
+			return false;
+		field = json_object_array_get_idx(field, 0);
+	}
+	return json_object_is_type(field, json_type_string) &&
+		strcmp(json_object_get_string(field), name) == 0;
+}
+
+/*
+ * From a page of v4 index documents, the name of the first (in page order)
+ * index an incremental reader can use for the collection: active, source
+ * the collection itself, no terms, values exactly [ts, ref] ascending.
+ * NULL if none; palloc'd.
+ */
+char *
+fauna_v4_page_ts_index(FaunaPage *page, const char *collection)
+{
+	for (int i = 0; i < page->count; i++)
+	{
+		json_object *ix = page->v4raw[i];
+		json_object *x;
+		const char *name;
+		int			len;
+
+		if (!json_object_object_get_ex(ix, "active", &x) ||
+			!json_object_is_type(x, json_type_boolean) ||
+			!json_object_get_boolean(x))
+			continue;
+		if (!json_object_object_get_ex(ix, "source", &x) ||
+			(name = v4_ref_id(v4_ref_payload(x), &len)) == NULL ||
+			strcmp(name, collection) != 0)
+			continue;
+		if (json_object_object_get_ex(ix, "terms", &x) &&
+			!json_object_is_type(x, json_type_null) &&
+			!(json_object_is_type(x, json_type_array) &&
+			  json_object_array_length(x) == 0))
+			continue;
+		if (!json_object_object_get_ex(ix, "values", &x) ||
+			!json_object_is_type(x, json_type_array) ||
+			json_object_array_length(x) != 2 ||
+			!v4_is_field(json_object_array_get_idx(x, 0), "ts") ||
+			!v4_is_field(json_object_array_get_idx(x, 1), "ref"))
+			continue;
+		if (!json_object_object_get_ex(ix, "name", &x) ||
+			!json_object_is_type(x, json_type_string))
+			continue;
+		name = json_object_get_string(x);
+		if (fauna_is_identifier(name))
+			return pstrdup(name);
+	}
+	return NULL;
+}
+
+/*
+ * Parse a v4 error body {"errors": [{"code", "description", "position"?}]}:
+ * the first error's code and description, and its position as JSON text
+ * ("" when absent).  Returns false when the body is not such an object;
+ * never throws but on OOM.
+ */
+bool
+fauna_parse_v4_error_body(const char *body, size_t len, char **code,
+						  char **description, char **position)
+{
+	json_tokener *tok;
+	json_object *root;
+	json_object *errors;
+	json_object *err;
+	json_object *c;
+	json_object *d;
+	json_object *p;
+	volatile bool ok = false;
+
+	*code = *description = *position = NULL;
+	if (body == NULL || len == 0 || len > INT_MAX)
+		return false;
+	tok = json_tokener_new_ex(FAUNA_JSON_MAX_DEPTH);
+	if (tok == NULL)
+		return false;
+	root = json_tokener_parse_ex(tok, body, (int) len);
+	json_tokener_free(tok);
+	if (root == NULL)
+		return false;
+
+	PG_TRY();
+	{
+		if (json_object_is_type(root, json_type_object) &&
+			json_object_object_get_ex(root, "errors", &errors) &&
+			json_object_is_type(errors, json_type_array) &&
+			json_object_array_length(errors) > 0 &&
+			(err = json_object_array_get_idx(errors, 0)) != NULL &&
+			json_object_is_type(err, json_type_object) &&
+			json_object_object_get_ex(err, "code", &c) &&
+			json_object_is_type(c, json_type_string))
+		{
+			*code = pstrdup(json_object_get_string(c));
+			*description = pstrdup(json_object_object_get_ex(err, "description", &d) &&
+								   json_object_is_type(d, json_type_string)
+								   ? json_object_get_string(d) : "");
+			*position = pstrdup(json_object_object_get_ex(err, "position", &p)
+								? json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
+																 JSON_C_TO_STRING_NOSLASHESCAPE)
+								: "");
+			ok = true;
+		}
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+	return ok;
 }

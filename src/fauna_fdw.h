@@ -303,6 +303,7 @@ typedef struct FaunaQuerySpec
 	char	   *ts_index;		/* a ts-ordered index to read ranges from,
 								 * or NULL: filter Coll.all() instead */
 	FaunaTsRange ts_range;		/* bounds on ts (not with by_id) */
+	int			api_version;	/* 10, or 4: fql_v4.c builds the query */
 } FaunaQuerySpec;
 
 /*
@@ -374,5 +375,39 @@ extern void fauna_fql_probe_read(const char *collection, StringInfo body);
 /* { ok: Coll.all().eventSource() != null } */
 extern void fauna_fql_probe_event_source(const char *collection,
 										 StringInfo body);
+
+/* ----------------------------------------------------------------
+ * FQL v4 (server option api_version '4': POST /, legacy JSON expressions)
+ * ----------------------------------------------------------------
+ */
+
+/* decode.c: the response being parsed is a v4 one ({"resource": ...}) */
+extern void fauna_parser_set_v4(FaunaParser *parser);
+
+/* decode.c: set the page's txn_ts from x-txn-time (µs) unless known */
+extern void fauna_page_set_txn_ts(FaunaPage *page, int64 txn_ts);
+
+/* decode.c: from a page of v4 index documents, a [ts, ref] index of the
+ * collection (active, no terms), or NULL */
+extern char *fauna_v4_page_ts_index(FaunaPage *page, const char *collection);
+
+/* decode.c: a v4 error body {"errors":[{code, description, position}]} */
+extern bool fauna_parse_v4_error_body(const char *body, size_t len,
+									  char **code, char **description,
+									  char **position);
+
+/*
+ * fql_v4.c: the v4 expression of a scan.  The first page reads at the
+ * transaction time of its response (x-txn-time); the following ones send
+ * the "after" cursor of the previous page (its JSON text, verbatim) inside
+ * At(snapshot_ts, ...), since v4 cursors do not pin the snapshot.  explain,
+ * when not NULL, gets the expression in FQL v4 syntax with $n for values.
+ */
+extern void fauna_fql_v4_page(const FaunaQuerySpec *spec, const char *id,
+							  const char *after, int64 snapshot_ts,
+							  StringInfo body, StringInfo explain);
+
+/* fql_v4.c: Map(Paginate(Indexes(), {size}), Lambda("i", Get(Var("i")))) */
+extern void fauna_fql_v4_list_indexes(StringInfo body);
 
 #endif							/* FAUNA_FDW_H */

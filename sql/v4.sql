@@ -1,0 +1,142 @@
+--
+-- Reading over legacy FQL v4 (server option api_version '4': POST /).
+-- The emulator's v4 front end shares its store with v10, so the suite reads
+-- the collections the earlier suites' seeds wrote, and checks that the v4
+-- path returns the same rows (refs, ts, data) as the v10 one.  Its own data
+-- (v4 [ts, ref] indexes, the V4Values collection) is written here, first,
+-- by test/seed_v4.py: last of all writes, so no other suite's ids move.
+--
+\set VERBOSITY default
+SET client_min_messages = warning;
+\getenv fauna_endpoint FAUNA_ENDPOINT
+\getenv fauna_secret FAUNA_SECRET
+\! python3 test/seed_v4.py
+
+CREATE FUNCTION sqlstate_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE query;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE;
+END
+$$;
+
+CREATE SERVER fauna10 FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', max_retries '0');
+CREATE SERVER fauna4 FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', max_retries '0', api_version '4');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna10 OPTIONS (secret :'fauna_secret');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna4 OPTIONS (secret :'fauna_secret');
+
+-- Users: the same documents, fields and types either way
+CREATE FOREIGN TABLE users10 (ref text, ts timestamptz, tsus bigint OPTIONS (path 'ts'),
+                              data jsonb, name text, email text, age int,
+                              city text OPTIONS (path 'address.city'), tags text[])
+  SERVER fauna10 OPTIONS (collection 'Users');
+CREATE FOREIGN TABLE users4 (ref text, ts timestamptz, tsus bigint OPTIONS (path 'ts'),
+                             data jsonb, name text, email text, age int,
+                             city text OPTIONS (path 'address.city'), tags text[])
+  SERVER fauna4 OPTIONS (collection 'Users');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM users4;
+SELECT ref, ts, tsus, name, email, age, city, tags FROM users4 ORDER BY ref;
+SELECT count(*) AS only_v10 FROM (SELECT * FROM users10 EXCEPT SELECT * FROM users4) d;
+SELECT count(*) AS only_v4 FROM (SELECT * FROM users4 EXCEPT SELECT * FROM users10) d;
+SELECT ref, data FROM users4 ORDER BY ref LIMIT 2;
+
+-- Paged: many pages of 3, read at the first page's snapshot (At(ts, ...))
+CREATE FOREIGN TABLE paged10 (ref text, ts timestamptz, data jsonb)
+  SERVER fauna10 OPTIONS (collection 'Paged');
+CREATE FOREIGN TABLE paged4 (ref text, ts timestamptz, data jsonb)
+  SERVER fauna4 OPTIONS (collection 'Paged', page_size '3');
+SELECT count(*) FROM paged4;
+SELECT count(*) AS only_v10 FROM (SELECT * FROM paged10 EXCEPT SELECT * FROM paged4) d;
+SELECT count(*) AS only_v4 FROM (SELECT * FROM paged4 EXCEPT SELECT * FROM paged10) d;
+
+-- ts pushdown: index 'auto' finds events_ts_ref_v4 (the index with terms
+-- and the one with values [ref, ts] are not usable); bounds are inclusive
+-- prefixes, a strict bound is one microsecond further
+CREATE FOREIGN TABLE events10 (ref text, ts timestamptz, seq int, kind text)
+  SERVER fauna10 OPTIONS (collection 'Events');
+CREATE FOREIGN TABLE events4 (ref text, ts timestamptz, seq int, kind text)
+  SERVER fauna4 OPTIONS (collection 'Events', page_size '2');
+SELECT seq, ts, kind FROM events4 ORDER BY seq;
+SELECT min(ts) AS t1, min(ts) + interval '1 ms' AS t2, min(ts) + interval '3 ms' AS t4
+  FROM events4 \gset
+EXPLAIN (VERBOSE, COSTS OFF) SELECT seq FROM events4 WHERE ts >= :'t2';
+SELECT seq FROM events4 WHERE ts >= :'t2' ORDER BY seq;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT seq FROM events4 WHERE ts > :'t2' AND ts < :'t4';
+SELECT seq FROM events4 WHERE ts > :'t2' AND ts < :'t4' ORDER BY seq;
+SELECT seq FROM events4 WHERE ts > :'t2' AND ts <= :'t4' ORDER BY seq;
+SELECT seq FROM events4 WHERE ts = :'t1' ORDER BY seq;
+SELECT seq FROM events4 WHERE ts < :'t1' ORDER BY seq;
+SELECT count(*) AS differ FROM (
+  (SELECT * FROM events10 WHERE ts > :'t1' EXCEPT SELECT * FROM events4 WHERE ts > :'t1')
+  UNION ALL
+  (SELECT * FROM events4 WHERE ts > :'t1' EXCEPT SELECT * FROM events10 WHERE ts > :'t1')) d;
+-- index 'none': the ts quals are filtered locally
+ALTER FOREIGN TABLE events4 OPTIONS (ADD index 'none');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT seq FROM events4 WHERE ts >= :'t2';
+SELECT seq FROM events4 WHERE ts >= :'t2' ORDER BY seq;
+-- a named index
+ALTER FOREIGN TABLE events4 OPTIONS (SET index 'events_ts_ref_v4');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT seq FROM events4 WHERE ts <= :'t2';
+SELECT seq FROM events4 WHERE ts <= :'t2' ORDER BY seq;
+-- ts as bigint (microseconds), through logs_ts_ref_v4
+CREATE FOREIGN TABLE logs4 (ref text, ts bigint, seq int)
+  SERVER fauna4 OPTIONS (collection 'Logs');
+SELECT min(ts) + 1000 AS l2 FROM logs4 \gset
+EXPLAIN (VERBOSE, COSTS OFF) SELECT seq FROM logs4 WHERE ts >= :l2;
+SELECT seq, ts FROM logs4 WHERE ts >= :l2 ORDER BY seq;
+
+-- ref = constant: If(Exists(Ref(...)), Get(Ref(...)), null)
+SELECT ref AS alice FROM users10 WHERE name = 'Alice' \gset
+EXPLAIN (VERBOSE, COSTS OFF) SELECT name FROM users4 WHERE ref = :'alice';
+SELECT name, email FROM users4 WHERE ref = :'alice';
+SELECT name FROM users4 WHERE ref = '1';
+SELECT name FROM users4 WHERE ref = 'not-an-id';
+-- a join on ref: parameterized lookups
+SELECT u4.name FROM users10 u10 JOIN users4 u4 ON u4.ref = u10.ref
+  WHERE u10.name IN ('Alice', 'Bob') ORDER BY 1;
+
+-- v4 values in the export formats
+CREATE FOREIGN TABLE values4 (id jsonb OPTIONS (path 'ref'), coll text, seq int,
+                              name text, v jsonb, vt text OPTIONS (path 'v'))
+  SERVER fauna4 OPTIONS (collection 'V4Values');
+SELECT seq, name, v, vt FROM values4 ORDER BY seq;
+SELECT id ? 'id' AS has_id, id->>'collection' AS collection, id->>'type' AS type, coll
+  FROM values4 WHERE seq = 1;
+-- typed columns (each read by ref, so that only its document converts)
+SELECT max(ref) FILTER (WHERE seq = 3) AS r_date, max(ref) FILTER (WHERE seq = 4) AS r_time,
+       max(ref) FILTER (WHERE seq = 5) AS r_bytes, max(ref) FILTER (WHERE seq = 8) AS r_long,
+       max(ref) FILTER (WHERE seq = 9) AS r_double
+  FROM (SELECT id->>'id' AS ref, seq FROM values4) s \gset
+CREATE FOREIGN TABLE v4_date (ref text, v date) SERVER fauna4 OPTIONS (collection 'V4Values');
+CREATE FOREIGN TABLE v4_time (ref text, v timestamptz, vus bigint OPTIONS (path 'v'))
+  SERVER fauna4 OPTIONS (collection 'V4Values');
+CREATE FOREIGN TABLE v4_bytes (ref text, v bytea) SERVER fauna4 OPTIONS (collection 'V4Values');
+CREATE FOREIGN TABLE v4_num (ref text, i int8 OPTIONS (path 'v'), n numeric OPTIONS (path 'v'),
+                             f float8 OPTIONS (path 'v'))
+  SERVER fauna4 OPTIONS (collection 'V4Values');
+SELECT v FROM v4_date WHERE ref = :'r_date';
+SELECT v, vus FROM v4_time WHERE ref = :'r_time';
+SELECT v FROM v4_bytes WHERE ref = :'r_bytes';
+SELECT i, n, f FROM v4_num WHERE ref = :'r_long';
+SELECT n, f FROM v4_num WHERE ref = :'r_double';
+\set VERBOSITY terse
+SELECT i FROM v4_num WHERE ref = :'r_double';
+\set VERBOSITY default
+
+-- errors
+CREATE FOREIGN TABLE missing4 (ref text) SERVER fauna4 OPTIONS (collection 'NoSuchCollection');
+SELECT * FROM missing4;
+SELECT sqlstate_of('SELECT * FROM missing4');
+CREATE SERVER fauna4bad FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', max_retries '0', api_version '4');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna4bad OPTIONS (secret 'not-the-secret');
+CREATE FOREIGN TABLE users4bad (ref text) SERVER fauna4bad OPTIONS (collection 'Users');
+SELECT * FROM users4bad;
+SELECT sqlstate_of('SELECT * FROM users4bad');
+-- event tables are not read over v4
+CREATE FOREIGN TABLE events4feed (ref text, ts timestamptz, action text)
+  SERVER fauna4 OPTIONS (collection 'Events', events 'true');
+SELECT * FROM events4feed WHERE ts > :'t1';

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Seed what the v4 suite (sql/v4.sql) adds, through FQL v4 (POST /).
+
+Run LAST in test/run_regress.sh (after the other seeds), so that the ids and
+timestamps the earlier suites show do not move.  The v4 suite reads the
+v10 seeds' collections too: the emulator's v4 front end shares the store.
+Adds:
+  - [ts, ref] indexes (no terms) on Events, Logs and Users, the index a v4
+    incremental reader needs;
+  - a collection V4Values whose documents hold the values of the seed
+    connector's v4 conversion cases that the emulator can store (document
+    and collection refs, dates, times, bytes, escaped objects, plain
+    numbers); it refuses refs to databases, keys, tokens, credentials,
+    functions, roles and access providers that do not exist, and @query
+    and @set values in documents.
+"""
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+ENDPOINT = os.environ["FAUNA_ENDPOINT"].rstrip("/")
+SECRET = os.environ["FAUNA_SECRET"]
+
+
+def q4(expr):
+    """Run one FQL v4 expression; return its resource or exit on error."""
+    req = urllib.request.Request(
+        ENDPOINT + "/", data=json.dumps(expr).encode(), method="POST",
+        headers={"Authorization": "Bearer " + SECRET,
+                 "Content-Type": "application/json",
+                 "X-FaunaDB-API-Version": "4"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)["resource"]
+    except urllib.error.HTTPError as e:
+        sys.exit("v4 seed query failed: %s\n%s\n%s" % (json.dumps(expr), e, e.read().decode()))
+
+
+def obj(d):
+    return {"object": d}
+
+
+def ref(id_, cls):
+    return {"@ref": {"id": id_, "collection": cls}}
+
+
+def native(name):
+    return {"@ref": {"id": name}}
+
+
+def main():
+    for coll, name in (("Events", "events_ts_ref_v4"), ("Logs", "logs_ts_ref_v4"),
+                       ("Users", "users_ts_ref_v4")):
+        q4({"create_index": obj({
+            "name": name, "source": {"collection": coll},
+            "values": [obj({"field": ["ts"]}), obj({"field": ["ref"]})]})})
+    # not usable for ranges: terms, or values in another order
+    q4({"create_index": obj({
+        "name": "events_by_kind_v4", "source": {"collection": "Events"},
+        "terms": [obj({"field": ["data", "kind"]})],
+        "values": [obj({"field": ["ts"]}), obj({"field": ["ref"]})]})})
+    q4({"create_index": obj({
+        "name": "events_ref_ts_v4", "source": {"collection": "Events"},
+        "values": [obj({"field": ["ref"]}), obj({"field": ["ts"]})]})})
+
+    q4({"create_collection": obj({"name": "V4Values"})})
+    coll_foo = ref("foo", native("collections"))
+    cases = [
+        ("doc_ref", ref("1234", coll_foo)),
+        ("collection_ref", coll_foo),
+        ("date", {"@date": "2022-03-04"}),
+        ("time", {"@ts": "2022-03-04T05:06:07.123456Z"}),
+        ("bytes", {"@bytes": "+/8A"}),
+        ("escaped", {"@obj": {"@ts": "not a time"}}),
+        ("int", 42),
+        ("long", 9007199254740993),
+        ("double", 1.5),
+        ("nested", obj({"a": [1, {"@date": "2020-01-01"}], "b": obj({"c": True})})),
+    ]
+    for i, (name, value) in enumerate(cases):
+        q4({"create": {"collection": "V4Values"},
+            "params": obj({"data": obj({"seq": i + 1, "name": name, "v": value})})})
+
+
+if __name__ == "__main__":
+    main()
