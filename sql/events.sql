@@ -121,3 +121,28 @@ SELECT action, n FROM feed_events_us
 CREATE FOREIGN TABLE feed_action (action text, n int)
   SERVER fauna OPTIONS (collection 'Feed');
 SELECT action, n FROM feed_action ORDER BY n;
+
+-- ORDER BY ts: no Sort when Fauna's order is ts order (a ts index read for
+-- ts bounds, an event feed), and a LIMIT above it stops the scan early
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT n, ts FROM feed_docs WHERE ts > :'mark0' ORDER BY ts;
+SELECT n FROM feed_docs WHERE ts >= :'mark0' ORDER BY ts;
+EXPLAIN (COSTS OFF)
+  SELECT n FROM feed_docs WHERE ts >= :'mark0' ORDER BY ts LIMIT 2;
+SELECT n FROM feed_docs WHERE ts >= :'mark0' ORDER BY ts LIMIT 2;
+-- infinite bounds still read the index, in ts order
+SELECT n FROM feed_docs WHERE ts > '-infinity' ORDER BY ts;
+EXPLAIN (COSTS OFF)
+  SELECT action, n FROM feed_events WHERE ts > :'mark0' ORDER BY ts;
+SELECT action, n FROM feed_events WHERE ts > :'mark0' ORDER BY ts LIMIT 3;
+-- otherwise PostgreSQL sorts: no ts bound (Coll.all() is in id order),
+-- no ts index, descending order, ordering by something else
+EXPLAIN (COSTS OFF) SELECT n FROM feed_docs ORDER BY ts;
+CREATE FOREIGN TABLE plain (ts timestamptz, n int)
+  SERVER fauna OPTIONS (collection 'Plain');
+EXPLAIN (COSTS OFF) SELECT n FROM plain WHERE ts > '2000-01-01' ORDER BY ts;
+SELECT n FROM plain WHERE ts > '2000-01-01' ORDER BY ts;
+EXPLAIN (COSTS OFF)
+  SELECT n FROM feed_docs WHERE ts > :'mark0' ORDER BY ts DESC;
+EXPLAIN (COSTS OFF)
+  SELECT n FROM feed_docs WHERE ts > :'mark0' ORDER BY n;
