@@ -106,6 +106,7 @@ typedef struct FaunaRelInfo
 	List	   *ts_ops;			/* their FaunaTsOp */
 	char	   *ts_index;		/* index to read ts ranges from, or NULL */
 	List	   *local_conds;	/* RestrictInfos evaluated locally */
+	int			api_version;	/* of the server: 10, or 4 (fql_v4.c) */
 } FaunaRelInfo;
 
 /*
@@ -124,6 +125,8 @@ typedef struct FaunaReader
 	FaunaRequestCounters counters;
 	FaunaStats	totals;
 	int64		documents;
+	const FaunaQuerySpec *v4;	/* FQL v4: the query, to page through */
+	int64		v4_snapshot;	/* FQL v4: the first page's txn time */
 } FaunaReader;
 
 /* Executor state of a scan (node->fdw_state). */
@@ -236,6 +239,33 @@ build_columns(Relation rel, List *attnums, int *ncolumns)
 	}
 	*ncolumns = n;
 	return columns;
+}
+
+/* ----------------------------------------------------------------
+ * FQL v4 hooks (api_version '4': the query comes from fql_v4.c)
+ * ----------------------------------------------------------------
+ */
+
+/* The api_version of a foreign table's server. */
+static int
+scan_api_version(Oid relid)
+{
+	FaunaServerOptions sopts;
+
+	fauna_get_server_options(GetForeignServer(GetForeignTable(relid)->serverid),
+							 &sopts);
+	return sopts.api_version;
+}
+
+/* The first request of a scan (and its EXPLAIN text), by api_version. */
+static void
+scan_first_page(const FaunaQuerySpec *spec, const char *id, StringInfo body,
+				StringInfo explain)
+{
+	if (spec->api_version == 4)
+		fauna_fql_v4_page(spec, id, NULL, 0, body, explain);
+	else
+		fauna_fql_first_page(spec, id, body, explain);
 }
 
 /* ----------------------------------------------------------------
@@ -516,6 +546,40 @@ discover_ts_index(RelOptInfo *baserel, Oid foreigntableid, const char *collectio
 }
 
 /*
+ * index 'auto' with api_version 4: list the v4 indexes (they are not part
+ * of the collection's definition) and pick an active one on the collection
+ * with no terms and values [ts, ref].  NULL if none, or if the key may not
+ * read indexes.
+ */
+static char *
+discover_v4_ts_index(RelOptInfo *baserel, Oid foreigntableid,
+					 const char *collection)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	Oid			userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
+	UserMapping *user = GetUserMapping(userid, server->serverid);
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "fauna_fdw discovery",
+											  ALLOCSET_SMALL_SIZES);
+	FaunaConn  *conn = fauna_get_connection(user, server);
+	FaunaRequestCounters counters;
+	StringInfoData body;
+	FaunaPage  *page;
+	char	   *result = NULL;
+
+	memset(&counters, 0, sizeof(counters));
+	initStringInfo(&body);
+	fauna_fql_v4_list_indexes(&body);
+	fauna_request_start(conn, body.data, collection, cxt);
+	page = fauna_request_wait_optional(conn, &counters);
+	if (page != NULL)
+		result = fauna_v4_page_ts_index(page, collection);
+	MemoryContextDelete(cxt);
+	return result;
+}
+
+/*
  * Resolve table options and column paths, split the quals, estimate rows.
  * Without a "rows" option or ANALYZE, a table is assumed to hold
  * FAUNA_DEFAULT_ROWS documents.
@@ -533,6 +597,14 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 
 	baserel->fdw_private = fpinfo;
 	fauna_get_table_options(foreigntableid, &fpinfo->opts);
+	fpinfo->api_version = scan_api_version(foreigntableid);
+	if (fpinfo->api_version == 4 && fpinfo->opts.events)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("event tables are not supported with api_version \"4\""),
+				 errdetail("Foreign table \"%s\" has option events 'true'.",
+						   get_rel_name(foreigntableid)),
+				 errhint("Use a server with api_version '10' for event tables.")));
 
 	rel = table_open(foreigntableid, NoLock);
 	tupdesc = RelationGetDescr(rel);
@@ -590,10 +662,20 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	if (fpinfo->ts_quals && !fpinfo->opts.events)
 	{
 		if (strcmp(fpinfo->opts.index, "auto") == 0)
-			fpinfo->ts_index = discover_ts_index(baserel, foreigntableid,
-												 fpinfo->opts.collection);
+			fpinfo->ts_index = fpinfo->api_version == 4
+				? discover_v4_ts_index(baserel, foreigntableid,
+									   fpinfo->opts.collection)
+				: discover_ts_index(baserel, foreigntableid,
+									fpinfo->opts.collection);
 		else if (strcmp(fpinfo->opts.index, "none") != 0)
 			fpinfo->ts_index = fpinfo->opts.index;
+	}
+
+	/* FQL v4 narrows by ts only over a [ts, ref] index; else filter here */
+	if (fpinfo->api_version == 4 && fpinfo->ts_quals && fpinfo->ts_index == NULL)
+	{
+		fpinfo->local_conds = list_concat(fpinfo->local_conds, fpinfo->ts_quals);
+		fpinfo->ts_quals = fpinfo->ts_exprs = fpinfo->ts_ops = NIL;
 	}
 
 	if (fpinfo->opts.rows >= 0)
@@ -898,13 +980,14 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	spec.paths = paths;
 	spec.by_id = (id_qual != NULL);
 	spec.ts_index = fpinfo->ts_index;
+	spec.api_version = fpinfo->api_version;
 	ts_range_shape(ts_ops, &spec.ts_range);
 	initStringInfo(&body);
 	initStringInfo(&explain);
 	if (fpinfo->opts.events)
 		fauna_events_explain_query(spec.collection, &spec.ts_range, &explain);
 	else
-		fauna_fql_first_page(&spec, NULL, &body, &explain);
+		scan_first_page(&spec, NULL, &body, &explain);
 
 	fdw_private = list_make5(makeString(spec.collection),
 							 makeInteger(spec.page_size),
@@ -971,7 +1054,15 @@ reader_fetch(FaunaReader *reader)
 	MemoryContextSwitchTo(oldcxt);
 	resetStringInfo(&reader->body);
 	reader->more = (after != NULL);
-	if (after)
+	if (after && reader->v4)
+	{
+		/* v4 cursors do not pin the snapshot: stay at the first page's */
+		if (reader->v4_snapshot == 0)
+			reader->v4_snapshot = stats.txn_ts;
+		fauna_fql_v4_page(reader->v4, NULL, after, reader->v4_snapshot,
+						  &reader->body, NULL);
+	}
+	else if (after)
 		fauna_fql_next_page(after, &reader->body);
 }
 
@@ -1025,7 +1116,7 @@ scan_connection(ForeignScanState *node, ForeignTable *table)
 	FaunaServerOptions sopts;
 
 	fauna_get_server_options(server, &sopts);
-	if (sopts.api_version != 10)
+	if (sopts.api_version != 10 && sopts.api_version != 4)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("reading with api_version \"%d\" is not supported yet",
@@ -1061,6 +1152,7 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 
 	fauna_get_table_options(RelationGetRelid(rel), &topts);
 	table = GetForeignTable(RelationGetRelid(rel));
+	fss->spec.api_version = scan_api_version(RelationGetRelid(rel));
 	fss->columns = build_columns(rel,
 								 (List *) list_nth(fsplan->fdw_private,
 												   FdwScanPrivateRetrievedAttrs),
@@ -1243,8 +1335,10 @@ scan_start(ForeignScanState *node, FaunaScanState *fss)
 		fss->spec.ts_range.lower_strict = false;
 	}
 	resetStringInfo(&fss->reader.body);
-	fauna_fql_first_page(&fss->spec, id, &fss->reader.body, NULL);
+	scan_first_page(&fss->spec, id, &fss->reader.body, NULL);
 	reader_start(&fss->reader);
+	fss->reader.v4 = (fss->spec.api_version == 4) ? &fss->spec : NULL;
+	fss->reader.v4_snapshot = 0;
 	return true;
 }
 
@@ -1413,12 +1507,12 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 
 	fauna_get_table_options(relid, &topts);
 	fauna_get_server_options(server, &sopts);
-	if (sopts.api_version != 10 || topts.events)
+	if ((sopts.api_version != 10 && sopts.api_version != 4) || topts.events)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot analyze foreign table \"%s\"",
 						RelationGetRelationName(relation)),
-				 errdetail("Only document tables of api_version 10 can be sampled.")));
+				 errdetail("Only document tables can be sampled.")));
 
 	for (i = 0; i < tupdesc->natts; i++)
 		if (!TupleDescAttr(tupdesc, i)->attisdropped)
@@ -1435,11 +1529,13 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 												  columns[i].field_depth)));
 	spec.by_id = false;
 	spec.ts_index = NULL;
+	spec.api_version = sopts.api_version;
 	memset(&spec.ts_range, 0, sizeof(spec.ts_range));
 
 	reader_init(&reader, fauna_get_connection(user, server), topts.collection);
-	fauna_fql_first_page(&spec, NULL, &reader.body, NULL);
+	scan_first_page(&spec, NULL, &reader.body, NULL);
 	reader_start(&reader);
+	reader.v4 = (spec.api_version == 4) ? &spec : NULL;
 
 	tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "fauna_fdw analyze tuple",
 									  ALLOCSET_DEFAULT_SIZES);
