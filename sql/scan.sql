@@ -85,6 +85,32 @@ ALTER SERVER fauna OPTIONS (DROP page_size);
 ALTER FOREIGN TABLE paged OPTIONS (ADD page_size '2');
 SELECT explain_analyze($q$SELECT n FROM paged LIMIT 3$q$);
 
+-- pipelining: each scan prefetches its next page while returning rows.
+-- Two scans of one server in one statement, each over several pages, do
+-- not share a request: a hash join reads both sides in turn...
+CREATE FOREIGN TABLE paged3 (ref text, n int, label text) SERVER fauna
+  OPTIONS (collection 'Paged', page_size '3');
+SELECT a.n, b.n, b.label FROM paged a JOIN paged3 b USING (ref) ORDER BY a.n;
+-- ...and a nested loop rescans its inner side while the outer side has a
+-- prefetch in flight
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+SET enable_material = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM paged a JOIN paged3 b ON a.n <= b.n;
+SELECT count(*), sum(a.n * 10 + b.n) FROM paged a JOIN paged3 b ON a.n <= b.n;
+SELECT a.n, array_agg(b.n ORDER BY b.n) FROM paged a JOIN paged3 b ON a.n <= b.n
+  WHERE a.n % 3 = 1 GROUP BY a.n ORDER BY a.n;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+RESET enable_material;
+-- LIMIT ends a scan with its next page in flight; that transfer is
+-- dropped, and the connection serves the next statements
+SELECT n FROM paged LIMIT 1;
+SELECT n FROM paged3 LIMIT 4;
+SELECT count(*), sum(n) FROM paged;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+DROP FOREIGN TABLE paged3;
+
 -- ref = value becomes Coll.byId(value): one document or none
 SELECT min(ref) AS first_ref FROM users \gset
 EXPLAIN (VERBOSE, COSTS OFF) SELECT name FROM users WHERE ref = :'first_ref';

@@ -3,10 +3,12 @@
  * connection.c
  *		  HTTP connections to Fauna: cache, requests, retries and errors.
  *
- * This is the only file that uses libcurl.  Each user mapping gets one curl
- * easy handle (plus a multi handle to drive it), kept for the life of the
- * backend so that HTTP keep-alive and TLS sessions are reused across pages
- * and statements, like postgres_fdw's connection cache.  An ALTER or DROP
+ * This is the only file that uses libcurl.  Each user mapping gets a multi
+ * handle and a small pool of easy handles, kept for the life of the backend
+ * so that HTTP keep-alive and TLS sessions are reused across pages and
+ * statements, like postgres_fdw's connection cache.  Every request in flight
+ * has an easy handle of its own (see FaunaSlot): a scan may prefetch its
+ * next page while another scan of the same statement waits for its own.  An ALTER or DROP
  * of the server or user mapping marks the entry invalid; it is rebuilt with
  * the new options the next time it is needed.
  *
@@ -15,7 +17,11 @@
  * least every 100 ms, and checks for interrupts on each wakeup, so that
  * cancel, statement_timeout and pg_terminate_backend act promptly.  Any
  * ERROR while a transfer is in progress discards the easy handle: a
- * half-read connection must never serve another request.
+ * half-read connection must never serve another request.  So does the
+ * reset of the memory a request's page was to go to (an ERROR, a rescan, a
+ * scan ended by LIMIT), through a reset callback: a transfer never outlives
+ * the memory its parser writes to.  fauna_request_poll() lets curl move
+ * transfers forward without waiting, between the rows of a scan.
  *
  * Response bodies of HTTP 200 are streamed into decode.c's incremental
  * parser as they arrive; other bodies are buffered (bounded) and parsed as
@@ -31,6 +37,7 @@
 #include "postgres.h"
 
 #include <curl/curl.h>
+#include <poll.h>
 
 #include "fauna_fdw.h"
 
@@ -58,8 +65,8 @@
 /* How much of a non-200 body is kept for error parsing. */
 #define FAUNA_ERROR_BODY_MAX	16384
 
-/* Sockets curl may use at once for one transfer (happy eyeballs: 2). */
-#define FAUNA_MAX_SOCKETS		8
+/* Sockets curl may watch at once for one entry (happy eyeballs: 2 each). */
+#define FAUNA_MAX_SOCKETS		32
 
 typedef struct FaunaSocket
 {
@@ -67,17 +74,57 @@ typedef struct FaunaSocket
 	int			what;			/* CURL_POLL_IN / OUT / INOUT */
 } FaunaSocket;
 
+typedef struct FaunaEntry FaunaEntry;
+
+/*
+ * One request slot: an easy handle and the state of the transfer it
+ * carries.  A request checks a slot out of its entry's pool when it starts
+ * and gives it back when it is waited for or aborted, so requests in flight
+ * at the same time never share an easy handle, while idle handles are
+ * reused (the multi handle's connection cache keeps the kept-alive
+ * connections).  Slots live in TopMemoryContext as long as their entry.
+ */
+typedef struct FaunaSlot
+{
+	FaunaEntry *entry;
+	struct FaunaSlot *next;		/* the entry's list of slots */
+	CURL	   *easy;			/* NULL: configured at the next checkout */
+	bool		in_use;			/* checked out by a request */
+	uint64		generation;		/* bumped at each checkout and release */
+	bool		busy;			/* the transfer is in the multi handle */
+	bool		done;			/* finished; result below, not yet taken */
+	CURLcode	done_code;
+	long		done_status;
+	bool		optional;		/* Fauna errors give no page, not an ERROR */
+	bool		feed;			/* POST /feed/1 rather than /query/1 */
+	MemoryContext request_cxt;	/* holds body and what; reset per request */
+	char	   *body;
+	size_t		body_len;
+	char	   *what;
+	MemoryContext page_cxt;		/* caller's; attempt_cxt is its child */
+	MemoryContext attempt_cxt;	/* parser of the current attempt */
+	FaunaParser *parser;
+	long		status;			/* HTTP status, 0 until known */
+	int64		received;		/* body bytes of this attempt */
+	bool		too_large;
+	bool		parse_failed;
+	char		errbuf[CURL_ERROR_SIZE];
+	char		errbody[FAUNA_ERROR_BODY_MAX];
+	size_t		errbody_len;
+	int64		txn_time;		/* FQL v4: x-txn-time of this attempt, or 0 */
+} FaunaSlot;
+
 /*
  * A cached connection: one per user mapping.  The key must be first
- * (dynahash).  FaunaConn is the public, opaque name of this struct.
+ * (dynahash).  Entries are never removed, so slots and handles may point
+ * at them.
  */
-struct FaunaConn
+struct FaunaEntry
 {
 	Oid			key;			/* user mapping OID */
 
 	/* connection setup, in TopMemoryContext */
-	CURL	   *easy;			/* NULL when not connected */
-	CURLM	   *multi;
+	CURLM	   *multi;			/* NULL when not set up */
 	struct curl_slist *headers;
 	char	   *url;			/* endpoint + "/query/1" */
 	char	   *feed_url;		/* endpoint + "/feed/1" */
@@ -92,33 +139,35 @@ struct FaunaConn
 	bool		invalidated;	/* options changed since connecting */
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
-	char		errbuf[CURL_ERROR_SIZE];
 
-	/* the request in progress */
-	bool		busy;			/* a transfer is in the multi handle */
-	bool		started;		/* fauna_request_start() not yet waited */
-	bool		optional;		/* Fauna errors give no page, not an ERROR */
-	bool		feed;			/* POST /feed/1 rather than /query/1 */
-	MemoryContext request_cxt;	/* holds body and what; reset per request */
-	char	   *body;
-	size_t		body_len;
-	char	   *what;
-	MemoryContext page_cxt;		/* caller's; attempt_cxt is its child */
-	MemoryContext attempt_cxt;	/* parser of the current attempt */
-	FaunaParser *parser;
-	long		status;			/* HTTP status, 0 until known */
-	int64		received;		/* body bytes of this attempt */
-	bool		too_large;
-	bool		parse_failed;
-	char		errbody[FAUNA_ERROR_BODY_MAX];
-	size_t		errbody_len;
+	FaunaSlot  *slots;			/* all slots, idle or not */
+	int			nin_use;		/* slots checked out */
 	FaunaSocket sockets[FAUNA_MAX_SOCKETS];
 	int			nsockets;
 
 	/* FQL v4 (api_version 4): POST / */
 	int			api_version;	/* 10 or 4 */
-	int64		txn_time;		/* x-txn-time of this attempt, 0 if none */
 };
+
+/*
+ * What callers hold (the public, opaque FaunaConn): the entry and the slot
+ * of the caller's request, if one is started.  Allocated in the caller's
+ * memory context by fauna_get_connection(), so each scan has its own.
+ */
+struct FaunaConn
+{
+	FaunaEntry *entry;
+	FaunaSlot  *slot;			/* NULL when no request is started */
+	uint64		generation;		/* slot->generation at checkout */
+};
+
+/* Tells a slot that the memory of its attempt is going away. */
+typedef struct AttemptGuard
+{
+	MemoryContextCallback cb;
+	FaunaSlot  *slot;
+	MemoryContext cxt;
+} AttemptGuard;
 
 /* Outcome of one attempt, before it is classified. */
 typedef struct AttemptResult
@@ -131,63 +180,73 @@ static HTAB *ConnectionHash = NULL;
 static bool curl_initialized = false;
 
 static void init_connection_cache(void);
-static void connect_entry(FaunaConn *conn, UserMapping *user,
+static void connect_entry(FaunaEntry *entry, UserMapping *user,
 						  ForeignServer *server);
-static void disconnect_entry(FaunaConn *conn);
-static void discard_transfer(FaunaConn *conn);
-static void configure_easy(FaunaConn *conn);
-static void begin_attempt(FaunaConn *conn);
-static AttemptResult run_attempt(FaunaConn *conn);
-static void wait_for_sockets(FaunaConn *conn, long timeout_ms);
+static void disconnect_entry(FaunaEntry *entry);
+static FaunaSlot *checkout_slot(FaunaEntry *entry);
+static void release_slot(FaunaSlot *slot);
+static void discard_slot(FaunaSlot *slot);
+static FaunaSlot *owned_slot(FaunaConn *conn);
+static void configure_easy(FaunaSlot *slot);
+static void begin_attempt(FaunaSlot *slot);
+static void attempt_memory_gone(void *arg);
+static void collect_done(FaunaEntry *entry);
+static void drive_ready_sockets(FaunaEntry *entry);
+static AttemptResult run_attempt(FaunaSlot *slot);
+static void wait_for_sockets(FaunaEntry *entry, long timeout_ms);
 static size_t write_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
 static size_t header_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
-static void report_v4_http_error(FaunaConn *conn, long status,
+static void report_v4_http_error(FaunaSlot *slot, long status,
 								 int attempts) pg_attribute_noreturn();
 static int	socket_callback(CURL *easy, curl_socket_t s, int what,
 							void *userp, void *socketp);
 static bool is_retryable_curl(CURLcode code);
 static bool is_retryable_status(long status);
 static void backoff_sleep(int attempt);
-static char *redact(FaunaConn *conn, const char *text);
-static char *describe_curl_failure(FaunaConn *conn, CURLcode code);
-static void report_http_error(FaunaConn *conn, long status, int attempts);
-static void report_curl_error(FaunaConn *conn, CURLcode code, int attempts);
+static char *redact(FaunaEntry *entry, const char *text);
+static char *describe_curl_failure(FaunaSlot *slot, CURLcode code);
+static void report_http_error(FaunaSlot *slot, long status, int attempts);
+static void report_curl_error(FaunaSlot *slot, CURLcode code, int attempts);
 static void fauna_inval_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void fauna_xact_callback(XactEvent event, void *arg);
 
 /*
- * Get the cached connection of a user mapping, creating or rebuilding it as
- * needed.  No network traffic happens here: curl connects lazily on the
- * first request and reconnects by itself when the server closed the
- * kept-alive connection.
+ * Get a handle on the cached connection of a user mapping, creating or
+ * rebuilding the connection as needed.  The handle is allocated in
+ * CurrentMemoryContext; each caller that may have a request in flight at
+ * the same time as another (each scan) takes its own.  No network traffic
+ * happens here: curl connects lazily on the first request and reconnects
+ * by itself when the server closed the kept-alive connection.
  */
 FaunaConn *
 fauna_get_connection(UserMapping *user, ForeignServer *server)
 {
+	FaunaEntry *entry;
 	FaunaConn  *conn;
 	bool		found;
 
 	if (ConnectionHash == NULL)
 		init_connection_cache();
 
-	conn = hash_search(ConnectionHash, &user->umid, HASH_ENTER, &found);
+	entry = hash_search(ConnectionHash, &user->umid, HASH_ENTER, &found);
 	if (!found)
 	{
 		/* everything but the key is zero: not connected */
-		memset(((char *) conn) + sizeof(Oid), 0, sizeof(FaunaConn) - sizeof(Oid));
+		memset(((char *) entry) + sizeof(Oid), 0, sizeof(FaunaEntry) - sizeof(Oid));
 	}
 
-	/* a leftover transfer (say, from a cancelled scan) is never reused */
-	if (conn->busy)
-		discard_transfer(conn);
+	/*
+	 * New options apply once no request of the old ones is in flight (a
+	 * scan of this statement may be prefetching with them).
+	 */
+	if (entry->multi != NULL && entry->invalidated && entry->nin_use == 0)
+		disconnect_entry(entry);
 
-	/* "multi" marks a set-up entry; "easy" may be dropped and recreated */
-	if (conn->multi != NULL && conn->invalidated)
-		disconnect_entry(conn);
+	if (entry->multi == NULL)
+		connect_entry(entry, user, server);
 
-	if (conn->multi == NULL)
-		connect_entry(conn, user, server);
-
+	conn = palloc0(sizeof(FaunaConn));
+	conn->entry = entry;
 	return conn;
 }
 
@@ -210,7 +269,7 @@ init_connection_cache(void)
 	}
 
 	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(FaunaConn);
+	ctl.entrysize = sizeof(FaunaEntry);
 	ConnectionHash = hash_create("fauna_fdw connections", 8, &ctl,
 								 HASH_ELEM | HASH_BLOBS);
 
@@ -225,7 +284,7 @@ init_connection_cache(void)
  * statement.
  */
 static void
-connect_entry(FaunaConn *conn, UserMapping *user, ForeignServer *server)
+connect_entry(FaunaEntry *entry, UserMapping *user, ForeignServer *server)
 {
 	FaunaServerOptions opts;
 	char	   *secret;
@@ -244,28 +303,23 @@ connect_entry(FaunaConn *conn, UserMapping *user, ForeignServer *server)
 	fauna_get_server_options(server, &opts);
 	secret = fauna_get_secret(user, server);
 
-	conn->serverid = server->serverid;
-	conn->server_name = MemoryContextStrdup(TopMemoryContext, server->servername);
-	conn->url = psprintf("%s/query/1", opts.endpoint);
-	conn->url = MemoryContextStrdup(TopMemoryContext, conn->url);
-	conn->feed_url = MemoryContextStrdup(TopMemoryContext,
-										 psprintf("%s/feed/1", opts.endpoint));
-	conn->secret = MemoryContextStrdup(TopMemoryContext, secret);
-	conn->ca_file = opts.ca_file ? MemoryContextStrdup(TopMemoryContext, opts.ca_file) : NULL;
-	conn->timeout_ms = opts.timeout_ms;
-	conn->connect_timeout_ms = opts.connect_timeout_ms;
-	conn->max_retries = opts.max_retries;
-	conn->max_response_bytes = opts.max_response_bytes;
-	conn->invalidated = false;
-	conn->server_hashvalue =
+	entry->serverid = server->serverid;
+	entry->server_name = MemoryContextStrdup(TopMemoryContext, server->servername);
+	entry->url = psprintf("%s/query/1", opts.endpoint);
+	entry->url = MemoryContextStrdup(TopMemoryContext, entry->url);
+	entry->feed_url = MemoryContextStrdup(TopMemoryContext,
+										  psprintf("%s/feed/1", opts.endpoint));
+	entry->secret = MemoryContextStrdup(TopMemoryContext, secret);
+	entry->ca_file = opts.ca_file ? MemoryContextStrdup(TopMemoryContext, opts.ca_file) : NULL;
+	entry->timeout_ms = opts.timeout_ms;
+	entry->connect_timeout_ms = opts.connect_timeout_ms;
+	entry->max_retries = opts.max_retries;
+	entry->max_response_bytes = opts.max_response_bytes;
+	entry->invalidated = false;
+	entry->server_hashvalue =
 		GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(server->serverid));
-	conn->mapping_hashvalue =
+	entry->mapping_hashvalue =
 		GetSysCacheHashValue1(USERMAPPINGOID, ObjectIdGetDatum(user->umid));
-
-	if (conn->request_cxt == NULL)
-		conn->request_cxt = AllocSetContextCreate(TopMemoryContext,
-												  "fauna_fdw request",
-												  ALLOCSET_SMALL_SIZES);
 
 	/* headers: curl copies nothing, so the list lives with the entry */
 	for (i = 0; fixed_headers[i]; i++)
@@ -280,11 +334,11 @@ connect_entry(FaunaConn *conn, UserMapping *user, ForeignServer *server)
 	pfree(buf.data);
 
 	/* FQL v4: the legacy endpoint, "/", with its API version header */
-	conn->api_version = opts.api_version;
+	entry->api_version = opts.api_version;
 	if (opts.api_version == 4)
 	{
-		pfree(conn->url);
-		conn->url = MemoryContextStrdup(TopMemoryContext,
+		pfree(entry->url);
+		entry->url = MemoryContextStrdup(TopMemoryContext,
 										psprintf("%s/", opts.endpoint));
 		headers = curl_slist_append(headers, "X-FaunaDB-API-Version: 4");
 	}
@@ -292,29 +346,28 @@ connect_entry(FaunaConn *conn, UserMapping *user, ForeignServer *server)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	conn->headers = headers;
+	entry->headers = headers;
 
-	conn->multi = curl_multi_init();
-	if (conn->multi == NULL)
+	entry->multi = curl_multi_init();
+	if (entry->multi == NULL)
 	{
-		disconnect_entry(conn);
+		disconnect_entry(entry);
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
 				 errmsg("could not create a libcurl handle")));
 	}
-	curl_multi_setopt(conn->multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
-	curl_multi_setopt(conn->multi, CURLMOPT_SOCKETDATA, conn);
-
-	configure_easy(conn);
+	curl_multi_setopt(entry->multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
+	curl_multi_setopt(entry->multi, CURLMOPT_SOCKETDATA, entry);
 }
 
 /*
- * Create and configure the easy handle.  It is recreated after a transfer
- * was discarded, with the same settings.
+ * Create and configure the easy handle of a slot.  It is recreated after a
+ * transfer was discarded or the entry reconnected, with the same settings.
  */
 static void
-configure_easy(FaunaConn *conn)
+configure_easy(FaunaSlot *slot)
 {
+	FaunaEntry *entry = slot->entry;
 	CURL	   *easy = curl_easy_init();
 	CURLcode	rc = CURLE_OK;
 
@@ -326,28 +379,29 @@ configure_easy(FaunaConn *conn)
 #define SETOPT(opt, val) \
 	do { if (rc == CURLE_OK) rc = curl_easy_setopt(easy, opt, val); } while (0)
 
-	SETOPT(CURLOPT_URL, conn->url);
+	SETOPT(CURLOPT_URL, entry->url);
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-	SETOPT(CURLOPT_HTTPHEADER, conn->headers);
+	SETOPT(CURLOPT_HTTPHEADER, entry->headers);
 	SETOPT(CURLOPT_POST, 1L);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_callback);
-	SETOPT(CURLOPT_WRITEDATA, conn);
+	SETOPT(CURLOPT_WRITEDATA, slot);
+	SETOPT(CURLOPT_PRIVATE, slot);
 	SETOPT(CURLOPT_HEADERFUNCTION, header_callback);
-	SETOPT(CURLOPT_HEADERDATA, conn);
-	SETOPT(CURLOPT_ERRORBUFFER, conn->errbuf);
+	SETOPT(CURLOPT_HEADERDATA, slot);
+	SETOPT(CURLOPT_ERRORBUFFER, slot->errbuf);
 	/* signals belong to the backend; curl must not install handlers */
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_VERBOSE, 0L);
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-	SETOPT(CURLOPT_TIMEOUT_MS, (long) conn->timeout_ms);
-	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) conn->connect_timeout_ms);
+	SETOPT(CURLOPT_TIMEOUT_MS, (long) entry->timeout_ms);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) entry->connect_timeout_ms);
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(CURLOPT_USERAGENT, "fauna_fdw/1.0");
 	/* TLS verification is never disabled; only the CA bundle can change */
 	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (conn->ca_file)
-		SETOPT(CURLOPT_CAINFO, conn->ca_file);
+	if (entry->ca_file)
+		SETOPT(CURLOPT_CAINFO, entry->ca_file);
 #undef SETOPT
 
 	if (rc != CURLE_OK)
@@ -356,96 +410,172 @@ configure_easy(FaunaConn *conn)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not configure libcurl for Fauna server \"%s\"",
-						conn->server_name),
+						entry->server_name),
 				 errdetail("%s", curl_easy_strerror(rc))));
 	}
-	conn->easy = easy;
+	slot->easy = easy;
 }
 
 /* Close the connection and forget its settings. */
 static void
-disconnect_entry(FaunaConn *conn)
+disconnect_entry(FaunaEntry *entry)
 {
-	if (conn->busy)
-		discard_transfer(conn);
-	if (conn->easy)
-		curl_easy_cleanup(conn->easy);
-	if (conn->multi)
-		curl_multi_cleanup(conn->multi);
-	if (conn->headers)
-		curl_slist_free_all(conn->headers);	/* holds the secret too */
-	if (conn->secret)
+	FaunaSlot  *slot;
+
+	for (slot = entry->slots; slot; slot = slot->next)
 	{
-		explicit_bzero(conn->secret, strlen(conn->secret));
-		pfree(conn->secret);
+		discard_slot(slot);
+		if (slot->easy)
+			curl_easy_cleanup(slot->easy);
+		slot->easy = NULL;		/* its settings are the old ones */
 	}
-	if (conn->url)
-		pfree(conn->url);
-	if (conn->feed_url)
-		pfree(conn->feed_url);
-	if (conn->server_name)
-		pfree(conn->server_name);
-	if (conn->ca_file)
-		pfree(conn->ca_file);
-	conn->easy = NULL;
-	conn->multi = NULL;
-	conn->headers = NULL;
-	conn->secret = NULL;
-	conn->url = NULL;
-	conn->feed_url = NULL;
-	conn->server_name = NULL;
-	conn->ca_file = NULL;
-	conn->busy = false;
-	conn->started = false;
-	conn->nsockets = 0;
+	if (entry->multi)
+		curl_multi_cleanup(entry->multi);
+	if (entry->headers)
+		curl_slist_free_all(entry->headers);	/* holds the secret too */
+	if (entry->secret)
+	{
+		explicit_bzero(entry->secret, strlen(entry->secret));
+		pfree(entry->secret);
+	}
+	if (entry->url)
+		pfree(entry->url);
+	if (entry->feed_url)
+		pfree(entry->feed_url);
+	if (entry->server_name)
+		pfree(entry->server_name);
+	if (entry->ca_file)
+		pfree(entry->ca_file);
+	entry->multi = NULL;
+	entry->headers = NULL;
+	entry->secret = NULL;
+	entry->url = NULL;
+	entry->feed_url = NULL;
+	entry->server_name = NULL;
+	entry->ca_file = NULL;
+	entry->nsockets = 0;
+}
+
+/* An idle slot of the entry, with an easy handle; new if all are busy. */
+static FaunaSlot *
+checkout_slot(FaunaEntry *entry)
+{
+	FaunaSlot  *slot;
+
+	for (slot = entry->slots; slot; slot = slot->next)
+	{
+		if (!slot->in_use)
+			break;
+	}
+	if (slot == NULL)
+	{
+		slot = MemoryContextAllocZero(TopMemoryContext, sizeof(FaunaSlot));
+		slot->entry = entry;
+		slot->request_cxt = AllocSetContextCreate(TopMemoryContext,
+												  "fauna_fdw request",
+												  ALLOCSET_SMALL_SIZES);
+		slot->next = entry->slots;
+		entry->slots = slot;
+	}
+	if (slot->easy == NULL)
+		configure_easy(slot);
+
+	slot->in_use = true;
+	slot->generation++;
+	slot->busy = false;
+	slot->done = false;
+	slot->optional = false;
+	slot->page_cxt = NULL;
+	slot->attempt_cxt = NULL;
+	slot->parser = NULL;
+	entry->nin_use++;
+	return slot;
+}
+
+/* Give an idle (not busy) slot back to the pool, keeping its handle. */
+static void
+release_slot(FaunaSlot *slot)
+{
+	Assert(!slot->busy);
+	if (slot->in_use)
+		slot->entry->nin_use--;
+	slot->in_use = false;
+	slot->generation++;
+	slot->done = false;
+	slot->optional = false;
+	/* the page, if any, now belongs to the caller's context */
+	slot->page_cxt = NULL;
+	slot->attempt_cxt = NULL;
+	slot->parser = NULL;
 }
 
 /*
- * Abort a transfer in progress and drop its easy handle, so the socket,
- * possibly holding the rest of a response, is closed rather than reused.
- * Never throws (it runs in error cleanup); the next request configures a
- * fresh handle.
+ * Abort a slot's transfer, if any, and release the slot.  A transfer still
+ * in progress takes its easy handle with it, so that the socket, possibly
+ * holding the rest of a response, is closed rather than reused; a finished
+ * one left the connection clean and keeps it.  Never throws (it runs in
+ * error cleanup and memory reset callbacks).
  */
 static void
-discard_transfer(FaunaConn *conn)
+discard_slot(FaunaSlot *slot)
 {
-	if (conn->easy)
+	if (slot->busy)
 	{
-		if (conn->busy && conn->multi)
-			curl_multi_remove_handle(conn->multi, conn->easy);
-		curl_easy_cleanup(conn->easy);
-		conn->easy = NULL;
+		if (slot->entry->multi)
+			curl_multi_remove_handle(slot->entry->multi, slot->easy);
+		curl_easy_cleanup(slot->easy);
+		slot->easy = NULL;
+		slot->busy = false;
 	}
-	conn->busy = false;
-	conn->started = false;
-	conn->nsockets = 0;
-	conn->parser = NULL;
-	conn->attempt_cxt = NULL;	/* memory goes with the caller's context */
+	if (slot->in_use)
+		release_slot(slot);
+}
+
+/* The caller's started request, or NULL (none, or taken back by a cleanup). */
+static FaunaSlot *
+owned_slot(FaunaConn *conn)
+{
+	FaunaSlot  *slot = conn->slot;
+
+	if (slot == NULL || !slot->in_use || slot->generation != conn->generation)
+		return NULL;
+	return slot;
 }
 
 /*
  * Start a request.  The body is copied, since curl reads it during the
- * transfer, which may outlive the caller's buffer.
+ * transfer, which may outlive the caller's buffer.  The caller's previous
+ * request, if still in flight, is abandoned.
  */
 static void
 start_request(FaunaConn *conn, const char *body, const char *what,
 			  MemoryContext page_cxt, bool feed)
 {
-	if (conn->busy || conn->started)
-		discard_transfer(conn);
-	if (conn->easy == NULL)
-		configure_easy(conn);
+	FaunaSlot  *volatile slot;
 
-	MemoryContextReset(conn->request_cxt);
-	conn->body = MemoryContextStrdup(conn->request_cxt, body);
-	conn->body_len = strlen(body);
-	conn->what = MemoryContextStrdup(conn->request_cxt, what);
-	conn->page_cxt = page_cxt;
-	conn->attempt_cxt = NULL;
-	conn->started = true;
-	conn->feed = feed;
+	fauna_request_abort(conn);
 
-	begin_attempt(conn);
+	slot = checkout_slot(conn->entry);
+	conn->slot = slot;
+	conn->generation = slot->generation;
+
+	MemoryContextReset(slot->request_cxt);
+	slot->body = MemoryContextStrdup(slot->request_cxt, body);
+	slot->body_len = strlen(body);
+	slot->what = MemoryContextStrdup(slot->request_cxt, what);
+	slot->page_cxt = page_cxt;
+	slot->feed = feed;
+
+	PG_TRY();
+	{
+		begin_attempt(slot);
+	}
+	PG_CATCH();
+	{
+		discard_slot(slot);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 void
@@ -471,53 +601,91 @@ fauna_feed_request_start(FaunaConn *conn, const char *body, const char *what,
  * begin (resolve, connect, send) without waiting.
  */
 static void
-begin_attempt(FaunaConn *conn)
+begin_attempt(FaunaSlot *slot)
 {
+	FaunaEntry *entry = slot->entry;
+	MemoryContext old = slot->attempt_cxt;
+	AttemptGuard *guard;
 	int			running;
 	CURLMcode	mc;
 
-	if (conn->attempt_cxt)
-		MemoryContextDelete(conn->attempt_cxt);
-	conn->attempt_cxt = AllocSetContextCreate(conn->page_cxt,
+	if (old)
+	{
+		slot->attempt_cxt = NULL;	/* disarms its guard */
+		MemoryContextDelete(old);
+	}
+	slot->attempt_cxt = AllocSetContextCreate(slot->page_cxt,
 											  "fauna_fdw response",
 											  ALLOCSET_DEFAULT_SIZES);
-	conn->parser = fauna_parser_create(conn->attempt_cxt);
-	if (conn->api_version == 4)
-		fauna_parser_set_v4(conn->parser);
-	conn->txn_time = 0;
-	conn->status = 0;
-	conn->received = 0;
-	conn->too_large = false;
-	conn->parse_failed = false;
-	conn->errbody_len = 0;
-	conn->errbuf[0] = '\0';
+	guard = MemoryContextAlloc(slot->attempt_cxt, sizeof(AttemptGuard));
+	guard->slot = slot;
+	guard->cxt = slot->attempt_cxt;
+	guard->cb.func = attempt_memory_gone;
+	guard->cb.arg = guard;
+	MemoryContextRegisterResetCallback(slot->attempt_cxt, &guard->cb);
 
-	curl_easy_setopt(conn->easy, CURLOPT_URL, conn->feed ? conn->feed_url : conn->url);
-	curl_easy_setopt(conn->easy, CURLOPT_POSTFIELDS, conn->body);
-	curl_easy_setopt(conn->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-					 (curl_off_t) conn->body_len);
+	slot->parser = fauna_parser_create(slot->attempt_cxt);
+	if (entry->api_version == 4)
+		fauna_parser_set_v4(slot->parser);
+	slot->txn_time = 0;
+	slot->status = 0;
+	slot->received = 0;
+	slot->too_large = false;
+	slot->parse_failed = false;
+	slot->errbody_len = 0;
+	slot->errbuf[0] = '\0';
+	slot->done = false;
 
-	mc = curl_multi_add_handle(conn->multi, conn->easy);
+	curl_easy_setopt(slot->easy, CURLOPT_URL,
+					 slot->feed ? entry->feed_url : entry->url);
+	curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDS, slot->body);
+	curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+					 (curl_off_t) slot->body_len);
+
+	mc = curl_multi_add_handle(entry->multi, slot->easy);
 	if (mc != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start a request to Fauna server \"%s\"",
-						conn->server_name),
+						entry->server_name),
 				 errdetail("%s", curl_multi_strerror(mc))));
-	conn->busy = true;
+	slot->busy = true;
 
-	(void) curl_multi_socket_action(conn->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	(void) curl_multi_socket_action(entry->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
 /*
- * Wait for the started request, with retries, and return its page.
+ * The memory of a slot's attempt (the parser, the page being built) is
+ * being reset or deleted while the slot still works for it: the caller is
+ * gone (an ERROR, a rescan, a scan ended early).  Drop the transfer before
+ * curl can write into freed memory.  Must not throw.
+ */
+static void
+attempt_memory_gone(void *arg)
+{
+	AttemptGuard *guard = (AttemptGuard *) arg;
+	FaunaSlot  *slot = guard->slot;
+
+	if (slot->in_use && slot->attempt_cxt == guard->cxt)
+	{
+		slot->attempt_cxt = NULL;
+		slot->parser = NULL;
+		discard_slot(slot);
+	}
+}
+
+/*
+ * Wait for the caller's started request, with retries, and return its page.
  */
 FaunaPage *
 fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 {
+	FaunaSlot  *slot = owned_slot(conn);
+	FaunaEntry *entry = conn->entry;
 	FaunaPage  *volatile page = NULL;
 
-	if (!conn->started)
+	conn->slot = NULL;
+	if (slot == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("no Fauna request in progress")));
@@ -528,74 +696,71 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 
 		for (;;)
 		{
-			AttemptResult res = run_attempt(conn);
+			AttemptResult res = run_attempt(slot);
 
 			counters->attempts++;
-			counters->bytes_received += conn->received;
+			counters->bytes_received += slot->received;
 
 			if (res.curlcode == CURLE_OK && res.status == 200)
 			{
 				/* decode.c raises its own ERROR for a bad body */
-				page = fauna_parser_finish_page(conn->parser, conn->what);
-				if (conn->txn_time > 0)
-					fauna_page_set_txn_ts(page, conn->txn_time);
+				page = fauna_parser_finish_page(slot->parser, slot->what);
+				if (slot->txn_time > 0)
+					fauna_page_set_txn_ts(page, slot->txn_time);
 				counters->requests++;
 				break;
 			}
 
-			if (conn->too_large)
+			if (slot->too_large)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						 errmsg("response of Fauna server \"%s\" for collection \"%s\" is too large",
-								conn->server_name, conn->what),
+								entry->server_name, slot->what),
 						 errdetail("The response exceeded max_response_bytes (" INT64_FORMAT " bytes).",
-								   conn->max_response_bytes),
+								   entry->max_response_bytes),
 						 errhint("Lower the page_size of the table or raise max_response_bytes of the server.")));
 
-			if (conn->parse_failed)
+			if (slot->parse_failed)
 			{
 				/* the parser knows what was wrong; let it say so */
-				page = fauna_parser_finish_page(conn->parser, conn->what);
+				page = fauna_parser_finish_page(slot->parser, slot->what);
 				/* not reached: a failed parser cannot produce a page */
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 						 errmsg("malformed response from Fauna for collection \"%s\"",
-								conn->what)));
+								slot->what)));
 			}
 
-			if (attempt <= conn->max_retries &&
+			if (attempt <= entry->max_retries &&
 				(res.curlcode == CURLE_OK ? is_retryable_status(res.status)
 				 : is_retryable_curl(res.curlcode)))
 			{
 				backoff_sleep(attempt);
 				attempt++;
-				begin_attempt(conn);
+				begin_attempt(slot);
 				continue;
 			}
 
-			if (res.curlcode == CURLE_OK && conn->optional)
-				break;			/* Fauna answered with an error: no page */
+			if (res.curlcode == CURLE_OK && slot->optional)
+			{
+				page = NULL;	/* Fauna answered with an error: no page */
+				break;
+			}
 			if (res.curlcode == CURLE_OK)
-				report_http_error(conn, res.status, attempt);
+				report_http_error(slot, res.status, attempt);
 			else
-				report_curl_error(conn, res.curlcode, attempt);
+				report_curl_error(slot, res.curlcode, attempt);
 		}
 	}
 	PG_CATCH();
 	{
 		/* never reuse a connection in an unknown state */
-		if (conn->busy)
-			discard_transfer(conn);
-		conn->started = false;
-		conn->optional = false;
+		discard_slot(slot);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
-	conn->started = false;
-	conn->optional = false;
-	conn->parser = NULL;
-	conn->attempt_cxt = NULL;
+	release_slot(slot);
 	return page;
 }
 
@@ -609,16 +774,126 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 FaunaPage *
 fauna_request_wait_optional(FaunaConn *conn, FaunaRequestCounters *counters)
 {
-	conn->optional = true;
+	FaunaSlot  *slot = owned_slot(conn);
+
+	if (slot)
+		slot->optional = true;
 	return fauna_request_wait(conn, counters);
 }
 
+/*
+ * Abandon the caller's started request, if any.  One still in transfer
+ * closes its connection (never reused half-read); a finished one just
+ * gives its handle back.
+ */
 void
 fauna_request_abort(FaunaConn *conn)
 {
-	if (conn->busy)
-		discard_transfer(conn);
-	conn->started = false;
+	FaunaSlot  *slot = owned_slot(conn);
+
+	conn->slot = NULL;
+	if (slot)
+		discard_slot(slot);
+}
+
+/*
+ * Let curl move the transfers of this connection forward without waiting:
+ * send what can be sent, receive and parse what has arrived.  Cheap when
+ * nothing is ready (one poll(2) call).  For a scan to call between rows
+ * while its next page is on the way.  Never waits, never throws for a
+ * failed transfer (fauna_request_wait reports it when the page is needed).
+ */
+void
+fauna_request_poll(FaunaConn *conn)
+{
+	FaunaSlot  *slot = owned_slot(conn);
+
+	if (slot == NULL || !slot->busy)
+		return;
+	drive_ready_sockets(conn->entry);
+	collect_done(conn->entry);
+}
+
+/*
+ * Hand curl the sockets that are ready now, and its expired timers; no
+ * waiting.
+ */
+static void
+drive_ready_sockets(FaunaEntry *entry)
+{
+	struct pollfd fds[FAUNA_MAX_SOCKETS];
+	int			nfds = 0;
+	int			running;
+	long		timeout = -1;
+	int			i;
+
+	for (i = 0; i < entry->nsockets; i++)
+	{
+		short		events = 0;
+
+		if (entry->sockets[i].what & CURL_POLL_IN)
+			events |= POLLIN;
+		if (entry->sockets[i].what & CURL_POLL_OUT)
+			events |= POLLOUT;
+		if (events == 0)
+			continue;
+		fds[nfds].fd = entry->sockets[i].fd;
+		fds[nfds].events = events;
+		fds[nfds].revents = 0;
+		nfds++;
+	}
+
+	if (nfds > 0 && poll(fds, nfds, 0) > 0)
+	{
+		for (i = 0; i < nfds; i++)
+		{
+			int			mask = 0;
+
+			if (fds[i].revents & (POLLIN | POLLHUP))
+				mask |= CURL_CSELECT_IN;
+			if (fds[i].revents & POLLOUT)
+				mask |= CURL_CSELECT_OUT;
+			if (fds[i].revents & (POLLERR | POLLNVAL))
+				mask |= CURL_CSELECT_ERR;
+			if (mask)
+				(void) curl_multi_socket_action(entry->multi, fds[i].fd, mask,
+												&running);
+		}
+	}
+
+	curl_multi_timeout(entry->multi, &timeout);
+	if (timeout == 0)
+		(void) curl_multi_socket_action(entry->multi, CURL_SOCKET_TIMEOUT, 0,
+										&running);
+}
+
+/*
+ * Take the finished transfers out of the multi handle and record their
+ * outcome in their slots, whoever they belong to: curl reports each only
+ * once, and a finished transfer gives its connection back to the cache.
+ */
+static void
+collect_done(FaunaEntry *entry)
+{
+	CURLMsg    *msg;
+	int			queued;
+
+	while ((msg = curl_multi_info_read(entry->multi, &queued)) != NULL)
+	{
+		FaunaSlot  *slot = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &slot);
+		if (slot == NULL || slot->easy != msg->easy_handle || !slot->busy)
+			continue;
+		slot->done_code = msg->data.result;
+		slot->done_status = 0;
+		curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &slot->done_status);
+		curl_multi_remove_handle(entry->multi, slot->easy);
+		slot->busy = false;
+		slot->done = true;
+	}
 }
 
 /*
@@ -626,35 +901,34 @@ fauna_request_abort(FaunaConn *conn)
  * On return the handle is out of the multi handle and idle.
  */
 static AttemptResult
-run_attempt(FaunaConn *conn)
+run_attempt(FaunaSlot *slot)
 {
+	FaunaEntry *entry = slot->entry;
 	AttemptResult res;
 
 	for (;;)
 	{
-		CURLMsg    *msg;
-		int			queued;
 		long		timeout = -1;
 
-		while ((msg = curl_multi_info_read(conn->multi, &queued)) != NULL)
+		collect_done(entry);
+		if (slot->done)
 		{
-			if (msg->msg == CURLMSG_DONE && msg->easy_handle == conn->easy)
-			{
-				res.curlcode = msg->data.result;
-				res.status = 0;
-				curl_easy_getinfo(conn->easy, CURLINFO_RESPONSE_CODE, &res.status);
-				curl_multi_remove_handle(conn->multi, conn->easy);
-				conn->busy = false;
-				conn->nsockets = 0;
-				return res;
-			}
+			slot->done = false;
+			res.curlcode = slot->done_code;
+			res.status = slot->done_status;
+			return res;
 		}
+		if (!slot->busy)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("Fauna request for collection \"%s\" was abandoned",
+							slot->what)));
 
-		curl_multi_timeout(conn->multi, &timeout);
+		curl_multi_timeout(entry->multi, &timeout);
 		if (timeout < 0 || timeout > FAUNA_WAIT_MAX_MS)
 			timeout = FAUNA_WAIT_MAX_MS;
 
-		wait_for_sockets(conn, timeout);
+		wait_for_sockets(entry, timeout);
 
 		/* outside of curl: safe to throw, the PG_CATCH discards the handle */
 		CHECK_FOR_INTERRUPTS();
@@ -666,18 +940,18 @@ run_attempt(FaunaConn *conn)
  * timeout passes, then let curl act on what happened.
  */
 static void
-wait_for_sockets(FaunaConn *conn, long timeout_ms)
+wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 {
 	WaitEventSet *set;
 	WaitEvent	occurred[FAUNA_MAX_SOCKETS + 2];
 	FaunaSocket socks[FAUNA_MAX_SOCKETS];
-	int			nsocks = conn->nsockets;
+	int			nsocks = entry->nsockets;
 	int			nevents;
 	int			running;
 	int			i;
 
 	/* curl may change the socket list while acting; work on a copy */
-	memcpy(socks, conn->sockets, sizeof(FaunaSocket) * nsocks);
+	memcpy(socks, entry->sockets, sizeof(FaunaSocket) * nsocks);
 
 	set = CreateWaitEventSet(CurrentMemoryContext, nsocks + 2);
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
@@ -712,13 +986,13 @@ wait_for_sockets(FaunaConn *conn, long timeout_ms)
 				mask |= CURL_CSELECT_IN;
 			if (occurred[i].events & WL_SOCKET_WRITEABLE)
 				mask |= CURL_CSELECT_OUT;
-			(void) curl_multi_socket_action(conn->multi, occurred[i].fd, mask,
+			(void) curl_multi_socket_action(entry->multi, occurred[i].fd, mask,
 											&running);
 		}
 	}
 
 	/* expired timers (connect and transfer timeouts, retries inside curl) */
-	(void) curl_multi_socket_action(conn->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	(void) curl_multi_socket_action(entry->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
 /* curl tells which sockets to watch, and for what. */
@@ -726,30 +1000,30 @@ static int
 socket_callback(CURL *easy, curl_socket_t s, int what, void *userp,
 				void *socketp)
 {
-	FaunaConn  *conn = (FaunaConn *) userp;
+	FaunaEntry *entry = (FaunaEntry *) userp;
 	int			i;
 
-	for (i = 0; i < conn->nsockets; i++)
+	for (i = 0; i < entry->nsockets; i++)
 	{
-		if (conn->sockets[i].fd == s)
+		if (entry->sockets[i].fd == s)
 			break;
 	}
 
 	if (what == CURL_POLL_REMOVE)
 	{
-		if (i < conn->nsockets)
-			conn->sockets[i] = conn->sockets[--conn->nsockets];
+		if (i < entry->nsockets)
+			entry->sockets[i] = entry->sockets[--entry->nsockets];
 		return 0;
 	}
 
-	if (i == conn->nsockets)
+	if (i == entry->nsockets)
 	{
-		if (conn->nsockets == FAUNA_MAX_SOCKETS)
+		if (entry->nsockets == FAUNA_MAX_SOCKETS)
 			return -1;			/* makes curl fail the transfer */
-		conn->nsockets++;
+		entry->nsockets++;
 	}
-	conn->sockets[i].fd = s;
-	conn->sockets[i].what = what;
+	entry->sockets[i].fd = s;
+	entry->sockets[i].what = what;
 	return 0;
 }
 
@@ -761,36 +1035,39 @@ socket_callback(CURL *easy, curl_socket_t s, int what, void *userp,
 static size_t
 write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	FaunaConn  *conn = (FaunaConn *) userdata;
+	FaunaSlot  *slot = (FaunaSlot *) userdata;
 	size_t		len = size * nmemb;
 
-	if (conn->status == 0)
-		curl_easy_getinfo(conn->easy, CURLINFO_RESPONSE_CODE, &conn->status);
+	if (slot->parser == NULL)
+		return 0;				/* abandoned: never happens, but be safe */
 
-	conn->received += len;
-	if (conn->received > conn->max_response_bytes)
+	if (slot->status == 0)
+		curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &slot->status);
+
+	slot->received += len;
+	if (slot->received > slot->entry->max_response_bytes)
 	{
-		conn->too_large = true;
+		slot->too_large = true;
 		return 0;
 	}
 
-	if (conn->status == 200)
+	if (slot->status == 200)
 	{
-		if (!fauna_parser_feed(conn->parser, ptr, len))
+		if (!fauna_parser_feed(slot->parser, ptr, len))
 		{
-			conn->parse_failed = true;
+			slot->parse_failed = true;
 			return 0;
 		}
 	}
 	else
 	{
 		/* error bodies are small; keep the beginning, which has the code */
-		size_t		room = FAUNA_ERROR_BODY_MAX - 1 - conn->errbody_len;
+		size_t		room = FAUNA_ERROR_BODY_MAX - 1 - slot->errbody_len;
 		size_t		n = Min(room, len);
 
-		memcpy(conn->errbody + conn->errbody_len, ptr, n);
-		conn->errbody_len += n;
-		conn->errbody[conn->errbody_len] = '\0';
+		memcpy(slot->errbody + slot->errbody_len, ptr, n);
+		slot->errbody_len += n;
+		slot->errbody[slot->errbody_len] = '\0';
 	}
 	return len;
 }
@@ -802,7 +1079,7 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 static size_t
 header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	FaunaConn  *conn = (FaunaConn *) userdata;
+	FaunaSlot  *slot = (FaunaSlot *) userdata;
 	size_t		len = size * nmemb;
 	static const char name[] = "x-txn-time:";
 
@@ -820,7 +1097,7 @@ header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 		while (*end == ' ' || *end == '\r' || *end == '\n' || *end == '\t')
 			end++;
 		if (errno == 0 && *end == '\0' && v > 0)
-			conn->txn_time = (int64) v;
+			slot->txn_time = (int64) v;
 	}
 	return len;
 }
@@ -886,11 +1163,11 @@ backoff_sleep(int attempt)
 
 /* A copy of text with every occurrence of the secret replaced. */
 static char *
-redact(FaunaConn *conn, const char *text)
+redact(FaunaEntry *entry, const char *text)
 {
 	StringInfoData buf;
 	const char *p = text;
-	size_t		slen = conn->secret ? strlen(conn->secret) : 0;
+	size_t		slen = entry->secret ? strlen(entry->secret) : 0;
 
 	initStringInfo(&buf);
 	if (slen == 0)
@@ -900,7 +1177,7 @@ redact(FaunaConn *conn, const char *text)
 	}
 	for (;;)
 	{
-		const char *hit = strstr(p, conn->secret);
+		const char *hit = strstr(p, entry->secret);
 
 		if (hit == NULL)
 			break;
@@ -913,14 +1190,15 @@ redact(FaunaConn *conn, const char *text)
 }
 
 static char *
-describe_curl_failure(FaunaConn *conn, CURLcode code)
+describe_curl_failure(FaunaSlot *slot, CURLcode code)
 {
-	return redact(conn, conn->errbuf[0] ? conn->errbuf : curl_easy_strerror(code));
+	return redact(slot->entry,
+				  slot->errbuf[0] ? slot->errbuf : curl_easy_strerror(code));
 }
 
 /* Does this Fauna error say that the collection does not exist? */
 static bool
-is_missing_collection(FaunaConn *conn, const char *code, const char *message)
+is_missing_collection(FaunaSlot *slot, const char *code, const char *message)
 {
 	char	   *needle;
 	bool		hit;
@@ -934,13 +1212,13 @@ is_missing_collection(FaunaConn *conn, const char *code, const char *message)
 	 * Look for the collection's name there; it is an identifier, so no
 	 * escaping can hide it in the JSON text.
 	 */
-	needle = psprintf("Unbound variable `%s`", conn->what);
+	needle = psprintf("Unbound variable `%s`", slot->what);
 	hit = strstr(message, needle) != NULL ||
-		strstr(conn->errbody, needle) != NULL;
+		strstr(slot->errbody, needle) != NULL;
 	pfree(needle);
 	if (hit)
 		return true;
-	needle = psprintf("\"%s\" does not exist", conn->what);
+	needle = psprintf("\"%s\" does not exist", slot->what);
 	hit = strstr(message, needle) != NULL;
 	pfree(needle);
 	return hit;
@@ -952,7 +1230,7 @@ is_missing_collection(FaunaConn *conn, const char *code, const char *message)
  * missing collection -> HV00R, anything else HV000.
  */
 static void
-report_v4_http_error(FaunaConn *conn, long status, int attempts)
+report_v4_http_error(FaunaSlot *slot, long status, int attempts)
 {
 	char	   *code = NULL;
 	char	   *description = NULL;
@@ -961,14 +1239,14 @@ report_v4_http_error(FaunaConn *conn, long status, int attempts)
 	char	   *needle;
 	bool		missing;
 
-	if (!fauna_parse_v4_error_body(conn->errbody, conn->errbody_len,
+	if (!fauna_parse_v4_error_body(slot->errbody, slot->errbody_len,
 								   &code, &description, &position))
 	{
 		code = psprintf("HTTP %ld", status);
 		description = pstrdup("the response is not a Fauna v4 error object");
 		position = pstrdup("");
 	}
-	description = redact(conn, description);
+	description = redact(slot->entry, description);
 	where = (position[0] && strcmp(position, "[]") != 0)
 		? psprintf(" (at %s)", position) : pstrdup("");
 
@@ -976,32 +1254,32 @@ report_v4_http_error(FaunaConn *conn, long status, int attempts)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("authentication failed for Fauna server \"%s\"",
-						conn->server_name),
+						slot->entry->server_name),
 				 errdetail("Fauna error %s: %s", code, description),
 				 errhint("Check the secret of the user mapping.")));
 
 	if (status == 403 || strcmp(code, "permission denied") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for Fauna collection \"%s\"", conn->what),
+				 errmsg("permission denied for Fauna collection \"%s\"", slot->what),
 				 errdetail("Fauna error %s: %s%s", code, description, where),
 				 errhint("The role of the user mapping's secret must be allowed to read the collection.")));
 
 	/* "Ref refers to undefined collection 'x'" (400), or a 404 of it */
-	needle = psprintf("collection '%s'", conn->what);
+	needle = psprintf("collection '%s'", slot->what);
 	missing = (strcmp(code, "invalid ref") == 0 || status == 404) &&
 		strstr(description, needle) != NULL;
 	pfree(needle);
 	if (missing)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
-				 errmsg("collection \"%s\" does not exist", conn->what),
+				 errmsg("collection \"%s\" does not exist", slot->what),
 				 errdetail("Fauna error %s: %s%s", code, description, where),
 				 errhint("Check the foreign table's \"collection\" option.")));
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("Fauna query on collection \"%s\" failed", conn->what),
+			 errmsg("Fauna query on collection \"%s\" failed", slot->what),
 			 errdetail("HTTP %ld, Fauna error %s: %s%s%s", status, code,
 					   description, where,
 					   attempts > 1 ? psprintf(" (after %d attempts)", attempts) : "")));
@@ -1012,21 +1290,21 @@ report_v4_http_error(FaunaConn *conn, long status, int attempts)
  * in the detail.
  */
 static void
-report_http_error(FaunaConn *conn, long status, int attempts)
+report_http_error(FaunaSlot *slot, long status, int attempts)
 {
 	char	   *code = NULL;
 	char	   *message = NULL;
 	char	   *attempts_text;
 
-	if (conn->api_version == 4)
-		report_v4_http_error(conn, status, attempts);	/* does not return */
+	if (slot->entry->api_version == 4)
+		report_v4_http_error(slot, status, attempts);	/* does not return */
 
-	if (!fauna_parse_error_body(conn->errbody, conn->errbody_len, &code, &message))
+	if (!fauna_parse_error_body(slot->errbody, slot->errbody_len, &code, &message))
 	{
 		code = psprintf("HTTP %ld", status);
 		message = pstrdup("the response is not a Fauna error object");
 	}
-	message = redact(conn, message);
+	message = redact(slot->entry, message);
 	attempts_text = attempts > 1
 		? psprintf(" (after %d attempts)", attempts)
 		: pstrdup("");
@@ -1035,40 +1313,40 @@ report_http_error(FaunaConn *conn, long status, int attempts)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("authentication failed for Fauna server \"%s\"",
-						conn->server_name),
+						slot->entry->server_name),
 				 errdetail("Fauna error %s: %s", code, message),
 				 errhint("Check the secret of the user mapping.")));
 
 	if (strcmp(code, "permission_denied") == 0 || status == 403)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for Fauna collection \"%s\"", conn->what),
+				 errmsg("permission denied for Fauna collection \"%s\"", slot->what),
 				 errdetail("Fauna error %s: %s", code, message),
 				 errhint("The role of the user mapping's secret must be allowed to read the collection.")));
 
-	if (is_missing_collection(conn, code, message))
+	if (is_missing_collection(slot, code, message))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
-				 errmsg("collection \"%s\" does not exist", conn->what),
+				 errmsg("collection \"%s\" does not exist", slot->what),
 				 errdetail("Fauna error %s: %s", code, message),
 				 errhint("Check the foreign table's \"collection\" option.")));
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("Fauna query on collection \"%s\" failed", conn->what),
+			 errmsg("Fauna query on collection \"%s\" failed", slot->what),
 			 errdetail("HTTP %ld, Fauna error %s: %s%s", status, code, message,
 					   attempts_text)));
 }
 
 static void
-report_curl_error(FaunaConn *conn, CURLcode code, int attempts)
+report_curl_error(FaunaSlot *slot, CURLcode code, int attempts)
 {
-	char	   *failure = describe_curl_failure(conn, code);
+	char	   *failure = describe_curl_failure(slot, code);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 			 errmsg("could not query Fauna server \"%s\" for collection \"%s\"",
-					conn->server_name, conn->what),
+					slot->entry->server_name, slot->what),
 			 errdetail("Request failed after %d attempt%s: %s", attempts,
 					   attempts == 1 ? "" : "s", failure)));
 }
@@ -1081,43 +1359,43 @@ static void
 fauna_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS scan;
-	FaunaConn  *conn;
+	FaunaEntry *entry;
 
 	hash_seq_init(&scan, ConnectionHash);
-	while ((conn = (FaunaConn *) hash_seq_search(&scan)) != NULL)
+	while ((entry = (FaunaEntry *) hash_seq_search(&scan)) != NULL)
 	{
-		if (conn->multi == NULL)
+		if (entry->multi == NULL)
 			continue;
 		if (hashvalue == 0 ||
-			(cacheid == FOREIGNSERVEROID && conn->server_hashvalue == hashvalue) ||
-			(cacheid == USERMAPPINGOID && conn->mapping_hashvalue == hashvalue))
-			conn->invalidated = true;
+			(cacheid == FOREIGNSERVEROID && entry->server_hashvalue == hashvalue) ||
+			(cacheid == USERMAPPINGOID && entry->mapping_hashvalue == hashvalue))
+			entry->invalidated = true;
 	}
 }
 
 /*
  * At transaction end, drop any transfer still in progress (a scan that
- * errored out between start and wait): its connection is half-used.
+ * errored out, or ended, with a request in flight): its connection is
+ * half-used.  Normally the reset of the request's memory did it already.
  */
 static void
 fauna_xact_callback(XactEvent event, void *arg)
 {
 	HASH_SEQ_STATUS scan;
-	FaunaConn  *conn;
+	FaunaEntry *entry;
 
 	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT &&
 		event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT)
 		return;
 
 	hash_seq_init(&scan, ConnectionHash);
-	while ((conn = (FaunaConn *) hash_seq_search(&scan)) != NULL)
+	while ((entry = (FaunaEntry *) hash_seq_search(&scan)) != NULL)
 	{
-		if (conn->busy || conn->started)
-			discard_transfer(conn);
-		/* the caller's memory contexts are gone after the transaction */
-		conn->page_cxt = NULL;
-		conn->attempt_cxt = NULL;
-		conn->parser = NULL;
+		FaunaSlot  *slot;
+
+		/* the callers' memory contexts are gone after the transaction */
+		for (slot = entry->slots; slot; slot = slot->next)
+			discard_slot(slot);
 	}
 }
 
@@ -1129,20 +1407,20 @@ static bool
 disconnect_cached(Oid serverid)
 {
 	HASH_SEQ_STATUS scan;
-	FaunaConn  *conn;
+	FaunaEntry *entry;
 	bool		any = false;
 
 	if (ConnectionHash == NULL)
 		return false;
 
 	hash_seq_init(&scan, ConnectionHash);
-	while ((conn = (FaunaConn *) hash_seq_search(&scan)) != NULL)
+	while ((entry = (FaunaEntry *) hash_seq_search(&scan)) != NULL)
 	{
-		if (conn->multi == NULL)
+		if (entry->multi == NULL)
 			continue;
-		if (OidIsValid(serverid) && conn->serverid != serverid)
+		if (OidIsValid(serverid) && entry->serverid != serverid)
 			continue;
-		disconnect_entry(conn);
+		disconnect_entry(entry);
 		any = true;
 	}
 	return any;
@@ -1175,7 +1453,7 @@ fauna_fdw_get_connections(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS scan;
-	FaunaConn  *conn;
+	FaunaEntry *entry;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -1183,20 +1461,20 @@ fauna_fdw_get_connections(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	hash_seq_init(&scan, ConnectionHash);
-	while ((conn = (FaunaConn *) hash_seq_search(&scan)) != NULL)
+	while ((entry = (FaunaEntry *) hash_seq_search(&scan)) != NULL)
 	{
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 		ForeignServer *server;
 
-		if (conn->multi == NULL)
+		if (entry->multi == NULL)
 			continue;
-		server = GetForeignServerExtended(conn->serverid, FSV_MISSING_OK);
+		server = GetForeignServerExtended(entry->serverid, FSV_MISSING_OK);
 		if (server)
 			values[0] = CStringGetTextDatum(server->servername);
 		else
 			nulls[0] = true;	/* dropped in this transaction */
-		values[1] = BoolGetDatum(!conn->invalidated);
+		values[1] = BoolGetDatum(!entry->invalidated);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_VOID();

@@ -224,6 +224,12 @@ extern void fauna_column_path(Oid relid, AttrNumber attnum, const char *attname,
  * ----------------------------------------------------------------
  */
 
+/*
+ * A handle on the cached connection of a user mapping.  Each handle has at
+ * most one request started at a time; handles of the same user mapping
+ * share the connection setup and the kept-alive connections, but not their
+ * requests, so two scans of one statement each take their own handle.
+ */
 typedef struct FaunaConn FaunaConn;
 
 /* Counters of one connection's requests, read by EXPLAIN ANALYZE. */
@@ -264,8 +270,20 @@ extern FaunaPage *fauna_request_wait_optional(FaunaConn *conn,
 extern void fauna_feed_request_start(FaunaConn *conn, const char *body,
 									 const char *what, MemoryContext page_cxt);
 
-/* Abandon a started request (e.g. a scan that ends early). */
+/*
+ * Abandon a started request (e.g. a scan that ends early or is rescanned).
+ * A response still in transfer closes its connection, never reused
+ * half-read.  Resetting the page_cxt of a started request does the same.
+ */
 extern void fauna_request_abort(FaunaConn *conn);
+
+/*
+ * Move the started request (and any other of the connection) forward
+ * without waiting: send, receive and parse what the sockets allow now.
+ * Cheap enough to call every few dozen rows while a scan returns the
+ * previous page.  Failures are kept for fauna_request_wait() to report.
+ */
+extern void fauna_request_poll(FaunaConn *conn);
 
 /* ----------------------------------------------------------------
  * fql.c: the FQL v10 query of a scan, as a template with tagged values

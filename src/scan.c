@@ -114,9 +114,12 @@ typedef struct FaunaRelInfo
  */
 typedef struct FaunaReader
 {
-	FaunaConn  *conn;
+	FaunaConn  *conn;			/* this reader's own handle */
 	const char *collection;
-	MemoryContext page_cxt;		/* the current page; reset per request */
+	MemoryContext page_cxt;		/* the current page */
+	MemoryContext next_cxt;		/* the page being fetched */
+	bool		in_flight;		/* the request in body was started */
+	bool		prefetch;		/* start the next page's request early */
 	StringInfoData body;		/* the next request */
 	FaunaPage  *page;
 	int			count;			/* elements in page */
@@ -1017,28 +1020,74 @@ reader_init(FaunaReader *reader, FaunaConn *conn, const char *collection)
 	reader->page_cxt = AllocSetContextCreate(CurrentMemoryContext,
 											 "fauna_fdw page",
 											 ALLOCSET_DEFAULT_SIZES);
+	reader->next_cxt = AllocSetContextCreate(CurrentMemoryContext,
+											 "fauna_fdw page",
+											 ALLOCSET_DEFAULT_SIZES);
+	reader->prefetch = true;
 	initStringInfo(&reader->body);
 }
 
+/* Start the request in reader->body; its page goes to next_cxt. */
+static void
+reader_request(FaunaReader *reader)
+{
+	MemoryContextReset(reader->next_cxt);
+	fauna_request_start(reader->conn, reader->body.data, reader->collection,
+						reader->next_cxt);
+	reader->in_flight = true;
+}
+
 /*
- * Send the request in reader->body and make its response the current page.
- * The previous page is freed first: only one page is in memory at a time.
+ * Drop the page and any request in flight (a rescan, a scan that ended
+ * early): the connection of a half-read response is closed, not reused.
+ */
+static void
+reader_reset(FaunaReader *reader)
+{
+	fauna_request_abort(reader->conn);
+	reader->in_flight = false;
+	MemoryContextReset(reader->page_cxt);
+	MemoryContextReset(reader->next_cxt);
+	reader->page = NULL;
+	reader->count = 0;
+	reader->next = 0;
+	reader->more = false;
+}
+
+/*
+ * Make the response to the request in reader->body the current page,
+ * starting the request if it was not prefetched.  The previous page is
+ * freed once the new one is there.
+ *
+ * Pipelining: as soon as a page is parsed, the request of the following
+ * one (its cursor is in this page) is started, before any row of this page
+ * is returned; reader_next() lets it progress between rows, so that Fauna
+ * computes page N+1 and the bytes arrive and are parsed while the executor
+ * works on page N.  At most two pages are in memory.  A failure of the
+ * prefetch (after its retries, which resend the same cursor) is raised
+ * here, when its page is needed, never as the end of the result.
  */
 static void
 reader_fetch(FaunaReader *reader)
 {
 	FaunaStats	stats;
 	MemoryContext oldcxt;
+	MemoryContext swap;
 	char	   *after;
+
+	if (!reader->in_flight)
+		reader_request(reader);
 
 	reader->page = NULL;
 	reader->count = 0;
 	reader->next = 0;
-	MemoryContextReset(reader->page_cxt);
 
-	fauna_request_start(reader->conn, reader->body.data, reader->collection,
-						reader->page_cxt);
 	reader->page = fauna_request_wait(reader->conn, &reader->counters);
+	reader->in_flight = false;
+	swap = reader->page_cxt;
+	reader->page_cxt = reader->next_cxt;
+	reader->next_cxt = swap;
+	MemoryContextReset(reader->next_cxt);	/* the previous page */
 	reader->count = fauna_page_count(reader->page);
 
 	memset(&stats, 0, sizeof(stats));
@@ -1054,16 +1103,21 @@ reader_fetch(FaunaReader *reader)
 	MemoryContextSwitchTo(oldcxt);
 	resetStringInfo(&reader->body);
 	reader->more = (after != NULL);
-	if (after && reader->v4)
+	if (after)
 	{
-		/* v4 cursors do not pin the snapshot: stay at the first page's */
-		if (reader->v4_snapshot == 0)
-			reader->v4_snapshot = stats.txn_ts;
-		fauna_fql_v4_page(reader->v4, NULL, after, reader->v4_snapshot,
-						  &reader->body, NULL);
+		if (reader->v4)
+		{
+			/* v4 cursors do not pin the snapshot: stay at the first page's */
+			if (reader->v4_snapshot == 0)
+				reader->v4_snapshot = stats.txn_ts;
+			fauna_fql_v4_page(reader->v4, NULL, after, reader->v4_snapshot,
+							  &reader->body, NULL);
+		}
+		else
+			fauna_fql_next_page(after, &reader->body);
+		if (reader->prefetch)
+			reader_request(reader);
 	}
-	else if (after)
-		fauna_fql_next_page(after, &reader->body);
 }
 
 /* Start reading a query whose first request is in reader->body. */
@@ -1090,6 +1144,11 @@ reader_next(FaunaReader *reader)
 			return -1;
 		reader_fetch(reader);
 	}
+
+	/* every 64 rows, let the next page's transfer progress (no waiting) */
+	if (reader->in_flight && (reader->next & 63) == 63)
+		fauna_request_poll(reader->conn);
+
 	reader->documents++;
 	return reader->next++;
 }
@@ -1398,12 +1457,7 @@ faunaReScanForeignScan(ForeignScanState *node)
 		return;
 	if (fss->events)
 		fauna_events_rescan(fss->events);
-	fauna_request_abort(fss->reader.conn);
-	MemoryContextReset(fss->reader.page_cxt);
-	fss->reader.page = NULL;
-	fss->reader.count = 0;
-	fss->reader.next = 0;
-	fss->reader.more = false;
+	reader_reset(&fss->reader);
 	fss->started = false;
 }
 
@@ -1417,7 +1471,7 @@ faunaEndForeignScan(ForeignScanState *node)
 		return;
 	if (fss->events)
 		fauna_events_end(fss->events);
-	fauna_request_abort(fss->reader.conn);
+	reader_reset(&fss->reader);
 }
 
 /*
@@ -1533,6 +1587,7 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 	memset(&spec.ts_range, 0, sizeof(spec.ts_range));
 
 	reader_init(&reader, fauna_get_connection(user, server), topts.collection);
+	reader.prefetch = false;	/* no page beyond the sample is wanted */
 	scan_first_page(&spec, NULL, &reader.body, NULL);
 	reader_start(&reader);
 	reader.v4 = (spec.api_version == 4) ? &spec : NULL;
@@ -1564,7 +1619,9 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 	else
 		*totalrows = Max(topts.rows, (double) numrows);
 	*totaldeadrows = 0;
+	reader_reset(&reader);
 	MemoryContextDelete(reader.page_cxt);
+	MemoryContextDelete(reader.next_cxt);
 
 	ereport(elevel,
 			(errmsg("\"%s\": sampled %d documents of Fauna collection \"%s\" in " INT64_FORMAT " requests",
