@@ -195,6 +195,20 @@ like($err, qr/permission denied for foreign-data wrapper fauna_fdw/,
 ($ret, $out, $err) = run_as('alice', "CREATE SERVER alices FOREIGN DATA WRAPPER fauna_fdw OPTIONS (ca_file '/etc/passwd', endpoint 'https://127.0.0.1:9')");
 diag("alice (not a superuser, USAGE on the wrapper) creating a server with ca_file '/etc/passwd': "
 	  . ($ret == 0 ? 'accepted' : "refused: $err"));
+if ($ret == 0)
+{
+	# the server reads the file as its CA bundle; its content must not
+	# come back in an error
+	my $https = $endpoint =~ s{^http://}{https://}r;
+	($ret, $out, $err) = run_as('alice', qq{
+		ALTER SERVER alices OPTIONS (SET endpoint '$https');
+		CREATE USER MAPPING FOR alice SERVER alices OPTIONS (secret '$secret');
+		CREATE FOREIGN TABLE via_alices (ref text) SERVER alices OPTIONS (collection 'Items');
+		SELECT * FROM via_alices;});
+	like($err, qr/ERROR/, 'a scan with ca_file \'/etc/passwd\' fails');
+	unlike($err, qr/root:|:0:0:/, 'the error does not show the content of the ca_file');
+	diag("its error: $err");
+}
 
 # the search: nowhere but the mapping's own views
 my $log = slurp_file($node->logfile);
