@@ -575,6 +575,38 @@ test_error_body(void)
 	shim_context_delete(cxt);
 }
 
+/* An event's ts is its txn_ts (µs), rendered as a Fauna time string. */
+static void
+test_event_ts(void)
+{
+	static const struct
+	{
+		const char *txn_ts;
+		const char *want;
+	}			cases[] = {
+		{"1704067200001000", "2024-01-01T00:00:00.001000Z"},
+		{"0", "1970-01-01T00:00:00.000000Z"},
+		{"-1", "1969-12-31T23:59:59.999999Z"},
+		{"951782400000000", "2000-02-29T00:00:00.000000Z"},
+		{"253402300799999999", "9999-12-31T23:59:59.999999Z"},
+		{"253402300800000000",
+		"ERROR: invalid response from Fauna for collection \"T\" | The \"txn_ts\" of event 0 is out of range."},
+	};
+
+	for (int i = 0; i < (int) lengthof(cases); i++)
+	{
+		char		body[512];
+		char		name[64];
+
+		snprintf(body, sizeof(body),
+				 "{\"events\":[{\"type\":\"remove\",\"data\":{\"@doc\":{\"id\":\"5\","
+				 "\"coll\":{\"@mod\":\"U\"}}},\"txn_ts\":%s,\"cursor\":\"c\"}],"
+				 "\"cursor\":\"c\",\"has_next\":false}", cases[i].txn_ts);
+		snprintf(name, sizeof(name), "event ts case %d", i);
+		check(name, convert(body, 1 << 20, 0, "ts", TEXTOID, -1), cases[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -584,6 +616,7 @@ main(void)
 	test_columns();
 	test_pages();
 	test_error_body();
+	test_event_ts();
 	printf("decode_test: %d checks, %d failures\n", checks, failures);
 	shim_context_delete(test_cxt);
 	return failures ? 1 : 0;

@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,9 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
+#include "fauna_fdw.h"
 #include "pg_shim.h"
 
 /* printf family: c.h maps them to pg_*; we use the C library's. */
@@ -830,4 +833,59 @@ JsonbValueToJsonb(JsonbValue *val)
 		render_scalar(&buf, val);
 		return (Jsonb *) DatumGetPointer(shim_text(buf.data));
 	}
+}
+
+/*
+ * timestamp2tm for UTC only (decode.c never passes a time zone): split
+ * microseconds since 2000-01-01 into a civil date and time with the
+ * days-from-civil inverse (proleptic Gregorian, as PostgreSQL uses).
+ */
+int
+timestamp2tm(Timestamp dt, int *tzp, struct pg_tm *tm, fsec_t *fsec,
+			 const char **tzn, pg_tz *attimezone)
+{
+	int64		days = dt / USECS_PER_DAY;
+	int64		time = dt % USECS_PER_DAY;
+	int64		z;
+	int64		era;
+	int64		doe;
+	int64		yoe;
+	int64		doy;
+	int64		mp;
+
+	if (tzp != NULL || attimezone != NULL)
+		abort();				/* not modelled */
+	if (time < 0)
+	{
+		time += USECS_PER_DAY;
+		days -= 1;
+	}
+	z = days + 10957 + 719468;	/* days since 0000-03-01 */
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	tm->tm_mday = (int) (doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_mon = (int) (mp < 10 ? mp + 3 : mp - 9);
+	tm->tm_year = (int) (yoe + era * 400 + (tm->tm_mon <= 2));
+	tm->tm_hour = (int) (time / USECS_PER_HOUR);
+	tm->tm_min = (int) (time / USECS_PER_MINUTE % 60);
+	tm->tm_sec = (int) (time / USECS_PER_SEC % 60);
+	*fsec = (fsec_t) (time % USECS_PER_SEC);
+	if (tzn != NULL)
+		*tzn = NULL;
+	return 0;
+}
+
+/* options.c's identifier rule, restated: the shim cannot link options.c. */
+bool
+fauna_is_identifier(const char *name)
+{
+	if (name == NULL || !(isalpha((unsigned char) name[0]) || name[0] == '_'))
+		return false;
+	for (const char *p = name + 1; *p; p++)
+		if (!(isalnum((unsigned char) *p) || *p == '_'))
+			return false;
+	return true;
 }

@@ -319,6 +319,9 @@ fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
 	return !parser->failed;
 }
 
+static void invalid_response(const char *what, const char *detail)
+			pg_attribute_noreturn();
+
 static void
 invalid_response(const char *what, const char *detail)
 {
@@ -596,6 +599,24 @@ is_plain_page(json_object *obj)
 	return nkeys == 2 && json_object_object_get_ex(obj, "after", NULL);
 }
 
+/* Unix-epoch microseconds as a Fauna time string, false if out of range. */
+static bool
+format_unix_micros(int64 us, char *buf, size_t size)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (us < INT64CONST(-62135596800000000) ||
+		us > INT64CONST(253402300799999999) ||
+		timestamp2tm(us - FAUNA_UNIX_EPOCH_OFFSET_US, NULL, &tm, &fsec,
+					 NULL, NULL) != 0)
+		return false;
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+			 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (int) fsec);
+	return true;
+}
+
 /*
  * A page of an event feed (POST /feed/1):
  * {"events":[{type, data, txn_ts, cursor}...], "cursor", "has_next", "stats"}.
@@ -650,8 +671,6 @@ page_build_events(FaunaPage *page)
 		json_object *tagged;
 		const char *typ;
 		FaunaElem  *e;
-		struct pg_tm tm;
-		fsec_t		fsec;
 		int64		us;
 		char		iso[64];
 
@@ -705,16 +724,12 @@ page_build_events(FaunaPage *page)
 		if (!page_add_element(page, data, i))
 			continue;
 		us = json_object_get_int64(ts);
-		if (timestamp2tm(us - FAUNA_UNIX_EPOCH_OFFSET_US, NULL, &tm, &fsec,
-						 NULL, NULL) != 0)
+		if (!format_unix_micros(us, iso, sizeof(iso)))
 		{
 			snprintf(detail, sizeof(detail),
 					 "The \"txn_ts\" of event %d is out of range.", i);
 			invalid_response(page->what, detail);
 		}
-		snprintf(iso, sizeof(iso), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-				 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
-				 tm.tm_sec, (int) fsec);
 		/* owned by the event object, hence by the page's root */
 		tagged = json_object_new_object();
 		if (tagged == NULL)
@@ -2568,24 +2583,6 @@ v4_check_alloc(json_object *obj)
 	return obj;
 }
 
-/* Unix-epoch microseconds as a Fauna time string, false if out of range. */
-static bool
-v4_format_time(int64 us, char *buf, size_t size)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (us < INT64CONST(-62135596800000000) ||
-		us > INT64CONST(253402300799999999) ||
-		timestamp2tm(us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY,
-					 NULL, &tm, &fsec, NULL, NULL) != 0)
-		return false;
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-			 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (int) fsec);
-	return true;
-}
-
 /*
  * Record one v4 document as an element, in the normalized shape described
  * above; norm is the array (owned by the page's root) that keeps the new
@@ -2602,7 +2599,7 @@ v4_add_element(FaunaPage *page, json_object *norm, json_object *v, int index)
 	json_object *tagged;
 	const char *id;
 	const char *coll;
-	int			len;
+	int			len = 0;
 	int64		us;
 	char		iso[64];
 	char		detail[160];
@@ -2626,7 +2623,7 @@ v4_add_element(FaunaPage *page, json_object *norm, json_object *v, int index)
 		invalid_response(page->what, detail);
 	}
 	if (!json_object_object_get_ex(v, "ts", &ts) ||
-		!v4_number_int64(ts, &us) || !v4_format_time(us, iso, sizeof(iso)))
+		!v4_number_int64(ts, &us) || !format_unix_micros(us, iso, sizeof(iso)))
 	{
 		snprintf(detail, sizeof(detail),
 				 "Element %d of the page has no \"ts\" in microseconds.", index);
@@ -2673,10 +2670,10 @@ page_build_v4(FaunaPage *page)
 {
 	json_object *root = page->root;
 	json_object *res;
-	json_object *data;
+	json_object *data = NULL;
 	json_object *after;
 	json_object *norm;
-	int			n;
+	int			n = 0;
 
 	page->v4 = true;
 	if (!json_object_is_type(root, json_type_object) ||
