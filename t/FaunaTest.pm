@@ -17,12 +17,14 @@ use File::Spec;
 use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
+use Scalar::Util ();
 use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 our $JSON = JSON::PP->new->canonical->allow_nonref;
+our @STARTED;
 
 sub emulator_script
 {
@@ -68,7 +70,10 @@ sub start_emulator
 		harness => $h, endpoint => $endpoint, secret => $secret,
 		out => \$out, err => \$err,
 		http => HTTP::Tiny->new(timeout => 120, keep_alive => 0),
+		owner => $$,
 	}, $class;
+	push @STARTED, $self;
+	Scalar::Util::weaken($STARTED[-1]);
 	return $self;
 }
 
@@ -80,9 +85,9 @@ sub stop
 	my ($self) = @_;
 	return unless $self->{harness};
 	my $h = delete $self->{harness};
-	eval { $h->signal('TERM'); };
-	my $ok = eval { $h->finish; 1 };
-	$h->kill_kill(grace => 5) unless $ok;
+	# SIGTERM (the emulator exits cleanly), SIGKILL if it is still there
+	# after the grace period
+	eval { $h->kill_kill(grace => 10); 1 } or eval { $h->finish };
 	return;
 }
 
@@ -90,7 +95,17 @@ sub DESTROY
 {
 	my ($self) = @_;
 	local ($@, $?);
-	$self->stop if $self->{harness};
+	$self->stop if $self->{harness} && $self->{owner} == $$;
+}
+
+# a test that dies still stops its emulators (not in forked children)
+END
+{
+	local ($@, $?);
+	for my $emu (@STARTED)
+	{
+		$emu->stop if $emu && $emu->{harness} && $emu->{owner} == $$;
+	}
 }
 
 sub _req
