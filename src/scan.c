@@ -66,7 +66,9 @@ enum FaunaScanPrivateIndex
 	FdwScanPrivateById,			/* Integer (bool): fdw_exprs[0] is the id */
 	FdwScanPrivateExplain,		/* String: the FQL with $n for values */
 	FdwScanPrivateTsOps,		/* IntList: FaunaTsOp of each fdw_exprs */
-	FdwScanPrivateTsIndex		/* String: ts index, "" for none */
+	FdwScanPrivateTsIndex,		/* String: ts index, "" for none */
+	FdwScanPrivateUnindexed		/* Integer (bool): ts bounds filter a full
+								 * scan, for lack of a ts index */
 };
 
 /* How Fauna can evaluate a qual (see classify_qual). */
@@ -1001,6 +1003,9 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	fdw_private = lappend(fdw_private, ts_ops);
 	fdw_private = lappend(fdw_private,
 						  makeString(fpinfo->ts_index ? fpinfo->ts_index : ""));
+	fdw_private = lappend(fdw_private,
+						  makeInteger(!fpinfo->opts.events && !spec.by_id &&
+									  ts_ops != NIL && fpinfo->ts_index == NULL));
 
 	return make_foreignscan(tlist, local_exprs, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
@@ -1491,6 +1496,9 @@ faunaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Fauna query",
 						strVal(list_nth(fsplan->fdw_private, FdwScanPrivateExplain)),
 						es);
+	/* a ts range read without an index costs a scan of the whole collection */
+	if (intVal(list_nth(fsplan->fdw_private, FdwScanPrivateUnindexed)))
+		ExplainPropertyText("Fauna index", "none (unindexed: the ts range filters a full scan)", es);
 
 	if (es->analyze && fss && !fss->explain_only && fss->events)
 		fauna_events_explain(fss->events, es);
