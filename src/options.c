@@ -26,6 +26,7 @@
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -145,6 +146,16 @@ fauna_validate_options(List *options, Oid catalog)
 		{
 			const char *v = defGetString(def);
 
+			/*
+			 * The backend opens this file with the server's OS privileges,
+			 * and its error tells whether it exists: not for ordinary users.
+			 */
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers may set option \"ca_file\""),
+						 errdetail("The file is read with the database server's operating system privileges."),
+						 errhint("Ask a superuser to set \"ca_file\" on the server.")));
 			/* relative paths would depend on the backend's data directory */
 			if (!is_absolute_path(v))
 				ereport(ERROR,
