@@ -66,8 +66,27 @@ outdir=${REGRESS_OUTPUTDIR:-$workdir/out}
 mkdir -p "$outdir"
 chmod 777 "$workdir" "$outdir"
 rm -f "$outdir/regression.diffs" "$outdir/regression.out"
-pg_virtualenv -t -v 15 make installcheck REGRESS_OUTPUTDIR="$outdir" "$@"
+# keep the throwaway cluster's server log for the secret check below
+pg_virtualenv -t -v 15 sh -c '
+	make installcheck REGRESS_OUTPUTDIR="$0" "$@"
+	status=$?
+	cp "$(dirname "$PGSYSCONFDIR")"/log/*.log "$0/server.log"
+	exit $status' "$outdir" "$@"
 status=$?
+
+# No secret may reach a query result, an error text, EXPLAIN output or the
+# server log: look for every key the seeds handed out in all of them.
+leaks=0
+for s in "$FAUNA_SECRET" ${FAUNA_READONLY_SECRET:-} ${FAUNA_IMPORT_SECRET:-}; do
+	if grep -rlF -- "$s" "$outdir" >"$workdir/leaks" 2>/dev/null; then
+		echo "run_regress: a Fauna secret appears in:" >&2
+		cat "$workdir/leaks" >&2
+		leaks=1
+	fi
+done
+[ -f "$outdir/server.log" ] || { echo "run_regress: the server log was not kept" >&2; leaks=1; }
+[ "$leaks" -eq 0 ] && [ "$status" -eq 0 ] && echo "run_regress: no secret in results or the server log"
+[ "$leaks" -eq 0 ] || status=1
 
 if [ "$status" -ne 0 ]; then
 	[ -f "$outdir/regression.diffs" ] && cat "$outdir/regression.diffs"
