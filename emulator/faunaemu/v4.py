@@ -20,6 +20,7 @@ import base64
 import bisect
 import hashlib
 import json
+import math
 import re
 import secrets
 import time
@@ -229,6 +230,10 @@ class Encoder:
         if v is None or isinstance(v, (bool, int, str)):
             return v
         if isinstance(v, float):
+            if v != v or v in (math.inf, -math.inf):
+                # JSON has no NaN/Infinity; Fauna's JSON writer (Jackson,
+                # QUOTE_NON_NUMERIC_NUMBERS) quotes them
+                return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
             return v
         if isinstance(v, list):
             return [self.enc(x) for x in v]
@@ -1690,7 +1695,7 @@ class V4Api:
                 if body is None or body.strip() == b"":
                     raise bad_expr([], "Request body is empty.")
                 result = q.eval(expr, {}, [])
-                text = json.dumps({"resource": enc.enc(result)}, separators=(",", ":"))
+                text = json.dumps({"resource": enc.enc(result)}, separators=(",", ":"), allow_nan=False)
                 if ctx.write_ts is not None and ctx.stats.write_ops:
                     store.last_ts = max(store.last_ts, ctx.write_ts)
                     txn_ts = ctx.write_ts

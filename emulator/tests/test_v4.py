@@ -238,6 +238,25 @@ class V4Test(unittest.TestCase):
         self.assertEqual(self.ok({"paginate": {"match": {"index": "books_by_title"}, "terms": "Dune"}}),
                          {"data": []})
 
+    def test_non_finite_doubles_are_valid_json(self):
+        self.v10('Collection.create({ name: "Nums" })')
+        self.v10('Nums.create({ id: "1", nan: Math.sqrt(-1), inf: Math.log(0) * -1, '
+                 'ninf: Math.log(0), x: 1.5 })')
+        st, raw, _ = self.raw_text("/", {"get": {"ref": {"collection": "Nums"}, "id": "1"}})
+        self.assertEqual(st, 200, raw)
+        def strict(c):
+            raise ValueError("bare %s in a v4 response" % c)
+        data = json.loads(raw, parse_constant=strict)["resource"]["data"]
+        self.assertEqual(data, {"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "x": 1.5})
+
+    def raw_text(self, path, body):
+        req = urllib.request.Request(
+            self.base + path, data=json.dumps(body).encode(),
+            headers={"Authorization": "Basic " + base64.b64encode((SECRET + ":").encode()).decode(),
+                     "X-FaunaDB-API-Version": "4"}, method="POST")
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read().decode(), dict(r.headers)
+
     # ------------------------------------------------------------ ranges and cursors
     def test_range_inclusive(self):
         self.ok({"create_collection": obj({"name": "nums"})})
