@@ -102,9 +102,15 @@ SELECT u4.name FROM users10 u10 JOIN users4 u4 ON u4.ref = u10.ref
 CREATE FOREIGN TABLE values4 (id jsonb OPTIONS (path 'ref'), coll text, seq int,
                               name text, v jsonb, vt text OPTIONS (path 'v'))
   SERVER fauna4 OPTIONS (collection 'V4Values');
-SELECT seq, name, v, vt FROM values4 ORDER BY seq;
+SELECT seq, name, v, vt FROM values4 WHERE seq <= 10 ORDER BY seq;
 SELECT id ? 'id' AS has_id, id->>'collection' AS collection, id->>'type' AS type, coll
   FROM values4 WHERE seq = 1;
+-- refs by kind: a document, a collection, native classes, nested deeper
+SELECT seq, name, v->>'type' AS type, v->>'id' AS id, v ? 'collection' AS has_collection
+  FROM values4 WHERE name LIKE '%ref' ORDER BY seq;
+-- @query and @set: a string holding their wire JSON
+SELECT name, jsonb_typeof(v) AS json_type, vt AS wire
+  FROM values4 WHERE name IN ('query', 'set') ORDER BY seq;
 -- typed columns (each read by ref, so that only its document converts)
 SELECT max(ref) FILTER (WHERE seq = 3) AS r_date, max(ref) FILTER (WHERE seq = 4) AS r_time,
        max(ref) FILTER (WHERE seq = 5) AS r_bytes, max(ref) FILTER (WHERE seq = 8) AS r_long,

@@ -8,11 +8,11 @@ Adds:
   - [ts, ref] indexes (no terms) on Events, Logs and Users, the index a v4
     incremental reader needs;
   - a collection V4Values whose documents hold the values of the seed
-    connector's v4 conversion cases that the emulator can store (document
-    and collection refs, dates, times, bytes, escaped objects, plain
-    numbers); it refuses refs to databases, keys, tokens, credentials,
-    functions, roles and access providers that do not exist, and @query
-    and @set values in documents.
+    connector's v4 conversion cases: document and collection refs, dates,
+    times, bytes, escaped objects, plain numbers, refs to databases, keys,
+    tokens, credentials, functions, roles, access providers and indexes
+    (which need not exist, as in Fauna), a ref nested three deep, @query
+    and @set values (the @set over v4values_by_name, an index with terms).
 """
 import json
 import os
@@ -66,6 +66,9 @@ def main():
         "values": [obj({"field": ["ref"]}), obj({"field": ["ts"]})]})})
 
     q4({"create_collection": obj({"name": "V4Values"})})
+    q4({"create_index": obj({
+        "name": "v4values_by_name", "source": {"collection": "V4Values"},
+        "terms": [obj({"field": ["data", "name"]})]})})
     coll_foo = ref("foo", native("collections"))
     cases = [
         ("doc_ref", ref("1234", coll_foo)),
@@ -78,6 +81,18 @@ def main():
         ("long", 9007199254740993),
         ("double", 1.5),
         ("nested", obj({"a": [1, {"@date": "2020-01-01"}], "b": obj({"c": True})})),
+        ("database_ref", ref("my_db", native("databases"))),
+        ("key_ref", ref("101", native("keys"))),
+        ("token_ref", ref("102", native("tokens"))),
+        ("credential_ref", ref("103", native("credentials"))),
+        ("function_ref", ref("my_fn", native("functions"))),
+        ("role_ref", ref("my_role", native("roles"))),
+        ("access_provider_ref", ref("my_ap", native("access_providers"))),
+        ("index_ref", ref("my_index", native("indexes"))),
+        ("deep_ref", ref("5", ref("1234", coll_foo))),
+        ("query", {"@query": {"lambda": "x", "expr": {"var": "x"}}}),
+        ("set", {"@set": {"match": ref("v4values_by_name", native("indexes")),
+                          "terms": "a"}}),
     ]
     for i, (name, value) in enumerate(cases):
         q4({"create": {"collection": "V4Values"},

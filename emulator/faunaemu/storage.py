@@ -10,11 +10,12 @@ validity so index reads honour the snapshot too.
 from __future__ import annotations
 
 import bisect
+import json
 import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from .values import Doc, FDate, FTime, Module, NullDoc, Ref
+from .values import Doc, FDate, FTime, Legacy, Module, NullDoc, Ref
 
 INF_TS = 1 << 62
 LOGICAL_START_US = 1704067200 * 1_000_000       # 2024-01-01T00:00:00Z
@@ -98,7 +99,9 @@ def skey(v: Any) -> tuple:
         return (9, tuple((k, skey(x)) for k, x in sorted(v.items())))
     if isinstance(v, Module):
         return (11, v.name)
-    return (12, id(v))
+    if isinstance(v, Legacy):
+        return (12, json.dumps(v.wire, sort_keys=True))
+    return (13, id(v))
 
 
 def field_of(ver: Version, path: Tuple[str, ...]) -> Any:

@@ -32,7 +32,7 @@ from .builtins import IDENT_RE, RESERVED_COLL_NAMES, merge, strip_nulls
 from .errors import QueryError
 from .evaluator import Ctx, Evaluator
 from .storage import INF_TS, Coll, Desc, Index, Store, Version, skey
-from .values import Doc, FDate, FTime, Module, NullDoc, Ref
+from .values import Doc, FDate, FTime, Legacy, Module, NullDoc, Ref
 
 Response = Tuple[int, str, Dict[str, str]]
 BUILD = "4.0.0-emulator"
@@ -62,6 +62,39 @@ class SRef:
 
     def path(self) -> str:
         return self.name if self.kind is None else f"{self.kind}/{self.name}"
+
+
+class RawRef:
+    """A ref the engine does not resolve but stores and returns verbatim:
+    one whose parent is not a native class or a collection (a ref nested
+    deeper than a document ref, a scoped ref with a `database`).  `payload`
+    is the JSON inside `@ref`, with its nested values as sent."""
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Dict[str, Any]) -> None:
+        self.payload = payload
+
+    def __eq__(self, o: object) -> bool:
+        return isinstance(o, RawRef) and o.payload == self.payload
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.payload, sort_keys=True))
+
+
+def is_ref_json(x: Any, depth: int = 0) -> bool:
+    """Is x a well-formed `@ref` payload (id string; collection/class and
+    database, when present, refs themselves)?"""
+    if depth > 16 or not isinstance(x, dict) or not isinstance(x.get("id"), str):
+        return False
+    if not set(x) <= {"id", "collection", "class", "database"}:
+        return False
+    for k in ("collection", "class", "database"):
+        if k in x:
+            p = x[k]
+            if not (isinstance(p, dict) and len(p) == 1 and "@ref" in p and
+                    is_ref_json(p["@ref"], depth + 1)):
+                return False
+    return True
 
 
 class SetV:
@@ -124,7 +157,7 @@ def type_name(v: Any) -> str:
         return "Date"
     if isinstance(v, bytes):
         return "Bytes"
-    if isinstance(v, (Ref, SRef)):
+    if isinstance(v, (Ref, SRef, RawRef)):
         return "Ref"
     if isinstance(v, SetV):
         return "Set"
@@ -248,6 +281,10 @@ class Encoder:
             return {"@ref": {"id": v.id, self.coll_key: self.sref(SRef("collections", v.coll))}}
         if isinstance(v, SRef):
             return self.sref(v)
+        if isinstance(v, RawRef):
+            return {"@ref": v.payload}
+        if isinstance(v, Legacy):
+            return self.enc(v.value)
         if isinstance(v, Module):
             return self.sref(SRef("collections", v.name))
         if isinstance(v, FTime):
@@ -386,16 +423,21 @@ class V4Query:
             if k == "@ref":
                 if isinstance(x, str):
                     return parse_ref_string(x, pos)
-                if isinstance(x, dict) and isinstance(x.get("id"), str):
+                if isinstance(x, dict) and isinstance(x.get("id"), str) and "database" not in x:
                     parent = x.get("collection", x.get("class"))
-                    if parent is None:
+                    if parent is None and set(x) == {"id"}:
                         name = KIND_ALIASES.get(x["id"], x["id"])
-                        return SRef(None, name)
+                        if name in KINDS:
+                            return SRef(None, name)
                     p = self.literal(parent, pos) if isinstance(parent, dict) else None
                     if isinstance(p, SRef) and p.kind is None:
                         return SRef(p.name, x["id"])
                     if isinstance(p, SRef) and p.kind == "collections":
                         return Ref(p.name, x["id"])
+                # any other well-formed ref (nested deeper, scoped to a
+                # database, an unknown class) is kept as it was sent
+                if is_ref_json(x):
+                    return RawRef(x)
                 raise bad_expr(pos, "Ref expected, Object provided.")
             if k == "@ts":
                 return FTime.parse(x)
@@ -531,6 +573,8 @@ class V4Query:
         return out
 
     def from_stored(self, v: Any) -> Any:
+        if isinstance(v, Legacy):
+            return v.value
         if isinstance(v, dict):
             return {k: self.from_stored(x) for k, x in v.items()}
         if isinstance(v, list):
@@ -548,8 +592,10 @@ class V4Query:
             return [self.to_stored(x, pos) for x in v]
         if isinstance(v, SRef) and v.kind == "collections":
             return Module(v.name, True)
-        if isinstance(v, (SetV, LambdaV, SRef)):
-            raise V4Error(400, "validation failed", "document data is not valid.", list(pos))
+        if isinstance(v, (SetV, LambdaV, SRef, RawRef)):
+            # v4-only values (refs to databases, keys, ... ; deeper refs;
+            # @query, @set) are stored as they are, opaque to v10
+            return Legacy(v, Encoder(True).enc(v))
         return v
 
     def coll_obj(self, c: Coll) -> Dict[str, Any]:

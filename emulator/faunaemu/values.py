@@ -222,6 +222,30 @@ class Page:
         self.as_set = as_set
 
 
+class Legacy:
+    """A value only FQL v4 has, stored in a document by the v4 front end: a
+    ref to a database, key, token, credential, function, role, access
+    provider or index, a ref nested deeper than a document ref, a `@query`
+    (lambda) or a `@set`.  `value` is the v4 front end's own object (it
+    encodes it back exactly, in either API version's naming); `wire` is its
+    v4 JSON (API 4 naming).  FQL v10 has no representation for these:
+    v10 reads render `wire` as a plain object (tagged: escaped with
+    `@object`), e.g. `{"@ref": {"id": "my_db", "collection": {"@ref":
+    {"id": "databases"}}}}`; v10 writes never produce one."""
+    __slots__ = ("value", "wire")
+
+    def __init__(self, value: Any, wire: Any) -> None:
+        self.value = value
+        self.wire = wire
+
+    def __eq__(self, o: object) -> bool:
+        return isinstance(o, Legacy) and o.wire == self.wire
+
+    def __hash__(self) -> int:
+        import json
+        return hash(json.dumps(self.wire, sort_keys=True))
+
+
 class EventSource:
     __slots__ = ("token",)
 
@@ -263,4 +287,6 @@ def type_name(v: Any) -> str:
         return "Function"
     if isinstance(v, EventSource):
         return "EventSource"
+    if isinstance(v, Legacy):
+        return "Object"
     return "Any"

@@ -15,8 +15,8 @@ from typing import Any, Callable, Dict, List
 
 from .errors import QueryError
 from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
-                     EventSource, FDate, FTime, Module, Native, NullDoc, Page,
-                     Ref, SchemaDoc, SetVal)
+                     EventSource, FDate, FTime, Legacy, Module, Native, NullDoc,
+                     Page, Ref, SchemaDoc, SetVal)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 _str = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -154,6 +154,9 @@ def _enc_tagged_other(v: Any) -> str:
         return '{"data":' + body + after + "}"
     if t is EventSource:
         return '{"@stream":' + _str(v.token) + "}"
+    if t is Legacy:
+        # an FQL v4-only value: its v4 JSON as an (escaped) object
+        return enc_tagged(v.wire)
     if t is SetVal:
         raise TypeError("unmaterialized set")
     if t in (Closure, Native):
@@ -232,6 +235,8 @@ def enc_simple(v: Any) -> str:
         return '{"data":' + body + after + "}"
     if t is EventSource:
         return _str(v.token)
+    if t is Legacy:
+        return enc_simple(v.wire)
     if t in (Closure, Native):
         raise QueryError("invalid_query", "Cannot encode a function value as a result.")
     if isinstance(v, int):

@@ -323,6 +323,89 @@ class V4Test(unittest.TestCase):
                          [("remove", "2", t + MS), ("add", "2", t + MS), ("remove", "3", t + 2 * MS)])
         self.assertEqual(sev["data"][1]["data"], [t + MS, dref("users", "2")])
 
+    # ------------------------------------------------------------ v4-only values
+    def native(self, name):
+        return {"@ref": {"id": name}}
+
+    def test_v4_only_values_round_trip(self):
+        self.ok({"create_collection": obj({"name": "vals"})})
+        self.ok({"create_index": obj({"name": "idx", "source": {"collection": "vals"},
+                                      "terms": [obj({"field": ["data", "name"]})]})})
+
+        def sref(id, kind):
+            return {"@ref": {"id": id, "collection": self.native(kind)}}
+        deep = {"@ref": {"id": "5", "collection": dref("foo", "1234")}}
+        scoped = {"@ref": {"id": "c", "collection": self.native("collections"),
+                           "database": sref("child", "databases")}}
+        cases = [
+            sref("my_db", "databases"), sref("k1", "keys"), sref("t1", "tokens"),
+            sref("c1", "credentials"), sref("fn", "functions"), sref("r1", "roles"),
+            sref("ap", "access_providers"), sref("some_index", "indexes"),
+            self.native("databases"), deep, scoped,
+            {"@query": {"lambda": "x", "expr": {"var": "x"}}},
+            {"@query": {"lambda": ["a", "b"], "expr": {"add": [{"var": "a"}, {"var": "b"}]}}},
+            {"@set": {"match": iref("idx"), "terms": "a"}},
+            {"@set": {"documents": cref("vals")}},
+            [sref("my_db", "databases"), {"k": deep}],
+        ]
+        for i, v in enumerate(cases):
+            with self.subTest(value=v):
+                arg = [v[0], obj(v[1])] if isinstance(v, list) else v
+                d = self.ok({"create": {"ref": {"collection": "vals"}, "id": str(100 + i)},
+                             "params": obj({"data": obj({"name": "n%d" % i, "v": arg})})})
+                self.assertEqual(d["data"]["v"], v)
+                g = self.ok({"get": {"ref": {"collection": "vals"}, "id": str(100 + i)}})
+                self.assertEqual(g["data"], {"name": "n%d" % i, "v": v})
+        # read back in a page too, and selected
+        page = self.ok({"map": {"lambda": "x", "expr": {"select": ["data", "v"], "from": {"get": {"var": "x"}}}},
+                        "collection": {"paginate": {"documents": {"collection": "vals"}}}})
+        self.assertEqual(page["data"], cases)
+        # an update keeps them
+        self.ok({"update": {"ref": {"collection": "vals"}, "id": "100"},
+                 "params": obj({"data": obj({"w": 1})})})
+        g = self.ok({"get": {"ref": {"collection": "vals"}, "id": "100"}})
+        self.assertEqual(g["data"], {"name": "n0", "v": cases[0], "w": 1})
+        # the stored @set is still a set
+        self.assertEqual(self.ok({"equals": [{"@set": {"match": iref("idx"), "terms": "a"}},
+                                             {"match": {"index": "idx"}, "terms": "a"}]}), True)
+
+    def test_v4_only_values_api_21_naming(self):
+        self.ok({"create_collection": obj({"name": "vals"})})
+        v = {"@ref": {"id": "my_db", "collection": self.native("databases")}}
+        self.ok({"create": {"ref": {"collection": "vals"}, "id": "1"}, "params": obj({"data": obj({"v": v})})})
+        g = self.ok({"get": {"ref": {"class": "vals"}, "id": "1"}}, v4=False)
+        self.assertEqual(g["data"]["v"], {"@ref": {"id": "my_db", "class": self.native("databases")}})
+
+    def test_v4_only_values_read_through_v10(self):
+        """v10 has no such values: it reads their v4 JSON as a plain object
+        (escaped with @object in the tagged format)."""
+        self.ok({"create_collection": obj({"name": "vals"})})
+        db = {"@ref": {"id": "my_db", "collection": self.native("databases")}}
+        q = {"@query": {"lambda": "x", "expr": {"var": "x"}}}
+        self.ok({"create": {"ref": {"collection": "vals"}, "id": "1"},
+                 "params": obj({"data": obj({"db": db, "q": q})})})
+        st, body, _ = self.raw("/query/1", {"query": "vals.byId('1')"}, bearer=True, v4=False)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["data"]["db"], db)
+        self.assertEqual(body["data"]["q"], q)
+        st, body, _ = self.raw("/query/1", {"query": "vals.byId('1')!.db"}, bearer=True, v4=False)
+        self.assertEqual(body["data"], db)
+        req = urllib.request.Request(self.base + "/query/1",
+                                     data=json.dumps({"query": "vals.byId('1')!.db"}).encode(),
+                                     headers={"Authorization": "Bearer " + SECRET, "x-format": "tagged"})
+        with urllib.request.urlopen(req) as r:
+            tagged = json.loads(r.read())["data"]
+        self.assertEqual(tagged, {"@object": {"@ref": {"id": "my_db", "collection": {
+            "@object": {"@ref": {"id": "databases"}}}}}})
+
+    def test_malformed_refs_still_refused(self):
+        self.ok({"create_collection": obj({"name": "vals"})})
+        for bad in ({"@ref": {"id": 1}}, {"@ref": {"id": "x", "collection": "c"}},
+                    {"@ref": {"id": "x", "other": 1}}):
+            with self.subTest(value=bad):
+                self.err({"create": {"collection": "vals"}, "params": obj({"data": obj({"v": bad})})},
+                         400, "invalid expression")
+
 
 if __name__ == "__main__":
     unittest.main()
