@@ -86,6 +86,57 @@ EXECUTE since(:'t4');
 EXECUTE since('-infinity');
 DEALLOCATE since;
 
+-- ORDER BY ts over a ts index range is Fauna's order: a constant LIMIT
+-- (and OFFSET) above it goes to Fauna as .take (and .drop), no page is
+-- larger than the rows wanted and none is requested beyond them
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT seq, ts FROM events WHERE ts >= :'t1' ORDER BY ts LIMIT 3;
+SELECT seq FROM events WHERE ts >= :'t1' ORDER BY ts LIMIT 3;
+-- page_size 2: LIMIT 2 is one request, LIMIT 3 two, never a third
+SELECT explain_analyze(format('SELECT seq FROM events WHERE ts >= %L ORDER BY ts LIMIT 2', :'t1'));
+SELECT explain_analyze(format('SELECT seq FROM events WHERE ts >= %L ORDER BY ts LIMIT 3', :'t1'));
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT seq FROM events WHERE ts >= :'t1' ORDER BY ts LIMIT 2 OFFSET 2;
+SELECT seq FROM events WHERE ts >= :'t1' ORDER BY ts LIMIT 2 OFFSET 2;
+SELECT explain_analyze(format('SELECT seq FROM events WHERE ts >= %L ORDER BY ts LIMIT 2 OFFSET 2', :'t1'));
+SELECT seq FROM events WHERE ts >= :'t1' ORDER BY ts LIMIT 10 OFFSET 4;
+SELECT seq FROM events WHERE ts >= :'t1' ORDER BY ts LIMIT 2 OFFSET 9;
+-- a strict bound is a .where on the range, evaluated before the .take
+SELECT seq FROM events WHERE ts > :'t1' AND ts <= :'t4' ORDER BY ts LIMIT 2;
+-- a local qual filters after Fauna: the LIMIT stays local
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT seq FROM events WHERE ts >= :'t1' AND kind = 'click' ORDER BY ts LIMIT 1;
+SELECT seq FROM events WHERE ts >= :'t1' AND kind = 'click' ORDER BY ts LIMIT 1;
+-- an order Fauna does not give (DESC, another column, ts without a range
+-- to read the index with) is sorted locally: the LIMIT stays local
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT seq FROM events WHERE ts >= :'t1' ORDER BY ts DESC LIMIT 2;
+SELECT seq FROM events WHERE ts >= :'t1' ORDER BY ts DESC LIMIT 2;
+EXPLAIN (COSTS OFF)
+  SELECT seq FROM events WHERE ts >= :'t1' ORDER BY ts, seq LIMIT 2;
+EXPLAIN (COSTS OFF) SELECT seq FROM events ORDER BY ts LIMIT 2;
+SELECT seq FROM events ORDER BY ts LIMIT 2;
+-- LIMIT without ORDER BY: any rows will do, so Fauna's first ones
+EXPLAIN (VERBOSE, COSTS OFF) SELECT seq FROM events LIMIT 1;
+SELECT explain_analyze('SELECT seq FROM events LIMIT 1');
+SELECT count(*) FROM (SELECT seq FROM events LIMIT 4) s;
+SELECT tableoid::regclass, seq FROM events WHERE ts >= :'t1' ORDER BY ts LIMIT 1;
+SELECT e FROM events e WHERE ts >= :'t1' ORDER BY ts LIMIT 1;
+-- rescanned with a new bound each time (a correlated LATERAL subquery)
+EXPLAIN (COSTS OFF) SELECT c.seq, n.seq AS next_seq FROM events_copy c,
+  LATERAL (SELECT seq FROM events WHERE ts > c.ts ORDER BY ts LIMIT 1) n;
+SELECT c.seq, n.seq AS next_seq FROM events_copy c,
+  LATERAL (SELECT seq FROM events WHERE ts > c.ts ORDER BY ts LIMIT 1) n
+  ORDER BY c.seq;
+-- LIMIT 0 asks Fauna for nothing
+SELECT explain_analyze('SELECT seq FROM events LIMIT 0');
+-- not pushed: a join, an aggregate below the LIMIT, a non-constant LIMIT
+EXPLAIN (COSTS OFF)
+  SELECT e.seq FROM events e JOIN events f ON e.seq = f.seq LIMIT 1;
+EXPLAIN (COSTS OFF) SELECT kind, count(*) FROM events GROUP BY kind LIMIT 1;
+EXPLAIN (COSTS OFF)
+  SELECT seq FROM events LIMIT (SELECT count(*) FROM events_copy);
+
 -- index 'none' and an explicit index name
 ALTER FOREIGN TABLE events OPTIONS (ADD index 'none');
 EXPLAIN (VERBOSE, COSTS OFF)

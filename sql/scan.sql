@@ -55,6 +55,13 @@ SELECT count(*) FROM users;
 CREATE FOREIGN TABLE users_us (ref text, ts bigint) SERVER fauna
   OPTIONS (collection 'Users');
 SELECT ref, ts FROM users_us ORDER BY ref;
+-- the id as json or jsonb is the ref object, which names the collection:
+-- coll is projected with the id
+CREATE FOREIGN TABLE users_refs (ref jsonb, ref_json json OPTIONS (path 'ref'),
+  name text) SERVER fauna OPTIONS (collection 'Users');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT ref, name FROM users_refs;
+SELECT ref, ref_json, name FROM users_refs ORDER BY name;
+SELECT ref->>'collection' AS coll, count(*) FROM users_refs GROUP BY 1;
 
 -- only the columns a statement needs are projected; other quals stay local
 EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM users;
@@ -81,7 +88,7 @@ ALTER FOREIGN TABLE paged OPTIONS (DROP page_size);
 ALTER SERVER fauna OPTIONS (ADD page_size '3');
 SELECT explain_analyze($q$SELECT n FROM paged$q$);
 ALTER SERVER fauna OPTIONS (DROP page_size);
--- LIMIT stops reading early
+-- LIMIT goes to Fauna (.take): no page beyond it is asked for
 ALTER FOREIGN TABLE paged OPTIONS (ADD page_size '2');
 SELECT explain_analyze($q$SELECT n FROM paged LIMIT 3$q$);
 
@@ -103,10 +110,12 @@ SELECT a.n, array_agg(b.n ORDER BY b.n) FROM paged a JOIN paged3 b ON a.n <= b.n
 RESET enable_hashjoin;
 RESET enable_mergejoin;
 RESET enable_material;
--- LIMIT ends a scan with its next page in flight; that transfer is
--- dropped, and the connection serves the next statements
-SELECT n FROM paged LIMIT 1;
-SELECT n FROM paged3 LIMIT 4;
+-- a local LIMIT (above a local filter) ends a scan with its next page in
+-- flight; that transfer is dropped, and the connection serves the next
+-- statements
+EXPLAIN (COSTS OFF) SELECT n FROM paged WHERE n > 0 LIMIT 1;
+SELECT n FROM paged WHERE n > 0 LIMIT 1;
+SELECT n FROM paged3 WHERE n > 0 LIMIT 4;
 SELECT count(*), sum(n) FROM paged;
 SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
 DROP FOREIGN TABLE paged3;

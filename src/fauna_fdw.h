@@ -321,6 +321,9 @@ typedef struct FaunaQuerySpec
 	char	   *ts_index;		/* a ts-ordered index to read ranges from,
 								 * or NULL: filter Coll.all() instead */
 	FaunaTsRange ts_range;		/* bounds on ts (not with by_id) */
+	int			limit;			/* LIMIT pushed down: .take(limit), or -1
+								 * (not with by_id; FQL v10 only) */
+	int			offset;			/* with limit: .drop(offset) first, if > 0 */
 	int			api_version;	/* 10, or 4: fql_v4.c builds the query */
 } FaunaQuerySpec;
 

@@ -298,6 +298,7 @@ fauna_fql_collection_indexes(const char *collection, StringInfo body)
 /*
  * The first request of a scan:
  *	 Coll.all().pageSize($n) { ... }	or	Coll.byId($id) { ... }
+ * with a pushed LIMIT n OFFSET m: Coll.all().drop($m).take($n).pageSize($p)
  */
 void
 fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
@@ -319,6 +320,19 @@ fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
 	else
 	{
 		fql_base_set(&b, spec);
+		if (spec->limit >= 0)
+		{
+			/* a pushed LIMIT/OFFSET: Fauna counts the rows after the filters */
+			if (spec->offset > 0)
+			{
+				fql_text(&b, ".drop(");
+				fql_value_int(&b, spec->offset);
+				fql_text(&b, ")");
+			}
+			fql_text(&b, ".take(");
+			fql_value_int(&b, spec->limit);
+			fql_text(&b, ")");
+		}
 		fql_text(&b, ".pageSize(");
 		fql_value_int(&b, spec->page_size);
 		fql_text(&b, ")");

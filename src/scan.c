@@ -7,7 +7,9 @@
  * document id with a constant or parameter, sent as Coll.byId(...)) and
  * which columns to project; everything else is filtered locally.  The
  * decision lives in classify_qual() alone, so that pushing down ts ranges
- * later means extending one function.
+ * later means extending one function.  A constant LIMIT goes to Fauna
+ * only when no qual stays local and Fauna's order is the one asked for
+ * (faunaGetForeignUpperPaths).
  *
  * Execution reads the result page by page: one FaunaPage at a time lives in
  * a memory context reset before each request, and each tuple is converted
@@ -43,6 +45,7 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -67,8 +70,17 @@ enum FaunaScanPrivateIndex
 	FdwScanPrivateExplain,		/* String: the FQL with $n for values */
 	FdwScanPrivateTsOps,		/* IntList: FaunaTsOp of each fdw_exprs */
 	FdwScanPrivateTsIndex,		/* String: ts index, "" for none */
-	FdwScanPrivateUnindexed		/* Integer (bool): ts bounds filter a full
+	FdwScanPrivateUnindexed,	/* Integer (bool): ts bounds filter a full
 								 * scan, for lack of a ts index */
+	FdwScanPrivateLimit,		/* Integer: pushed LIMIT, -1 for none */
+	FdwScanPrivateOffset		/* Integer: pushed OFFSET */
+};
+
+/* Indexes into the fdw_private of a pushed-down LIMIT's ForeignPath. */
+enum FaunaLimitPathPrivateIndex
+{
+	FdwLimitPathCount,			/* Integer: LIMIT */
+	FdwLimitPathOffset			/* Integer: OFFSET */
 };
 
 /* How Fauna can evaluate a qual (see classify_qual). */
@@ -112,6 +124,15 @@ typedef struct FaunaRelInfo
 } FaunaRelInfo;
 
 /*
+ * Planner state of the final upper relation when a LIMIT is pushed down
+ * (output_rel->fdw_private): the one base relation the query scans.
+ */
+typedef struct FaunaUpperInfo
+{
+	RelOptInfo *baserel;
+} FaunaUpperInfo;
+
+/*
  * Reads a query's pages one after the other.  Shared by scans and ANALYZE.
  */
 typedef struct FaunaReader
@@ -127,6 +148,9 @@ typedef struct FaunaReader
 	int			count;			/* elements in page */
 	int			next;			/* next element to return */
 	bool		more;			/* another page can be requested */
+	int64		limit;			/* rows wanted at most (a pushed LIMIT), or
+								 * -1: no page is requested beyond them */
+	int64		returned;		/* rows returned since reader_start() */
 	FaunaRequestCounters counters;
 	FaunaStats	totals;
 	int64		documents;
@@ -154,6 +178,11 @@ static void faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 								   Oid foreigntableid);
 static void faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 								 Oid foreigntableid);
+static void faunaGetForeignUpperPaths(PlannerInfo *root,
+									  UpperRelationKind stage,
+									  RelOptInfo *input_rel,
+									  RelOptInfo *output_rel,
+									  void *extra);
 static ForeignScan *faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 										Oid foreigntableid, ForeignPath *best_path,
 										List *tlist, List *scan_clauses,
@@ -173,6 +202,7 @@ fauna_scan_set_routines(FdwRoutine *routine)
 	routine->GetForeignRelSize = faunaGetForeignRelSize;
 	routine->GetForeignPaths = faunaGetForeignPaths;
 	routine->GetForeignPlan = faunaGetForeignPlan;
+	routine->GetForeignUpperPaths = faunaGetForeignUpperPaths;
 	routine->BeginForeignScan = faunaBeginForeignScan;
 	routine->IterateForeignScan = faunaIterateForeignScan;
 	routine->ReScanForeignScan = faunaReScanForeignScan;
@@ -895,18 +925,179 @@ faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 /*
+ * A LIMIT (or OFFSET) clause as a constant in 0..INT32_MAX: *value is 0 for
+ * an absent or NULL clause when null_ok.  False for anything else
+ * (parameters, negative values, which the Limit node must reject at run
+ * time, values beyond FQL's Int), which is then not pushed.
+ */
+static bool
+limit_constant(Node *clause, bool null_ok, int *value)
+{
+	Const	   *c = (Const *) clause;
+	int64		v;
+
+	*value = 0;
+	if (clause == NULL)
+		return null_ok;
+	if (!IsA(clause, Const) || c->consttype != INT8OID)
+		return false;
+	if (c->constisnull)
+		return null_ok;
+	v = DatumGetInt64(c->constvalue);
+	if (v < 0 || v > PG_INT32_MAX)
+		return false;
+	*value = (int) v;
+	return true;
+}
+
+/*
+ * UPPERREL_FINAL: send a constant LIMIT (and OFFSET) to Fauna, as
+ * .drop(m).take(n) on the set, when that gives exactly the rows the Limit
+ * node would keep (the model is postgres_fdw's add_foreign_final_paths):
+ *
+ *	- the query reads one document table of ours (no join, grouping,
+ *	  aggregate, window, DISTINCT, set operation, SRF, row locks);
+ *	- every qual of the scan is evaluated by Fauna: a local filter would
+ *	  drop rows after Fauna counted them;
+ *	- with ORDER BY, the scan's own order satisfies it (ts ascending over a
+ *	  ts index): Fauna takes the first rows in that order.  Any other sort
+ *	  runs locally, above the Limit's input, so nothing is pushed.
+ *
+ * The path replaces the Limit node: the scan itself stops after n rows,
+ * with a page size of at most n and no prefetch past them.
+ */
+static void
+faunaGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
+						  RelOptInfo *input_rel, RelOptInfo *output_rel,
+						  void *extra)
+{
+	FinalPathExtraData *fextra = (FinalPathExtraData *) extra;
+	Query	   *parse = root->parse;
+	RelOptInfo *baserel;
+	FaunaRelInfo *fpinfo;
+	RangeTblEntry *rte;
+	FaunaUpperInfo *upper;
+	Path	   *subpath = NULL;
+	List	   *pathkeys = NIL;
+	ListCell   *lc;
+	int			count;
+	int			offset;
+	double		rows;
+	Cost		startup_cost;
+	Cost		total_cost;
+
+	if (stage != UPPERREL_FINAL || output_rel->fdw_private != NULL ||
+		!fextra->limit_needed)
+		return;
+	if (parse->commandType != CMD_SELECT || parse->rowMarks ||
+		parse->hasTargetSRFs || parse->hasAggs || parse->hasWindowFuncs ||
+		parse->groupClause || parse->groupingSets || parse->havingQual ||
+		parse->distinctClause || parse->setOperations ||
+		root->hasHavingQual || root->hasPseudoConstantQuals ||
+		parse->limitOption != LIMIT_OPTION_COUNT)
+		return;
+	if (!limit_constant(parse->limitCount, false, &count) ||
+		!limit_constant(parse->limitOffset, true, &offset) ||
+		(int64) count + offset > PG_INT32_MAX)
+		return;
+
+	/* one base relation: a document table of this FDW, not a parent */
+	if (bms_membership(root->all_baserels) != BMS_SINGLETON)
+		return;
+	baserel = find_base_rel(root, bms_singleton_member(root->all_baserels));
+	if (baserel->reloptkind != RELOPT_BASEREL ||
+		baserel->fdwroutine == NULL ||
+		baserel->fdwroutine->GetForeignUpperPaths != faunaGetForeignUpperPaths ||
+		baserel->fdw_private == NULL ||
+		!bms_is_empty(baserel->lateral_relids))
+		return;
+	rte = planner_rt_fetch(baserel->relid, root);
+	if (rte->rtekind != RTE_RELATION || rte->inh)
+		return;
+	/* the input is the scan itself, or its ordering (an upper rel) */
+	if (parse->sortClause == NIL ? input_rel != baserel
+		: input_rel->reloptkind != RELOPT_UPPER_REL)
+		return;
+
+	fpinfo = (FaunaRelInfo *) baserel->fdw_private;
+	if (fpinfo->local_conds != NIL || fpinfo->id_qual != NULL ||
+		fpinfo->opts.events || fpinfo->api_version != 10)
+		return;
+
+	/* the plain scan, in an order that satisfies the ORDER BY if any */
+	if (parse->sortClause != NIL)
+		pathkeys = root->sort_pathkeys;
+	foreach(lc, baserel->pathlist)
+	{
+		Path	   *path = (Path *) lfirst(lc);
+
+		if (IsA(path, ForeignPath) && path->param_info == NULL &&
+			pathkeys_contained_in(pathkeys, path->pathkeys))
+		{
+			subpath = path;
+			break;
+		}
+	}
+	if (subpath == NULL)
+		return;
+
+	/*
+	 * The Limit node's estimate of the same scan interpolates its cost as
+	 * if only the rows kept were fetched, when in fact Fauna computes and
+	 * sends whole pages (and the next one is prefetched).  The pushed scan
+	 * does fetch only those rows: discount its run cost so that it wins.
+	 */
+	rows = subpath->rows;
+	startup_cost = subpath->startup_cost;
+	total_cost = subpath->total_cost;
+	adjust_limit_rows_costs(&rows, &startup_cost, &total_cost,
+							fextra->offset_est, fextra->count_est);
+	total_cost = startup_cost + (total_cost - startup_cost) * 0.5;
+
+	upper = palloc0(sizeof(FaunaUpperInfo));
+	upper->baserel = baserel;
+	output_rel->fdw_private = upper;
+	add_path(output_rel, (Path *)
+			 create_foreign_upper_path(root, output_rel,
+									   root->upper_targets[UPPERREL_FINAL],
+									   rows, startup_cost, total_cost,
+									   pathkeys, NULL,
+									   list_make2(makeInteger(count),
+												  makeInteger(offset))));
+}
+
+/*
+ * Does an id column of this type read the whole ref object
+ * {"id","collection","type"}, which needs the document's coll?
+ */
+static bool
+id_column_wants_coll(Oid relid, AttrNumber attnum)
+{
+	Oid			typid = get_atttype(relid, attnum);
+
+	return typid == JSONOID || typid == JSONBOID;
+}
+
+/*
  * Build the plan: the pushed qual's value goes to fdw_exprs (so executor
  * params are set up by the planner), the rest stays in the plan's quals,
  * and fdw_private describes the query to send.
+ *
+ * For a pushed LIMIT, foreignrel is the final upper relation: the plan is
+ * still a scan of the base relation (scanrelid is set), whose target list
+ * is the query's and which stops after the limit.
  */
 static ForeignScan *
 faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					Oid foreigntableid, ForeignPath *best_path,
 					List *tlist, List *scan_clauses, Plan *outer_plan)
 {
-	FaunaRelInfo *fpinfo = (FaunaRelInfo *) baserel->fdw_private;
-	RestrictInfo *id_qual = fpinfo->id_qual;
-	Expr	   *id_expr = fpinfo->id_expr;
+	FaunaRelInfo *fpinfo;
+	RestrictInfo *id_qual;
+	Expr	   *id_expr;
+	int			limit = -1;
+	int			offset = 0;
+	ForeignScan *fscan;
 	List	   *ts_quals = NIL;
 	List	   *ts_ops = NIL;
 	List	   *local_exprs = NIL;
@@ -921,6 +1112,19 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	StringInfoData explain;
 	ListCell   *lc;
 	int			i;
+
+	if (IS_UPPER_REL(baserel))
+	{
+		/* a pushed LIMIT: every qual of the base relation is pushed */
+		limit = intVal(list_nth(best_path->fdw_private, FdwLimitPathCount));
+		offset = intVal(list_nth(best_path->fdw_private, FdwLimitPathOffset));
+		baserel = ((FaunaUpperInfo *) baserel->fdw_private)->baserel;
+		foreigntableid = planner_rt_fetch(baserel->relid, root)->relid;
+		scan_clauses = baserel->baserestrictinfo;
+	}
+	fpinfo = (FaunaRelInfo *) baserel->fdw_private;
+	id_qual = fpinfo->id_qual;
+	id_expr = fpinfo->id_expr;
 
 	/*
 	 * A parameterized path pushes a join clause "id = outer value"; its
@@ -967,6 +1171,8 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	/* fetch only the columns the output and the local quals use */
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs_used);
 	pull_varattnos((Node *) local_exprs, baserel->relid, &attrs_used);
+	if (limit >= 0)
+		pull_varattnos((Node *) tlist, baserel->relid, &attrs_used);
 	have_wholerow = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used);
 	for (i = 1; i <= fpinfo->natts; i++)
 	{
@@ -977,6 +1183,10 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		{
 			retrieved_attrs = lappend_int(retrieved_attrs, i);
 			paths = lappend(paths, makeString(pstrdup(fpinfo->paths[i - 1])));
+			/* a ref object names its collection: project coll too */
+			if (fpinfo->kinds[i - 1] == FAUNA_PATH_ID &&
+				id_column_wants_coll(foreigntableid, i))
+				paths = lappend(paths, makeString(pstrdup("coll")));
 		}
 	}
 
@@ -986,6 +1196,11 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	spec.by_id = (id_qual != NULL);
 	spec.ts_index = fpinfo->ts_index;
 	spec.api_version = fpinfo->api_version;
+	spec.limit = limit;
+	spec.offset = offset;
+	/* no page larger than the rows wanted */
+	if (limit >= 0)
+		spec.page_size = Min(spec.page_size, Max(limit, 1));
 	ts_range_shape(ts_ops, &spec.ts_range);
 	initStringInfo(&body);
 	initStringInfo(&explain);
@@ -1006,9 +1221,25 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	fdw_private = lappend(fdw_private,
 						  makeInteger(!fpinfo->opts.events && !spec.by_id &&
 									  ts_ops != NIL && fpinfo->ts_index == NULL));
+	fdw_private = lappend(fdw_private, makeInteger(limit));
+	fdw_private = lappend(fdw_private, makeInteger(offset));
 
-	return make_foreignscan(tlist, local_exprs, baserel->relid, fdw_exprs,
-							fdw_private, NIL, NIL, outer_plan);
+	fscan = make_foreignscan(tlist, local_exprs, baserel->relid, fdw_exprs,
+							 fdw_private, NIL, NIL, outer_plan);
+
+	/*
+	 * The core sets fsSystemCol only for scans of a base relation's own
+	 * paths: here, tableoid must be filled if the query reads it.
+	 */
+	if (limit >= 0)
+	{
+		int			attno = -1;
+
+		while ((attno = bms_next_member(attrs_used, attno)) >= 0)
+			if (attno + FirstLowInvalidHeapAttributeNumber < 0)
+				fscan->fsSystemCol = true;
+	}
+	return fscan;
 }
 
 /* ----------------------------------------------------------------
@@ -1029,6 +1260,7 @@ reader_init(FaunaReader *reader, FaunaConn *conn, const char *collection)
 											 "fauna_fdw page",
 											 ALLOCSET_DEFAULT_SIZES);
 	reader->prefetch = true;
+	reader->limit = -1;
 	initStringInfo(&reader->body);
 }
 
@@ -1120,7 +1352,9 @@ reader_fetch(FaunaReader *reader)
 		}
 		else
 			fauna_fql_next_page(after, &reader->body);
-		if (reader->prefetch)
+		/* never ask for a page beyond a pushed LIMIT's rows */
+		if (reader->prefetch &&
+			(reader->limit < 0 || reader->returned + reader->count < reader->limit))
 			reader_request(reader);
 	}
 }
@@ -1133,6 +1367,7 @@ reader_start(FaunaReader *reader)
 	reader->page = NULL;
 	reader->count = 0;
 	reader->next = 0;
+	reader->returned = 0;
 }
 
 /*
@@ -1143,6 +1378,9 @@ reader_start(FaunaReader *reader)
 static int
 reader_next(FaunaReader *reader)
 {
+	/* a pushed LIMIT: the rows past it are not Fauna's to send */
+	if (reader->limit >= 0 && reader->returned >= reader->limit)
+		return -1;
 	while (reader->page == NULL || reader->next >= reader->count)
 	{
 		if (!reader->more)
@@ -1155,6 +1393,7 @@ reader_next(FaunaReader *reader)
 		fauna_request_poll(reader->conn);
 
 	reader->documents++;
+	reader->returned++;
 	return reader->next++;
 }
 
@@ -1208,6 +1447,8 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 	fss->spec.ts_index = strVal(list_nth(fsplan->fdw_private, FdwScanPrivateTsIndex));
 	if (fss->spec.ts_index[0] == '\0')
 		fss->spec.ts_index = NULL;
+	fss->spec.limit = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateLimit));
+	fss->spec.offset = intVal(list_nth(fsplan->fdw_private, FdwScanPrivateOffset));
 
 	/* EXPLAIN without ANALYZE: no connection, no catalog lookups */
 	fss->explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
@@ -1398,9 +1639,13 @@ scan_start(ForeignScanState *node, FaunaScanState *fss)
 		fss->spec.ts_range.lower = 0;
 		fss->spec.ts_range.lower_strict = false;
 	}
+	/* LIMIT 0 pushed down: nothing to ask for */
+	if (fss->spec.limit == 0)
+		return false;
 	resetStringInfo(&fss->reader.body);
 	scan_first_page(&fss->spec, id, &fss->reader.body, NULL);
 	reader_start(&fss->reader);
+	fss->reader.limit = fss->spec.limit;
 	fss->reader.v4 = (fss->spec.api_version == 4) ? &fss->spec : NULL;
 	fss->reader.v4_snapshot = 0;
 	return true;
@@ -1585,12 +1830,20 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 	spec.page_size = Min(topts.page_size, Max(targrows, 1));
 	spec.paths = NIL;
 	for (i = 0; i < ncolumns; i++)
+	{
 		spec.paths = lappend(spec.paths,
 							 makeString(path_text(columns[i].kind,
 												  columns[i].field_path,
 												  columns[i].field_depth)));
+		/* a ref object names its collection: project coll too */
+		if (columns[i].kind == FAUNA_PATH_ID &&
+			(columns[i].typid == JSONOID || columns[i].typid == JSONBOID))
+			spec.paths = lappend(spec.paths, makeString(pstrdup("coll")));
+	}
 	spec.by_id = false;
 	spec.ts_index = NULL;
+	spec.limit = -1;
+	spec.offset = 0;
 	spec.api_version = sopts.api_version;
 	memset(&spec.ts_range, 0, sizeof(spec.ts_range));
 
