@@ -100,7 +100,8 @@ typedef struct FaunaSlot
 	MemoryContext request_cxt;	/* holds body and what; reset per request */
 	char	   *body;
 	size_t		body_len;
-	char	   *what;
+	char	   *what;			/* the collection's name */
+	char	   *what_phrase;	/* collection "name": decode.c's `what` */
 	MemoryContext page_cxt;		/* caller's; attempt_cxt is its child */
 	MemoryContext attempt_cxt;	/* parser of the current attempt */
 	FaunaParser *parser;
@@ -552,6 +553,7 @@ start_request(FaunaConn *conn, const char *body, const char *what,
 			  MemoryContext page_cxt, bool feed)
 {
 	FaunaSlot  *volatile slot;
+	MemoryContext oldcxt;
 
 	fauna_request_abort(conn);
 
@@ -563,6 +565,9 @@ start_request(FaunaConn *conn, const char *body, const char *what,
 	slot->body = MemoryContextStrdup(slot->request_cxt, body);
 	slot->body_len = strlen(body);
 	slot->what = MemoryContextStrdup(slot->request_cxt, what);
+	oldcxt = MemoryContextSwitchTo(slot->request_cxt);
+	slot->what_phrase = psprintf("collection \"%s\"", what);
+	MemoryContextSwitchTo(oldcxt);
 	slot->page_cxt = page_cxt;
 	slot->feed = feed;
 
@@ -704,7 +709,7 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 			if (res.curlcode == CURLE_OK && res.status == 200)
 			{
 				/* decode.c raises its own ERROR for a bad body */
-				page = fauna_parser_finish_page(slot->parser, slot->what);
+				page = fauna_parser_finish_page(slot->parser, slot->what_phrase);
 				if (slot->txn_time > 0)
 					fauna_page_set_txn_ts(page, slot->txn_time);
 				counters->requests++;
@@ -723,7 +728,7 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 			if (slot->parse_failed)
 			{
 				/* the parser knows what was wrong; let it say so */
-				page = fauna_parser_finish_page(slot->parser, slot->what);
+				page = fauna_parser_finish_page(slot->parser, slot->what_phrase);
 				/* not reached: a failed parser cannot produce a page */
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
