@@ -107,7 +107,8 @@ fetch_token(FaunaEventScan *es)
 	if (token == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("invalid response from Fauna for %s", es->collection),
+				 errmsg("invalid response from Fauna for collection \"%s\"",
+						es->collection),
 				 errdetail("%s.all().eventSource() did not return an event source.",
 						   es->collection)));
 	es->token = MemoryContextStrdup(es->cxt, token);
