@@ -40,6 +40,7 @@ run_suite() {
 
 run_suite emulator-unit python3 -m unittest discover -s emulator/tests -t . -v
 run_suite regress bash test/run_regress.sh
+run_suite valgrind bash test/run_valgrind.sh
 [ -d t ] && run_suite tap bash test/run_tap.sh
 run_suite fuzz bash fuzz/run.sh "${FUZZ_SECONDS:-20}"
 
