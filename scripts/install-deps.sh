@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-	make gcc pkg-config curl ca-certificates
+	make gcc pkg-config curl ca-certificates valgrind
 	python3
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	libcurl4-openssl-dev libjson-c-dev
