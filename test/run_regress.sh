@@ -22,42 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-secret="regress_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-python3 emulator/fauna_emulator.py --port 0 --secret "$secret" --clock logical \
-	>"$workdir/emulator.log" 2>&1 &
-emu_pid=$!
-
-endpoint=
-for _ in $(seq 1 300); do
-	endpoint=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$workdir/emulator.log" | head -n1)
-	[ -n "$endpoint" ] && break
-	if ! kill -0 "$emu_pid" 2>/dev/null; then
-		break
-	fi
-	sleep 0.1
-done
-if [ -z "$endpoint" ]; then
-	echo "run_regress: the emulator did not start" >&2
-	cat "$workdir/emulator.log" >&2
-	exit 1
-fi
-
-export FAUNA_ENDPOINT=$endpoint
-export FAUNA_SECRET=$secret
-
-if ! exports=$(python3 test/seed_regress.py); then
-	echo "run_regress: seeding the emulator failed" >&2
-	cat "$workdir/emulator.log" >&2
-	exit 1
-fi
-eval "$exports"
-python3 test/seed_conversions.py || { echo "run_regress: seeding Conversions failed" >&2; exit 1; }
-python3 test/seed_regress.py ranges || { echo "run_regress: seeding ranges failed" >&2; exit 1; }
-exports=$(python3 test/seed_import.py) || { echo "run_regress: seeding the import collections failed" >&2; exit 1; }
-eval "$exports"
-# last: the events suite's collections (it writes more itself, through
-# test/fauna_write.py)
-python3 test/seed_events.py || { echo "run_regress: seeding the events collections failed" >&2; exit 1; }
+. test/emulator.sh
+start_emulator run_regress || exit 1
+seed_emulator run_regress || exit 1
 
 # -t: a private cluster directory even as root, so that concurrent runs
 # (other work trees, other developers) do not collide on "15/regress".

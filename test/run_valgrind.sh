@@ -262,32 +262,10 @@ trap cleanup EXIT
 
 start=$(date +%s)
 
-# --- the emulator, seeded as test/run_regress.sh does ---------------------
-secret="valgrind_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-python3 emulator/fauna_emulator.py --port 0 --secret "$secret" --clock logical \
-	>"$workdir/emulator.log" 2>&1 &
-emu_pid=$!
-endpoint=
-for _ in $(seq 1 300); do
-	endpoint=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$workdir/emulator.log" | head -n1)
-	[ -n "$endpoint" ] && break
-	kill -0 "$emu_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if [ -z "$endpoint" ]; then
-	echo "run_valgrind: the emulator did not start" >&2
-	cat "$workdir/emulator.log" >&2
-	exit 1
-fi
-export FAUNA_ENDPOINT=$endpoint
-export FAUNA_SECRET=$secret
-exports=$(python3 test/seed_regress.py) || { echo "run_valgrind: seeding failed" >&2; exit 1; }
-eval "$exports"
-python3 test/seed_conversions.py || { echo "run_valgrind: seeding Conversions failed" >&2; exit 1; }
-python3 test/seed_regress.py ranges || { echo "run_valgrind: seeding ranges failed" >&2; exit 1; }
-exports=$(python3 test/seed_import.py) || { echo "run_valgrind: seeding the import collections failed" >&2; exit 1; }
-eval "$exports"
-python3 test/seed_events.py || { echo "run_valgrind: seeding the events collections failed" >&2; exit 1; }
+# --- the emulator, seeded like test/run_regress.sh (test/emulator.sh) ---
+. test/emulator.sh
+start_emulator run_valgrind || exit 1
+seed_emulator run_valgrind || exit 1
 
 # --- the canary -------------------------------------------------------------
 # A tiny C function, fauna_fdw_vgcanary(), that leaks a malloc'd block and a
