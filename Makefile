@@ -2,7 +2,7 @@
 #
 # Builds against the server development files of the PostgreSQL that
 # pg_config names (Debian: postgresql-server-dev-15), linking the system
-# libcurl and json-c.
+# libcurl.  (JSON is parsed by src/decode.c itself; no JSON library.)
 
 MODULE_big = fauna_fdw
 OBJS = \
@@ -32,12 +32,11 @@ REGRESS_OPTS = --load-extension=fauna_fdw \
 CURL_CONFIG ?= curl-config
 PKG_CONFIG ?= pkg-config
 
-PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags) \
-	$(shell $(PKG_CONFIG) --cflags json-c)
+PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags)
 # PostgreSQL's own headers are not clean under -Wextra without these.
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-sign-compare
-SHLIB_LINK = $(shell $(CURL_CONFIG) --libs) $(shell $(PKG_CONFIG) --libs json-c)
+SHLIB_LINK = $(shell $(CURL_CONFIG) --libs)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -461,15 +461,15 @@ test_columns(void)
 	check("ref id", convert(body, 100, 0, "ref.id", TEXTOID, -1), "123");
 
 	/*
-	 * json-c's UTF-8 check misses an overlong form in a key fed in one
-	 * piece (it catches it fed byte by byte); decode.c's own check catches
-	 * it.
+	 * An overlong form in a key (json-c, the former parser, let it through
+	 * when fed in one piece): the tokenizer refuses the page, however it
+	 * was fed, at the offending lead byte.
 	 */
 	body = pstrdup(doc("\"f\":{\"k\xc0\x8a\":1}"));
 	check("overlong key", convert(body, 1 << 20, 0, "f", JSONBOID, -1),
-		  "ERROR: Fauna string for column \"col\" is not valid UTF-8 | Document id \"412\" of collection \"T\".");
+		  "ERROR: invalid response from Fauna for collection \"T\" | invalid utf-8 string at byte 114 of the response.");
 	check("overlong key bytewise", convert(body, 1, 0, "f", JSONBOID, -1),
-		  "ERROR: invalid response from Fauna for collection \"T\" | invalid utf-8 string at byte 115 of the response.");
+		  "ERROR: invalid response from Fauna for collection \"T\" | invalid utf-8 string at byte 114 of the response.");
 
 	/* projected objects */
 	body = "{\"data\":{\"data\":[{\"id\":\"5\",\"ts\":{\"@time\":\"2024-01-01T00:00:00Z\"},"
@@ -539,7 +539,51 @@ test_pages(void)
 		{"{\"data\":{\"@doc\":5}}", "ERROR: invalid response from Fauna for collection \"T\" | The value of tag \"@doc\" is not a JSON object."},
 		{"{\"data\":{\"@set\":{\"data\":[{\"id\":5}]}}}", "ERROR: invalid response from Fauna for collection \"T\" | The \"id\" of element 0 of the page is not a string."},
 		{"{\"data\":\"\xff\"}", "ERROR: invalid response from Fauna for collection \"T\" | invalid utf-8 string at byte 9 of the response."},
+		/* the tokenizer: escapes, strictness, UTF-8, depth */
+		{"{\"data\":{\"data\":[{\"id\":\"a\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\t\"}]}}",
+		"count=1 after=NULL ids=a\xc3\xa9\xf0\x9f\x98\x80\"\\/\t, stats=0/0/0/0/0"},
+		{"{\"data\":{\"data\":[{\"id\":\"\\ud83d!\\udc00\"}]}}",
+		"count=1 after=NULL ids=\xef\xbf\xbd!\xef\xbf\xbd, stats=0/0/0/0/0"},
+		{"{\"data\":{\"data\":[{\"id\":\"x\\u0000\"}]}}",
+		"ERROR: invalid response from Fauna for collection \"T\" | The id of element 0 of the page is not valid UTF-8."},
+		{" {\"txn_ts\" : 12 , \"data\" : { \"data\" : [ ] , \"after\" : \"\" } }\r\n",
+		"count=0 after= ids= stats=0/0/0/0/12"},
+		{"{\"data\":null,}", "ERROR: invalid response from Fauna for collection \"T\" | quoted object property name expected at byte 13 of the response."},
+		{"{\"data\":[1,]}", "ERROR: invalid response from Fauna for collection \"T\" | unexpected character at byte 11 of the response."},
+		{"{\"data\":01}", "ERROR: invalid response from Fauna for collection \"T\" | object value separator ',' expected at byte 9 of the response."},
+		{"{\"data\":1.}", "ERROR: invalid response from Fauna for collection \"T\" | number expected at byte 10 of the response."},
+		{"{\"data\" null}", "ERROR: invalid response from Fauna for collection \"T\" | object property name separator ':' expected at byte 8 of the response."},
+		{"{\"data\":\"a\tb\"}", "ERROR: invalid response from Fauna for collection \"T\" | invalid string sequence at byte 10 of the response."},
+		{"{\"data\":\"\\x\"}", "ERROR: invalid response from Fauna for collection \"T\" | invalid string sequence at byte 10 of the response."},
+		{"{\"data\":\"\\u12g4\"}", "ERROR: invalid response from Fauna for collection \"T\" | invalid string sequence at byte 15 of the response."},
+		{"{\"data\":\"\xed\xa0\x80\"}", "ERROR: invalid response from Fauna for collection \"T\" | invalid utf-8 string at byte 9 of the response."},
+		{"{\"data\":\"\xf4\x90\x80\x80\"}", "ERROR: invalid response from Fauna for collection \"T\" | invalid utf-8 string at byte 9 of the response."},
+		{"{\"data\":\"\xc3", "ERROR: invalid response from Fauna for collection \"T\" | The response is truncated: its JSON ends unfinished after 10 bytes."},
+		{"{\"data\":tru", "ERROR: invalid response from Fauna for collection \"T\" | The response is truncated: its JSON ends unfinished after 11 bytes."},
+		{"{\"data\":Infinity}", "ERROR: invalid response from Fauna for collection \"T\" | The response holds a non-finite JSON number."},
+		{"  \n", "ERROR: invalid response from Fauna for collection \"T\" | The response is truncated: its JSON ends unfinished after 3 bytes."},
 	};
+
+	/* nesting: 512 levels (two objects and 510 arrays) parse, 513 do not */
+	{
+		StringInfoData b;
+
+		initStringInfo(&b);
+		appendStringInfoString(&b, "{\"data\":{\"data\":[],\"x\":");
+		for (int i = 0; i < 510; i++)
+			appendStringInfoChar(&b, '[');
+		for (int i = 0; i < 510; i++)
+			appendStringInfoChar(&b, ']');
+		appendStringInfoString(&b, "}}");
+		check("depth 512 ok", page_summary(b.data, 1 << 20),
+			  "count=1 after=NULL ids=-, stats=0/0/0/0/0");
+		initStringInfo(&b);
+		appendStringInfoString(&b, "{\"data\":{\"data\":[],\"x\":");
+		for (int i = 0; i < 511; i++)
+			appendStringInfoChar(&b, '[');
+		check("depth 513", page_summary(b.data, 1 << 20),
+			  "ERROR: invalid response from Fauna for collection \"T\" | nesting too deep at byte 533 of the response.");
+	}
 
 	for (int i = 0; i < (int) lengthof(cases); i++)
 	{

@@ -4,10 +4,11 @@
  *		  libFuzzer target for src/decode.c: arbitrary bytes as a /query/1
  *		  response body, fed in chunks, turned into a page, and every
  *		  element converted for a spread of columns (each kind, each type),
- *		  then as an error body.  Runs on the backend stand-in of pg_shim.c.
+ *		  then as an error body (v10 and v4).  Bit 7 of the first byte makes
+ *		  it a v4 response.  Runs on the backend stand-in of pg_shim.c.
  *
  * An ERROR is fine (it longjmps back here, as in the server); what must
- * never happen: a crash, a sanitizer report, a leak (json-c memory must be
+ * never happen: a crash, a sanitizer report, a leak (all memory must be
  * freed by the memory context reset even after an ERROR), or decode.c
  * handing PostgreSQL text that is not valid UTF-8 or a malformed jsonb
  * token sequence (pg_shim.c aborts on those).
@@ -104,6 +105,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FaunaColumn col;
 		int			n;
 
+		/* bit 7 of the first byte: an FQL v4 response */
+		if (size > 0 && (data[0] & 0x80))
+			fauna_parser_set_v4(parser);
 		for (size_t off = 0; off < size; off += chunk)
 			if (!fauna_parser_feed(parser, (const char *) data + off,
 								   Min(chunk, size - off)))
@@ -112,6 +116,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = fauna_page_count(page);
 		(void) fauna_page_after(page);
 		fauna_page_stats(page, &st);
+		if (size > 0 && (data[0] & 0x80))
+			(void) fauna_v4_page_ts_index(page, "Fuzz");
 		for (int i = 0; i < n; i++)
 		{
 			(void) fauna_page_document_id(page, i);
@@ -140,7 +146,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char	   *code;
 		char	   *message;
 
+		char	   *position;
+
 		(void) fauna_parse_error_body((const char *) data, size, &code, &message);
+		(void) fauna_parse_v4_error_body((const char *) data, size, &code,
+										 &message, &position);
 	}
 	CurrentMemoryContext = NULL;
 	shim_context_delete(cxt);

@@ -129,6 +129,16 @@ MemoryContextStrdup(MemoryContext cxt, const char *s)
 }
 
 void *
+MemoryContextAllocExtended(MemoryContext cxt, Size size, int flags)
+{
+	void	   *p = MemoryContextAlloc(cxt, size);
+
+	if (flags & MCXT_ALLOC_ZERO)
+		memset(p, 0, size);
+	return p;
+}
+
+void *
 palloc(Size size)
 {
 	return MemoryContextAlloc(CurrentMemoryContext, size);

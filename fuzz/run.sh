@@ -16,9 +16,9 @@ mkdir -p "$out"
 PGI=$(pg_config --includedir-server)
 CC=${CLANG:-clang}
 CFLAGS="-g -O1 -fno-omit-frame-pointer -I$PGI -I$here/../src -I$here \
-  $(pkg-config --cflags json-c) -Wall -Wextra -Wno-unused-parameter \
+  -Wall -Wextra -Wno-unused-parameter \
   -Wno-missing-field-initializers -Wno-sign-compare -Wno-ignored-attributes"
-LIBS="$(pkg-config --libs json-c) -L$(pg_config --pkglibdir) -lpgport -lm"
+LIBS="-L$(pg_config --pkglibdir) -lpgport -lm"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 
 # decode_test: the table of exact outputs

@@ -3,17 +3,33 @@
  * decode.c
  *		  Fauna tagged JSON responses -> pages, documents and Datums.
  *
- * This is the only file of fauna_fdw that knows json-c.  It turns the body
+ * This is the only file of fauna_fdw that parses JSON.  It turns the body
  * of a /query/1 response (x-format: tagged) into a FaunaPage, and converts
  * the values of one element of a page into the Datums of a tuple, following
  * the conversion rules of DESIGN.md ("Columns") and the export formats of
  * fauna-protocol.md section 4.
  *
- * Memory: json-c allocates with malloc.  Every json-c object (the tokener,
- * the parsed tree) is owned by a PostgreSQL memory context through a reset
- * callback, so resetting or deleting that context -- including during
- * error recovery -- releases it.  Nothing here holds json-c memory on the C
- * stack across a call that can ereport.
+ * Parsing: a page is parsed by the tokenizer below, not by a JSON library.
+ * fauna_parser_feed() only appends the body bytes to one buffer; at finish
+ * one pass over the buffer validates it (strict RFC 8259 JSON, valid UTF-8
+ * -- overlong forms and surrogates refused --, nesting at most
+ * FAUNA_JSON_MAX_DEPTH, nothing after the value) and writes a "tape": one
+ * palloc'd array of 16-byte tokens in document order.  A string token
+ * points into the body buffer, unescaped in place (a string without a
+ * backslash is not touched) and NUL-terminated over its closing quote; an
+ * object or array token holds its element count and the number of tokens
+ * of its subtree, so a lookup skips a whole value in one step.  Field
+ * lookup is a linear scan of an object's keys (documents are small).  Both
+ * the body and the tape live in the page's memory context: resetting it
+ * frees the page, nothing is malloc'd, no reset callback is needed.
+ *
+ * Why not json-c (used until issue 6): the benchmark of bench/RESULTS.md
+ * spent ~80% of the backend's CPU in json-c's tree of a page -- a malloc'd
+ * node per value, a hash table per object, then freeing it all
+ * (malloc_consolidate, free, unlink_chunk), plus strlen of strings whose
+ * length json-c already knew.  The tape costs two allocations per page;
+ * the numbers before and after are in bench/RESULTS.md ("After the page
+ * tokenizer").
  *
  * Conversion decisions (documented in the README too):
  *	- text gets a string as is; other values get the text of their export
@@ -27,12 +43,14 @@
  *	- timestamptz/timestamp: 1 to 9 fraction digits; beyond microseconds the
  *	  value is rounded half up to the nearest microsecond, as PostgreSQL's
  *	  own timestamp input rounds.  timestamp is the UTC wall time.
- *	- jsonb/json: NaN, Infinity and -Infinity become JSON strings, since
- *	  JSON numbers cannot hold them.
+ *	- jsonb/json: NaN, Infinity and -Infinity (as @double) become JSON
+ *	  strings, since JSON numbers cannot hold them.  A bare NaN or Infinity
+ *	  literal is not JSON: the response is refused.
  *	- A JSON null is SQL NULL for every column type.
  *	- Types without a rule of their own (varchar, domains, enums, uuid, ...)
  *	  get the text form above through their input function, so domain
  *	  constraints and typmods are enforced.
+ *	- A key that appears twice in an object: lookups find the first.
  *
  * IDENTIFICATION
  *		  src/decode.c
@@ -49,14 +67,8 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
-/*
- * fmgrprotos.h (via builtins.h) declares the SQL function json_object(),
- * which collides with json-c's json_object type; we never call it.
- */
-#define json_object pg_sql_json_object
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#undef json_object
 #include "utils/date.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
@@ -64,8 +76,6 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
-
-#include <json-c/json.h>
 
 #include "fauna_fdw.h"
 
@@ -75,8 +85,667 @@
  */
 #define FAUNA_JSON_MAX_DEPTH	512
 
-/* json-c takes int lengths; feed it at most this much at once. */
-#define FAUNA_FEED_CHUNK		(1 << 28)
+/* Largest body parsed: token lengths and counts are 32-bit. */
+#define FAUNA_MAX_BODY			((size_t) PG_INT32_MAX - 1)
+
+/* ----------------------------------------------------------------
+ * The tape
+ * ----------------------------------------------------------------
+ */
+
+typedef enum JType
+{
+	JT_NULL,
+	JT_FALSE,
+	JT_TRUE,
+	JT_NUMBER,
+	JT_STRING,
+	JT_ARRAY,
+	JT_OBJECT
+} JType;
+
+#define JF_NUL		0x01		/* string: holds a NUL (from \u0000) */
+#define JF_INT		0x02		/* number: an integer literal */
+
+typedef struct JTok
+{
+	uint8		type;			/* JType */
+	uint8		flags;
+	uint16		pad;
+	uint32		n;				/* string, number: length in bytes;
+								 * object, array: tokens of the subtree,
+								 * itself included */
+	union
+	{
+		const char *s;			/* string, number: NUL-terminated text */
+		uint32		count;		/* array: elements; object: members */
+	}			u;
+} JTok;
+
+/* A value: a token of a tape (never changed once the page is built). */
+typedef const JTok JV;
+
+/* The value after v (and after its subtree). */
+static inline JV *
+jv_next(JV *v)
+{
+	return v + (v->type >= JT_ARRAY ? v->n : 1);
+}
+
+static inline bool
+jv_key_is(JV *key, const char *s, uint32 len)
+{
+	return key->n == len && memcmp(key->u.s, s, len) == 0;
+}
+
+#define JV_KEY_IS(key, lit) jv_key_is((key), (lit), sizeof(lit) - 1)
+
+/*
+ * The value of key in object obj (the first one), or NULL.  obj may be
+ * NULL or not an object.
+ */
+static JV *
+jv_get_len(JV *obj, const char *key, uint32 len)
+{
+	JV		   *p;
+
+	if (obj == NULL || obj->type != JT_OBJECT)
+		return NULL;
+	p = obj + 1;
+	for (uint32 i = 0; i < obj->u.count; i++)
+	{
+		if (p->n == len && memcmp(p->u.s, key, len) == 0)
+			return p + 1;
+		p = jv_next(p + 1);
+	}
+	return NULL;
+}
+
+static inline JV *
+jv_get(JV *obj, const char *key)
+{
+	return jv_get_len(obj, key, strlen(key));
+}
+
+#define JV_GET(obj, lit) jv_get_len((obj), (lit), sizeof(lit) - 1)
+
+static inline bool
+jv_is(JV *v, JType t)
+{
+	return v != NULL && v->type == t;
+}
+
+/* Iterate over the members of an object: key and val are JV pointers. */
+#define JV_FOREACH_MEMBER(obj, key, val, i) \
+	for ((i) = 0, (key) = (obj) + 1, (val) = (key) + 1; \
+		 (i) < (obj)->u.count; \
+		 (i)++, (key) = jv_next(val), (val) = (key) + 1)
+
+/* Iterate over the elements of an array. */
+#define JV_FOREACH_ELEM(arr, el, i) \
+	for ((i) = 0, (el) = (arr) + 1; (i) < (arr)->u.count; \
+		 (i)++, (el) = jv_next(el))
+
+/* The n-th element of an array (n < count). */
+static JV *
+jv_elem(JV *arr, uint32 n)
+{
+	JV		   *el = arr + 1;
+
+	while (n-- > 0)
+		el = jv_next(el);
+	return el;
+}
+
+/* ----------------------------------------------------------------
+ * The tokenizer
+ * ----------------------------------------------------------------
+ */
+
+typedef struct JParse
+{
+	char	   *buf;			/* the body; buf[len] == '\0' */
+	size_t		len;
+	MemoryContext cxt;			/* where the tape goes */
+	JTok	   *toks;
+	uint32		ntok;
+	uint32		cap;
+	bool		allow_trailing; /* stop after the value (error bodies) */
+	/* the error, when json_parse() returns false */
+	const char *err;
+	size_t		erroff;
+	bool		truncated;		/* the body ended inside the value */
+	bool		err_no_offset;	/* err is a whole sentence */
+} JParse;
+
+/* Bytes that a string may hold as they are: printable ASCII but " and \ */
+static const uint8 json_plain[256] = {
+	[0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+static inline bool
+json_ws(unsigned char c)
+{
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static inline size_t
+skip_ws(const char *buf, size_t pos)
+{
+	/* buf is NUL-terminated, and NUL is not whitespace */
+	while (json_ws((unsigned char) buf[pos]))
+		pos++;
+	return pos;
+}
+
+static bool
+jp_fail(JParse *p, const char *err, size_t off)
+{
+	p->err = err;
+	p->erroff = off;
+	if (off >= p->len)
+		p->truncated = true;
+	return false;
+}
+
+static JTok *
+jp_push(JParse *p)
+{
+	if (p->ntok == p->cap)
+	{
+		uint32		newcap = p->cap * 2;
+		JTok	   *nt;
+
+		if (p->cap >= PG_INT32_MAX / 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("response from Fauna has too many JSON values")));
+		nt = MemoryContextAllocExtended(p->cxt, sizeof(JTok) * (Size) newcap,
+										MCXT_ALLOC_HUGE);
+		memcpy(nt, p->toks, sizeof(JTok) * (Size) p->ntok);
+		pfree(p->toks);
+		p->toks = nt;
+		p->cap = newcap;
+	}
+	return &p->toks[p->ntok++];
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (lead byte >= 0x80), else 0.
+ * Refuses what pg_utf8_islegal() refuses: overlong forms, surrogates,
+ * code points above U+10FFFF.  s is NUL-terminated, so a sequence cut by
+ * the end of the buffer is refused too.
+ */
+static inline int
+utf8_seq(const unsigned char *s)
+{
+	unsigned char c = s[0];
+
+	if (c >= 0xC2 && c <= 0xDF)
+		return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (c >= 0xE0 && c <= 0xEF)
+	{
+		unsigned char lo = 0x80,
+					hi = 0xBF;
+
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+		return (s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80) ? 3 : 0;
+	}
+	if (c >= 0xF0 && c <= 0xF4)
+	{
+		unsigned char lo = 0x80,
+					hi = 0xBF;
+
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+		return (s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 &&
+				(s[3] & 0xC0) == 0x80) ? 4 : 0;
+	}
+	return 0;
+}
+
+static inline int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Four hex digits at s, or -1. */
+static inline int
+hex4(const char *s)
+{
+	int			a = hexval(s[0]),
+				b,
+				c,
+				d;
+
+	if (a < 0 || (b = hexval(s[1])) < 0 || (c = hexval(s[2])) < 0 ||
+		(d = hexval(s[3])) < 0)
+		return -1;
+	return (a << 12) | (b << 8) | (c << 4) | d;
+}
+
+static inline char *
+put_utf8(char *w, uint32 cp)
+{
+	if (cp < 0x80)
+		*w++ = (char) cp;
+	else if (cp < 0x800)
+	{
+		*w++ = (char) (0xC0 | (cp >> 6));
+		*w++ = (char) (0x80 | (cp & 0x3F));
+	}
+	else if (cp < 0x10000)
+	{
+		*w++ = (char) (0xE0 | (cp >> 12));
+		*w++ = (char) (0x80 | ((cp >> 6) & 0x3F));
+		*w++ = (char) (0x80 | (cp & 0x3F));
+	}
+	else
+	{
+		*w++ = (char) (0xF0 | (cp >> 18));
+		*w++ = (char) (0x80 | ((cp >> 12) & 0x3F));
+		*w++ = (char) (0x80 | ((cp >> 6) & 0x3F));
+		*w++ = (char) (0x80 | (cp & 0x3F));
+	}
+	return w;
+}
+
+/*
+ * The string whose opening quote is at *pos: validated, unescaped in place
+ * (the result is never longer than its source) and NUL-terminated.
+ */
+static bool
+jp_string(JParse *p, size_t *pos)
+{
+	char	   *buf = p->buf;
+	size_t		i = *pos + 1;
+	char	   *start = buf + i;
+	char	   *w = NULL;		/* write cursor once an escape was seen */
+	uint8		flags = 0;
+	JTok	   *t;
+
+	for (;;)
+	{
+		size_t		run = i;
+		unsigned char c;
+
+		while (json_plain[(unsigned char) buf[i]])
+			i++;
+		c = (unsigned char) buf[i];
+		if (c >= 0x80)
+		{
+			int			n = utf8_seq((const unsigned char *) buf + i);
+
+			if (n == 0)
+			{
+				/* a sequence cut by the end of the body: truncated */
+				int			want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+
+				if (c >= 0xC2 && c <= 0xF4 && i + want > p->len)
+					return jp_fail(p, "unexpected end of data", p->len);
+				return jp_fail(p, "invalid utf-8 string", i);
+			}
+			i += n;
+			if (w)
+			{
+				memmove(w, buf + run, i - run);
+				w += i - run;
+			}
+			continue;
+		}
+		if (w && i > run)
+		{
+			memmove(w, buf + run, i - run);
+			w += i - run;
+		}
+		if (c == '"')
+			break;
+		if (c != '\\')
+		{
+			if (i >= p->len)
+				return jp_fail(p, "unexpected end of data", i);
+			return jp_fail(p, "invalid string sequence", i);
+		}
+		/* an escape */
+		if (w == NULL)
+			w = buf + i;
+		switch (buf[i + 1])
+		{
+			case '"':
+			case '\\':
+			case '/':
+				*w++ = buf[i + 1];
+				i += 2;
+				break;
+			case 'b':
+				*w++ = '\b';
+				i += 2;
+				break;
+			case 'f':
+				*w++ = '\f';
+				i += 2;
+				break;
+			case 'n':
+				*w++ = '\n';
+				i += 2;
+				break;
+			case 'r':
+				*w++ = '\r';
+				i += 2;
+				break;
+			case 't':
+				*w++ = '\t';
+				i += 2;
+				break;
+			case 'u':
+				{
+					int			cp = hex4(buf + i + 2);
+
+					if (cp < 0)
+						return jp_fail(p, "invalid string sequence",
+									   Min(i + 6, p->len));
+					i += 6;
+					if (cp >= 0xD800 && cp <= 0xDBFF)
+					{
+						int			lo = -1;
+
+						if (buf[i] == '\\' && buf[i + 1] == 'u')
+							lo = hex4(buf + i + 2);
+						if (lo >= 0xDC00 && lo <= 0xDFFF)
+						{
+							cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+							i += 6;
+						}
+						else
+							cp = 0xFFFD;	/* a lone surrogate, as json-c */
+					}
+					else if (cp >= 0xDC00 && cp <= 0xDFFF)
+						cp = 0xFFFD;
+					if (cp == 0)
+						flags |= JF_NUL;
+					w = put_utf8(w, (uint32) cp);
+				}
+				break;
+			default:
+				return jp_fail(p, "invalid string sequence", Min(i + 1, p->len));
+		}
+	}
+	/* buf[i] is the closing quote */
+	if (w == NULL)
+		w = buf + i;
+	*w = '\0';
+	t = jp_push(p);
+	t->type = JT_STRING;
+	t->flags = flags;
+	t->n = (uint32) (w - start);
+	t->u.s = start;
+	*pos = i + 1;
+	return true;
+}
+
+/* A number at *pos (RFC 8259 grammar). */
+static bool
+jp_number(JParse *p, size_t *pos)
+{
+	const char *buf = p->buf;
+	size_t		i = *pos;
+	uint8		flags = JF_INT;
+	JTok	   *t;
+
+	if (buf[i] == '-')
+		i++;
+	if (buf[i] == '0')
+		i++;
+	else if (buf[i] >= '1' && buf[i] <= '9')
+		while (buf[i] >= '0' && buf[i] <= '9')
+			i++;
+	else
+		return jp_fail(p, "number expected", i);
+	if (buf[i] == '.')
+	{
+		i++;
+		flags = 0;
+		if (!(buf[i] >= '0' && buf[i] <= '9'))
+			return jp_fail(p, "number expected", i);
+		while (buf[i] >= '0' && buf[i] <= '9')
+			i++;
+	}
+	if (buf[i] == 'e' || buf[i] == 'E')
+	{
+		i++;
+		flags = 0;
+		if (buf[i] == '+' || buf[i] == '-')
+			i++;
+		if (!(buf[i] >= '0' && buf[i] <= '9'))
+			return jp_fail(p, "number expected", i);
+		while (buf[i] >= '0' && buf[i] <= '9')
+			i++;
+	}
+	t = jp_push(p);
+	t->type = JT_NUMBER;
+	t->flags = flags;
+	t->n = (uint32) (i - *pos);
+	t->u.s = buf + *pos;
+	*pos = i;
+	return true;
+}
+
+/* A literal (true, false, null) at *pos. */
+static bool
+jp_literal(JParse *p, size_t *pos, const char *lit, JType type,
+		   const char *err)
+{
+	size_t		i = *pos;
+	JTok	   *t;
+
+	for (int k = 0; lit[k]; k++, i++)
+		if (p->buf[i] != lit[k])
+			return jp_fail(p, err, i);
+	t = jp_push(p);
+	t->type = type;
+	t->flags = 0;
+	t->n = 0;
+	t->u.s = NULL;
+	*pos = i;
+	return true;
+}
+
+/*
+ * Parse p->buf into p->toks.  Never throws but on out of memory; on a
+ * syntax error returns false with p->err and p->erroff set.
+ */
+static bool
+json_parse(JParse *p)
+{
+	const char *buf = p->buf;
+	size_t		pos;
+	uint32		stack[FAUNA_JSON_MAX_DEPTH];
+	int			depth = 0;
+	uint32		numbers = 0;
+	unsigned char c;
+
+	p->cap = Max((uint32) (p->len / 8), 64);
+	p->toks = MemoryContextAllocExtended(p->cxt, sizeof(JTok) * (Size) p->cap,
+										 MCXT_ALLOC_HUGE);
+	p->ntok = 0;
+	pos = skip_ws(buf, 0);
+
+value:
+	if (pos >= p->len)
+		return jp_fail(p, "unexpected end of data", pos);
+	c = (unsigned char) buf[pos];
+	switch (c)
+	{
+		case '"':
+			if (!jp_string(p, &pos))
+				return false;
+			break;
+		case '{':
+		case '[':
+			{
+				JTok	   *t;
+
+				if (depth >= FAUNA_JSON_MAX_DEPTH)
+					return jp_fail(p, "nesting too deep", pos);
+				stack[depth++] = p->ntok;
+				t = jp_push(p);
+				t->type = c == '{' ? JT_OBJECT : JT_ARRAY;
+				t->flags = 0;
+				t->n = 1;
+				t->u.count = 0;
+				pos = skip_ws(buf, pos + 1);
+				if (buf[pos] == (c == '{' ? '}' : ']'))
+				{
+					pos++;
+					goto closed;
+				}
+				if (c == '{')
+					goto key;
+				goto value;
+			}
+		case 't':
+			if (!jp_literal(p, &pos, "true", JT_TRUE, "boolean expected"))
+				return false;
+			break;
+		case 'f':
+			if (!jp_literal(p, &pos, "false", JT_FALSE, "boolean expected"))
+				return false;
+			break;
+		case 'n':
+			if (!jp_literal(p, &pos, "null", JT_NULL, "null expected"))
+				return false;
+			break;
+		case 'N':
+		case 'I':
+		case '-':
+			if (strncmp(buf + pos, "NaN", 3) == 0 ||
+				strncmp(buf + pos, "Infinity", 8) == 0 ||
+				strncmp(buf + pos, "-Infinity", 9) == 0)
+			{
+				p->err_no_offset = true;
+				return jp_fail(p, "The response holds a non-finite JSON number.",
+							   pos);
+			}
+			if (c != '-')
+				return jp_fail(p, "unexpected character", pos);
+			/* FALLTHROUGH */
+		case '0':
+		case '1':
+		case '2':
+		case '3':
+		case '4':
+		case '5':
+		case '6':
+		case '7':
+		case '8':
+		case '9':
+			if (!jp_number(p, &pos))
+				return false;
+			numbers++;
+			break;
+		default:
+			return jp_fail(p, "unexpected character", pos);
+	}
+
+after:
+	if (depth == 0)
+		goto done;
+	{
+		JTok	   *top = &p->toks[stack[depth - 1]];
+
+		top->u.count++;
+		pos = skip_ws(buf, pos);
+		c = (unsigned char) buf[pos];
+		if (c == ',')
+		{
+			pos = skip_ws(buf, pos + 1);
+			if (top->type == JT_OBJECT)
+				goto key;
+			goto value;
+		}
+		if (c == (top->type == JT_OBJECT ? '}' : ']'))
+		{
+			pos++;
+			goto closed;
+		}
+		return jp_fail(p, top->type == JT_OBJECT ?
+					   "object value separator ',' expected" :
+					   "array value separator ',' expected", pos);
+	}
+
+closed:
+	{
+		uint32		idx = stack[--depth];
+
+		p->toks[idx].n = p->ntok - idx;
+		goto after;
+	}
+
+key:
+	if (buf[pos] != '"')
+		return jp_fail(p, "quoted object property name expected", pos);
+	if (!jp_string(p, &pos))
+		return false;
+	pos = skip_ws(buf, pos);
+	if (buf[pos] != ':')
+		return jp_fail(p, "object property name separator ':' expected", pos);
+	pos = skip_ws(buf, pos + 1);
+	goto value;
+
+done:
+	if (!p->allow_trailing)
+	{
+		pos = skip_ws(buf, pos);
+		if (pos < p->len)
+		{
+			p->err = "unexpected data after the JSON value";
+			p->erroff = pos;
+			return false;
+		}
+	}
+
+	/*
+	 * NUL-terminate the numbers, now that the bytes after them (a comma,
+	 * a bracket, whitespace) have been read.
+	 */
+	if (numbers > 0)
+		for (uint32 k = 0; k < p->ntok; k++)
+			if (p->toks[k].type == JT_NUMBER)
+				((char *) p->toks[k].u.s)[p->toks[k].n] = '\0';
+	return true;
+}
+
+/* The detail of a parse error, as in "... at byte N of the response." */
+static void
+jp_error_detail(JParse *p, char *detail, size_t size)
+{
+	if (p->err_no_offset)
+		snprintf(detail, size, "%s", p->err);
+	else if (p->truncated)
+		snprintf(detail, size,
+				 "The response is truncated: its JSON ends unfinished after %zu bytes.",
+				 p->len);
+	else
+		snprintf(detail, size, "%s at byte %zu of the response.",
+				 p->err, p->erroff);
+}
 
 /* Fauna value types, named in error messages. */
 typedef enum FaunaVType
@@ -125,27 +794,28 @@ static const char *const fauna_type_names[] = {
 /* One element of a page, validated when the page was built. */
 typedef struct FaunaElem
 {
-	json_object *fields;		/* the @doc's object, or the projected object */
-	json_object *idobj;			/* "id" (or a schema document's "name") */
+	JV		   *fields;			/* the @doc's object, or the projected object */
+	JV		   *idobj;			/* "id" (or a schema document's "name") */
 	const char *id;				/* its string, NULL if absent */
 	bool		is_doc;
 	/* elements of an event page (NULL otherwise) */
-	json_object *action;		/* the event's "type" string */
-	json_object *event_ts;		/* {"@time": txn_ts}, owned by the page */
+	JV		   *action;			/* the event's "type" string */
+	JV		   *event_ts;		/* {"@time": txn_ts}, owned by the page */
 	int64		txn_ts;			/* the event's txn_ts, microseconds */
 } FaunaElem;
 
 struct FaunaPage
 {
 	MemoryContext cxt;
-	json_object *root;			/* owned; freed by the reset callback */
+	char	   *body;			/* the response; the tape points into it */
+	size_t		len;
+	JV		   *root;			/* the tape */
 	bool		v4;				/* FQL v4 response: v4 tags, v4 documents */
-	json_object **v4raw;		/* v4: each element as sent */
-	MemoryContextCallback cb;
+	JV		  **v4raw;			/* v4: each element as sent */
 	char	   *what;
 	FaunaElem  *elems;
 	int			count;
-	const char *after;			/* points into root */
+	const char *after;			/* points into the body */
 	FaunaStats	stats;
 	const char *stream;			/* an event source token ("@stream") */
 	const char *error_code;		/* an event feed's error event */
@@ -155,13 +825,11 @@ struct FaunaPage
 struct FaunaParser
 {
 	MemoryContext cxt;
-	json_tokener *tok;			/* owned until finish */
-	json_object *root;			/* owned until handed to a page */
-	MemoryContextCallback cb;
+	char	   *buf;			/* the body so far, NUL-terminated */
+	size_t		len;
+	size_t		cap;
 	bool		v4;				/* an FQL v4 response (POST /) */
-	bool		done;			/* a complete top-level value was read */
 	bool		failed;
-	size_t		nbytes;			/* bytes fed so far */
 	char		errdetail[256];
 };
 
@@ -175,46 +843,17 @@ typedef struct FaunaConv
 } FaunaConv;
 
 static JsonbValue *push_jsonb(FaunaConv *cv, JsonbParseState **st,
-							  json_object *v, JsonbIteratorToken scalar_tok);
+							  JV *v, JsonbIteratorToken scalar_tok);
 struct RefExport;
-static FaunaVType classify_v(json_object *v, json_object **inner,
-							 const char *what, bool v4);
+static FaunaVType classify_v(JV *v, JV **inner, const char *what, bool v4);
 static void page_build_v4(FaunaPage *page);
-static void ref_export_v4(FaunaConv *cv, json_object *obj,
-						  struct RefExport *r);
-static bool v4_number_int64(json_object *v, int64 *out);
-static void append_export_json(FaunaConv *cv, StringInfo buf, json_object *v);
+static void ref_export_v4(FaunaConv *cv, JV *obj, struct RefExport *r);
+static bool v4_number_int64(JV *v, int64 *out);
+static void append_export_json(FaunaConv *cv, StringInfo buf, JV *v);
+static bool parse_int64(const char *s, int64 *out);
 
 /* ----------------------------------------------------------------
- * Memory ownership of json-c objects
- * ----------------------------------------------------------------
- */
-
-static void
-parser_reset_callback(void *arg)
-{
-	FaunaParser *parser = (FaunaParser *) arg;
-
-	if (parser->tok)
-		json_tokener_free(parser->tok);
-	parser->tok = NULL;
-	if (parser->root)
-		json_object_put(parser->root);
-	parser->root = NULL;
-}
-
-static void
-page_reset_callback(void *arg)
-{
-	FaunaPage  *page = (FaunaPage *) arg;
-
-	if (page->root)
-		json_object_put(page->root);
-	page->root = NULL;
-}
-
-/* ----------------------------------------------------------------
- * Incremental parser
+ * Incremental parser: collects the body
  * ----------------------------------------------------------------
  */
 
@@ -225,98 +864,53 @@ fauna_parser_create(MemoryContext cxt)
 
 	parser = MemoryContextAllocZero(cxt, sizeof(FaunaParser));
 	parser->cxt = cxt;
-	parser->tok = json_tokener_new_ex(FAUNA_JSON_MAX_DEPTH);
-	if (parser->tok == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory"),
-				 errdetail("Could not create a JSON parser.")));
-	/* Strict JSON, valid UTF-8; trailing bytes are checked below. */
-	json_tokener_set_flags(parser->tok,
-						   JSON_TOKENER_STRICT |
-						   JSON_TOKENER_ALLOW_TRAILING_CHARS |
-						   JSON_TOKENER_VALIDATE_UTF8);
-	parser->cb.func = parser_reset_callback;
-	parser->cb.arg = parser;
-	MemoryContextRegisterResetCallback(cxt, &parser->cb);
 	return parser;
 }
 
-/* Offset of the first byte that is not JSON whitespace, or len. */
-static size_t
-skip_whitespace(const char *buf, size_t len)
-{
-	size_t		i;
-
-	for (i = 0; i < len; i++)
-	{
-		char		c = buf[i];
-
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			break;
-	}
-	return i;
-}
-
 static bool
-parser_fail(FaunaParser *parser, const char *detail, size_t offset)
+parser_fail(FaunaParser *parser, const char *detail)
 {
 	parser->failed = true;
-	snprintf(parser->errdetail, sizeof(parser->errdetail),
-			 "%s at byte %zu of the response.", detail, offset);
+	snprintf(parser->errdetail, sizeof(parser->errdetail), "%s", detail);
 	return false;
 }
 
 /*
  * Feed body bytes.  Runs inside libcurl's write callback: it must not
- * ereport (nor palloc, which can), so failures are only recorded.
+ * ereport, so failures (out of memory) are only recorded; the allocation
+ * is MCXT_ALLOC_NO_OOM.  The buffer doubles as it fills.
  */
 bool
 fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
 {
-	while (len > 0)
+	if (parser->failed)
+		return false;
+	if (len == 0)
+		return true;
+	if (len > FAUNA_MAX_BODY - parser->len)
+		return parser_fail(parser, "The response is too large to parse (more than 2 GB).");
+	if (parser->len + len + 1 > parser->cap)
 	{
-		int			chunk;
-		json_object *obj;
-		enum json_tokener_error jerr;
-		size_t		end;
+		size_t		newcap = Max(parser->cap * 2, (size_t) 64 * 1024);
+		char	   *nb;
 
-		if (parser->failed)
-			return false;
-		if (parser->done)
-		{
-			size_t		ws = skip_whitespace(buf, len);
-
-			if (ws < len)
-				return parser_fail(parser, "unexpected data after the JSON value",
-								   parser->nbytes + ws);
-			parser->nbytes += len;
-			return true;
-		}
-
-		chunk = (int) Min(len, (size_t) FAUNA_FEED_CHUNK);
-		obj = json_tokener_parse_ex(parser->tok, buf, chunk);
-		jerr = json_tokener_get_error(parser->tok);
-		if (jerr == json_tokener_continue)
-		{
-			parser->nbytes += chunk;
-			buf += chunk;
-			len -= chunk;
-			continue;
-		}
-		end = json_tokener_get_parse_end(parser->tok);
-		if (jerr != json_tokener_success)
-			return parser_fail(parser, json_tokener_error_desc(jerr),
-							   parser->nbytes + end);
-
-		/* A complete value (obj is NULL for a top-level JSON null). */
-		parser->root = obj;
-		parser->done = true;
-		parser->nbytes += end;
-		buf += end;
-		len -= end;
+		while (newcap < parser->len + len + 1)
+			newcap *= 2;
+		nb = MemoryContextAllocExtended(parser->cxt, newcap,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (nb == NULL)
+			return parser_fail(parser, "Out of memory while receiving the response.");
+		if (parser->len > 0)
+			memcpy(nb, parser->buf, parser->len);
+		if (parser->buf)
+			pfree(parser->buf);
+		parser->buf = nb;
+		parser->cap = newcap;
 	}
-	return !parser->failed;
+	memcpy(parser->buf + parser->len, buf, len);
+	parser->len += len;
+	parser->buf[parser->len] = '\0';
+	return true;
 }
 
 static void invalid_response(const char *what, const char *detail)
@@ -336,16 +930,14 @@ invalid_response(const char *what, const char *detail)
  * ----------------------------------------------------------------
  */
 
-/* The only key of a one-key object, else NULL. */
-static const char *
-single_key(json_object *obj, json_object **val)
+/* The only key of a one-key object (its value in *val), else NULL. */
+static JV *
+single_key(JV *obj, JV **val)
 {
-	struct lh_table *t = json_object_get_object(obj);
-
-	if (t == NULL || t->count != 1 || t->head == NULL)
+	if (obj == NULL || obj->type != JT_OBJECT || obj->u.count != 1)
 		return NULL;
-	*val = (json_object *) lh_entry_v(t->head);
-	return (const char *) lh_entry_k(t->head);
+	*val = obj + 2;
+	return obj + 1;
 }
 
 /*
@@ -357,106 +949,212 @@ single_key(json_object *obj, json_object **val)
  * a future tag is exported as it is rather than lost.
  */
 static FaunaVType
-classify(json_object *v, json_object **inner, const char *what)
+classify(JV *v, JV **inner, const char *what)
 {
 	return classify_v(v, inner, what, false);
 }
 
 /* classify(), reading FQL v4 tags too when v4 (see "FQL v4" below) */
 static FaunaVType
-classify_v(json_object *v, json_object **inner, const char *what, bool v4)
+classify_v(JV *v, JV **inner, const char *what, bool v4)
 {
-	const char *key;
-	json_object *payload;
-	json_type	want;
+	JV		   *key;
+	JV		   *payload;
+	JType		want;
 	FaunaVType	t;
 
 	*inner = v;
-	switch (json_object_get_type(v))
+	switch ((JType) v->type)
 	{
-		case json_type_null:
+		case JT_NULL:
 			return FV_NULL;
-		case json_type_string:
+		case JT_STRING:
 			return FV_STRING;
-		case json_type_boolean:
+		case JT_TRUE:
+		case JT_FALSE:
 			return FV_BOOL;
-		case json_type_int:
+		case JT_NUMBER:
 			return FV_NUMBER;
-		case json_type_double:
-			/* json-c takes NaN and Infinity literals even in strict mode */
-			if (!isfinite(json_object_get_double(v)))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("invalid response from Fauna for %s", what),
-						 errdetail("The response holds a non-finite JSON number.")));
-			return FV_NUMBER;
-		case json_type_array:
+		case JT_ARRAY:
 			return FV_ARRAY;
-		case json_type_object:
+		case JT_OBJECT:
 			break;
 	}
 
-	key = single_key(v, &payload);
-	if (key == NULL || key[0] != '@')
+	if (v->u.count != 1)
+		return FV_OBJECT;
+	key = v + 1;
+	payload = v + 2;
+	if (key->n < 3 || key->u.s[0] != '@')
 		return FV_OBJECT;
 
-	want = json_type_string;
-	if (strcmp(key, "@int") == 0)
+	want = JT_STRING;
+	if (JV_KEY_IS(key, "@int"))
 		t = FV_INT;
-	else if (strcmp(key, "@long") == 0)
+	else if (JV_KEY_IS(key, "@long"))
 		t = FV_LONG;
-	else if (strcmp(key, "@double") == 0)
+	else if (JV_KEY_IS(key, "@double"))
 		t = FV_DOUBLE;
-	else if (strcmp(key, "@time") == 0)
+	else if (JV_KEY_IS(key, "@time"))
 		t = FV_TIME;
-	else if (strcmp(key, "@date") == 0)
+	else if (JV_KEY_IS(key, "@date"))
 		t = FV_DATE;
-	else if (strcmp(key, "@bytes") == 0)
+	else if (JV_KEY_IS(key, "@bytes"))
 		t = FV_BYTES;
-	else if (strcmp(key, "@mod") == 0)
+	else if (JV_KEY_IS(key, "@mod"))
 		t = FV_MOD;
-	else if (strcmp(key, "@stream") == 0)
+	else if (JV_KEY_IS(key, "@stream"))
 		t = FV_STREAM;
-	else if (strcmp(key, "@object") == 0)
-		t = FV_OBJECT, want = json_type_object;
-	else if (strcmp(key, "@doc") == 0)
-		t = FV_DOC, want = json_type_object;
-	else if (strcmp(key, "@ref") == 0)
-		t = FV_REF, want = json_type_object;
-	else if (v4 && strcmp(key, "@ts") == 0)
+	else if (JV_KEY_IS(key, "@object"))
+		t = FV_OBJECT, want = JT_OBJECT;
+	else if (JV_KEY_IS(key, "@doc"))
+		t = FV_DOC, want = JT_OBJECT;
+	else if (JV_KEY_IS(key, "@ref"))
+		t = FV_REF, want = JT_OBJECT;
+	else if (v4 && JV_KEY_IS(key, "@ts"))
 		t = FV_TIME;
-	else if (v4 && strcmp(key, "@obj") == 0)
-		t = FV_OBJECT, want = json_type_object;
-	else if (v4 && strcmp(key, "@query") == 0)
-		t = FV_QUERY, want = json_type_object;
-	else if (strcmp(key, "@set") == 0)
+	else if (v4 && JV_KEY_IS(key, "@obj"))
+		t = FV_OBJECT, want = JT_OBJECT;
+	else if (v4 && JV_KEY_IS(key, "@query"))
+		t = FV_QUERY, want = JT_OBJECT;
+	else if (JV_KEY_IS(key, "@set"))
 	{
 		/* a page {"data","after"} or, when not materialized, a cursor */
 		*inner = payload;
-		if (json_object_is_type(payload, json_type_object) ||
-			json_object_is_type(payload, json_type_string))
+		if (payload->type == JT_OBJECT || payload->type == JT_STRING)
 			return FV_SET;
-		t = FV_SET, want = json_type_object;
+		t = FV_SET, want = JT_OBJECT;
 	}
 	else
 		return FV_OBJECT;
 
-	if (!json_object_is_type(payload, want))
+	if (payload->type != want)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("invalid response from Fauna for %s", what),
-				 errdetail("The value of tag \"%s\" is not a %s.", key,
-						   want == json_type_string ? "string" : "JSON object")));
+				 errdetail("The value of tag \"%s\" is not a %s.", key->u.s,
+						   want == JT_STRING ? "string" : "JSON object")));
 	*inner = payload;
 	return t;
 }
 
-/* The string of a string json-c object, with its length. */
+/* The string of a string token, with its length. */
 static inline const char *
-jstr(json_object *s, int *len)
+jstr(JV *s, int *len)
 {
-	*len = json_object_get_string_len(s);
-	return json_object_get_string(s);
+	*len = (int) s->n;
+	return s->u.s;
+}
+
+/* The text of a string or number token. */
+static inline const char *
+jtext(JV *v)
+{
+	if (v->type == JT_STRING || v->type == JT_NUMBER)
+		return v->u.s;
+	return v->type == JT_TRUE ? "true" : v->type == JT_FALSE ? "false" : "null";
+}
+
+/*
+ * The JSON text of a value, without spaces (the wire form of a set, a
+ * stream or a v4 cursor, as json-c printed it).
+ */
+static void
+append_wire_json(StringInfo buf, JV *v)
+{
+	uint32		i;
+
+	check_stack_depth();
+	switch ((JType) v->type)
+	{
+		case JT_NULL:
+		case JT_TRUE:
+		case JT_FALSE:
+		case JT_NUMBER:
+			appendStringInfoString(buf, jtext(v));
+			break;
+		case JT_STRING:
+			appendStringInfoCharMacro(buf, '"');
+			for (i = 0; i < v->n; i++)
+			{
+				unsigned char c = (unsigned char) v->u.s[i];
+
+				switch (c)
+				{
+					case '"':
+						appendBinaryStringInfo(buf, "\\\"", 2);
+						break;
+					case '\\':
+						appendBinaryStringInfo(buf, "\\\\", 2);
+						break;
+					case '\n':
+						appendBinaryStringInfo(buf, "\\n", 2);
+						break;
+					case '\r':
+						appendBinaryStringInfo(buf, "\\r", 2);
+						break;
+					case '\t':
+						appendBinaryStringInfo(buf, "\\t", 2);
+						break;
+					case '\b':
+						appendBinaryStringInfo(buf, "\\b", 2);
+						break;
+					case '\f':
+						appendBinaryStringInfo(buf, "\\f", 2);
+						break;
+					default:
+						if (c < 0x20)
+							appendStringInfo(buf, "\\u%04x", c);
+						else
+							appendStringInfoCharMacro(buf, (char) c);
+				}
+			}
+			appendStringInfoCharMacro(buf, '"');
+			break;
+		case JT_ARRAY:
+			{
+				JV		   *el;
+
+				appendStringInfoCharMacro(buf, '[');
+				JV_FOREACH_ELEM(v, el, i)
+				{
+					if (i > 0)
+						appendStringInfoCharMacro(buf, ',');
+					append_wire_json(buf, el);
+				}
+				appendStringInfoCharMacro(buf, ']');
+			}
+			break;
+		case JT_OBJECT:
+			{
+				JV		   *key;
+				JV		   *val;
+
+				appendStringInfoCharMacro(buf, '{');
+				JV_FOREACH_MEMBER(v, key, val, i)
+				{
+					if (i > 0)
+						appendStringInfoCharMacro(buf, ',');
+					append_wire_json(buf, key);
+					appendStringInfoCharMacro(buf, ':');
+					append_wire_json(buf, val);
+				}
+				appendStringInfoCharMacro(buf, '}');
+			}
+			break;
+	}
+}
+
+static char *
+wire_json(JV *v, int *len)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	append_wire_json(&buf, v);
+	if (len)
+		*len = buf.len;
+	return buf.data;
 }
 
 /* ----------------------------------------------------------------
@@ -465,13 +1163,13 @@ jstr(json_object *s, int *len)
  */
 
 static int64
-stat_int(json_object *obj, const char *key)
+stat_int(JV *obj, const char *key)
 {
-	json_object *v;
+	JV		   *v = jv_get(obj, key);
+	int64		r;
 
-	if (obj && json_object_object_get_ex(obj, key, &v) &&
-		json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
+	if (jv_is(v, JT_NUMBER) && (v->flags & JF_INT) && parse_int64(v->u.s, &r))
+		return r;
 	return 0;
 }
 
@@ -479,13 +1177,9 @@ stat_int(json_object *obj, const char *key)
  * Is this @ref a null document (a ref whose document does not exist)?
  */
 static bool
-ref_is_null_doc(json_object *ref)
+ref_is_null_doc(JV *ref)
 {
-	json_object *exists;
-
-	return json_object_object_get_ex(ref, "exists", &exists) &&
-		json_object_is_type(exists, json_type_boolean) &&
-		!json_object_get_boolean(exists);
+	return jv_is(JV_GET(ref, "exists"), JT_FALSE);
 }
 
 /*
@@ -493,21 +1187,21 @@ ref_is_null_doc(json_object *ref)
  * stands for no document (a null document).
  */
 static bool
-page_add_element(FaunaPage *page, json_object *v, int index)
+page_add_element(FaunaPage *page, JV *v, int index)
 {
-	json_object *inner;
+	JV		   *inner;
 	FaunaVType	t = classify(v, &inner, page->what);
 	FaunaElem  *e = &page->elems[page->count];
-	json_object *idobj = NULL;
+	JV		   *idobj = NULL;
 	char		detail[128];
 
 	switch (t)
 	{
 		case FV_DOC:
 			e->is_doc = true;
-			if ((!json_object_object_get_ex(inner, "id", &idobj) &&
-				 !json_object_object_get_ex(inner, "name", &idobj)) ||
-				!json_object_is_type(idobj, json_type_string))
+			if ((idobj = JV_GET(inner, "id")) == NULL)
+				idobj = JV_GET(inner, "name");
+			if (!jv_is(idobj, JT_STRING))
 			{
 				snprintf(detail, sizeof(detail),
 						 "Element %d of the page is a document without an \"id\".",
@@ -518,8 +1212,8 @@ page_add_element(FaunaPage *page, json_object *v, int index)
 		case FV_OBJECT:
 			/* a projected object: "id" only if projected */
 			e->is_doc = false;
-			if (json_object_object_get_ex(inner, "id", &idobj) &&
-				!json_object_is_type(idobj, json_type_string))
+			idobj = JV_GET(inner, "id");
+			if (idobj && idobj->type != JT_STRING)
 			{
 				snprintf(detail, sizeof(detail),
 						 "The \"id\" of element %d of the page is not a string.",
@@ -541,9 +1235,7 @@ page_add_element(FaunaPage *page, json_object *v, int index)
 					 index, fauna_type_names[t]);
 			invalid_response(page->what, detail);
 	}
-	if (idobj &&
-		!pg_verify_mbstr(PG_UTF8, json_object_get_string(idobj),
-						 json_object_get_string_len(idobj), true))
+	if (idobj && (idobj->flags & JF_NUL))
 	{
 		snprintf(detail, sizeof(detail),
 				 "The id of element %d of the page is not valid UTF-8.", index);
@@ -551,52 +1243,46 @@ page_add_element(FaunaPage *page, json_object *v, int index)
 	}
 	e->fields = inner;
 	e->idobj = idobj;
-	e->id = idobj ? json_object_get_string(idobj) : NULL;
+	e->id = idobj ? idobj->u.s : NULL;
 	page->count++;
 	return true;
 }
 
 /* A set page {"data":[...],"after"?}: the page's elements and cursor. */
 static void
-page_from_set(FaunaPage *page, json_object *set, bool plain)
+page_from_set(FaunaPage *page, JV *set)
 {
-	json_object *data;
-	json_object *after;
-	int			n;
+	JV		   *data = JV_GET(set, "data");
+	JV		   *after;
+	JV		   *el;
+	uint32		i;
 
-	if (!json_object_object_get_ex(set, "data", &data) ||
-		!json_object_is_type(data, json_type_array))
+	if (!jv_is(data, JT_ARRAY))
 		invalid_response(page->what,
 						 "The set in \"data\" has no \"data\" array.");
-	if (json_object_object_get_ex(set, "after", &after))
+	if ((after = JV_GET(set, "after")) != NULL)
 	{
-		if (!json_object_is_type(after, json_type_string))
+		if (after->type != JT_STRING)
 			invalid_response(page->what,
 							 "The \"after\" cursor of the page is not a string.");
-		page->after = json_object_get_string(after);
+		page->after = after->u.s;
 	}
-	(void) plain;
 
-	n = (int) json_object_array_length(data);
 	page->elems = MemoryContextAllocZero(page->cxt,
-										 sizeof(FaunaElem) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		page_add_element(page, json_object_array_get_idx(data, i), i);
+										 sizeof(FaunaElem) * Max(data->u.count, 1));
+	JV_FOREACH_ELEM(data, el, i)
+		page_add_element(page, el, (int) i);
 }
 
 /* Is this untagged object a plain page {"data": [...], "after"?}? */
 static bool
-is_plain_page(json_object *obj)
+is_plain_page(JV *obj)
 {
-	json_object *data;
-	int			nkeys = json_object_object_length(obj);
-
-	if (!json_object_object_get_ex(obj, "data", &data) ||
-		!json_object_is_type(data, json_type_array))
+	if (!jv_is(JV_GET(obj, "data"), JT_ARRAY))
 		return false;
-	if (nkeys == 1)
+	if (obj->u.count == 1)
 		return true;
-	return nkeys == 2 && json_object_object_get_ex(obj, "after", NULL);
+	return obj->u.count == 2 && JV_GET(obj, "after") != NULL;
 }
 
 /* Unix-epoch microseconds as a Fauna time string, false if out of range. */
@@ -617,6 +1303,39 @@ format_unix_micros(int64 us, char *buf, size_t size)
 	return true;
 }
 
+/* A string token for a string of the page's memory. */
+static void
+synth_string(JTok *t, const char *s, size_t len)
+{
+	t->type = JT_STRING;
+	t->flags = 0;
+	t->n = (uint32) len;
+	t->u.s = s;
+}
+
+/* An object token of count members whose subtree has ntok tokens. */
+static void
+synth_object(JTok *t, uint32 count, uint32 ntok)
+{
+	t->type = JT_OBJECT;
+	t->flags = 0;
+	t->n = ntok;
+	t->u.count = count;
+}
+
+/* {"@time": iso} in the page's memory. */
+static JV *
+synth_time(FaunaPage *page, const char *iso)
+{
+	JTok	   *t = MemoryContextAlloc(page->cxt, sizeof(JTok) * 3);
+	char	   *s = MemoryContextStrdup(page->cxt, iso);
+
+	synth_object(&t[0], 1, 3);
+	synth_string(&t[1], "@time", 5);
+	synth_string(&t[2], s, strlen(s));
+	return t;
+}
+
 /*
  * A page of an event feed (POST /feed/1):
  * {"events":[{type, data, txn_ts, cursor}...], "cursor", "has_next", "stats"}.
@@ -629,115 +1348,96 @@ format_unix_micros(int64 us, char *buf, size_t size)
 static void
 page_build_events(FaunaPage *page)
 {
-	json_object *root = page->root;
-	json_object *events;
-	json_object *stats;
-	json_object *v;
+	JV		   *root = page->root;
+	JV		   *events = JV_GET(root, "events");
+	JV		   *stats;
+	JV		   *v;
+	JV		   *ev;
 	char		detail[160];
-	int			n;
+	uint32		i;
 
-	if (!json_object_object_get_ex(root, "events", &events) ||
-		!json_object_is_type(events, json_type_array))
+	if (!jv_is(events, JT_ARRAY))
 		invalid_response(page->what, "The \"events\" of the feed page is not an array.");
-	if (json_object_object_get_ex(root, "stats", &stats))
+	if ((stats = JV_GET(root, "stats")) != NULL)
 	{
 		page->stats.read_ops = stat_int(stats, "read_ops");
 		page->stats.compute_ops = stat_int(stats, "compute_ops");
 		page->stats.write_ops = stat_int(stats, "write_ops");
 		page->stats.bytes_read = stat_int(stats, "storage_bytes_read");
 	}
-	if (!json_object_object_get_ex(root, "has_next", &v) ||
-		!json_object_is_type(v, json_type_boolean))
+	v = JV_GET(root, "has_next");
+	if (!jv_is(v, JT_TRUE) && !jv_is(v, JT_FALSE))
 		invalid_response(page->what, "The feed page has no boolean \"has_next\".");
-	if (json_object_get_boolean(v))
+	if (v->type == JT_TRUE)
 	{
-		json_object *cursor;
+		JV		   *cursor = JV_GET(root, "cursor");
 
-		if (!json_object_object_get_ex(root, "cursor", &cursor) ||
-			!json_object_is_type(cursor, json_type_string))
+		if (!jv_is(cursor, JT_STRING))
 			invalid_response(page->what,
 							 "The feed page has a next page but no \"cursor\" string.");
-		page->after = json_object_get_string(cursor);
+		page->after = cursor->u.s;
 	}
 
-	n = (int) json_object_array_length(events);
-	page->elems = MemoryContextAllocZero(page->cxt, sizeof(FaunaElem) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	page->elems = MemoryContextAllocZero(page->cxt,
+										 sizeof(FaunaElem) * Max(events->u.count, 1));
+	JV_FOREACH_ELEM(events, ev, i)
 	{
-		json_object *ev = json_object_array_get_idx(events, i);
-		json_object *type;
-		json_object *data;
-		json_object *ts;
-		json_object *tagged;
-		const char *typ;
+		JV		   *type = JV_GET(ev, "type");
+		JV		   *data;
+		JV		   *ts;
 		FaunaElem  *e;
 		int64		us;
 		char		iso[64];
 
-		if (!json_object_is_type(ev, json_type_object) ||
-			!json_object_object_get_ex(ev, "type", &type) ||
-			!json_object_is_type(type, json_type_string))
+		if (!jv_is(type, JT_STRING))
 		{
 			snprintf(detail, sizeof(detail),
-					 "Event %d of the feed page has no \"type\" string.", i);
+					 "Event %d of the feed page has no \"type\" string.", (int) i);
 			invalid_response(page->what, detail);
 		}
-		typ = json_object_get_string(type);
-		if (strcmp(typ, "error") == 0)
+		if (JV_KEY_IS(type, "error"))
 		{
-			json_object *err;
-			json_object *c;
-			json_object *m;
+			JV		   *err = JV_GET(ev, "error");
+			JV		   *c = JV_GET(err, "code");
+			JV		   *m = JV_GET(err, "message");
 
 			page->error_code = "unknown";
 			page->error_message = "";
-			if (json_object_object_get_ex(ev, "error", &err) &&
-				json_object_is_type(err, json_type_object))
-			{
-				if (json_object_object_get_ex(err, "code", &c) &&
-					json_object_is_type(c, json_type_string))
-					page->error_code = json_object_get_string(c);
-				if (json_object_object_get_ex(err, "message", &m) &&
-					json_object_is_type(m, json_type_string))
-					page->error_message = json_object_get_string(m);
-			}
+			if (jv_is(c, JT_STRING))
+				page->error_code = c->u.s;
+			if (jv_is(m, JT_STRING))
+				page->error_message = m->u.s;
 			page->after = NULL;
 			break;				/* an error event ends the page */
 		}
-		if (strcmp(typ, "add") != 0 && strcmp(typ, "update") != 0 &&
-			strcmp(typ, "remove") != 0)
+		if (!JV_KEY_IS(type, "add") && !JV_KEY_IS(type, "update") &&
+			!JV_KEY_IS(type, "remove"))
 			continue;			/* e.g. "status": no document */
-		if (!json_object_object_get_ex(ev, "txn_ts", &ts) ||
-			!json_object_is_type(ts, json_type_int))
+		ts = JV_GET(ev, "txn_ts");
+		if (!jv_is(ts, JT_NUMBER) || !(ts->flags & JF_INT))
 		{
 			snprintf(detail, sizeof(detail),
-					 "Event %d of the feed page has no integer \"txn_ts\".", i);
+					 "Event %d of the feed page has no integer \"txn_ts\".", (int) i);
 			invalid_response(page->what, detail);
 		}
-		if (!json_object_object_get_ex(ev, "data", &data))
+		if ((data = JV_GET(ev, "data")) == NULL)
 		{
 			snprintf(detail, sizeof(detail),
-					 "Event %d of the feed page has no \"data\".", i);
+					 "Event %d of the feed page has no \"data\".", (int) i);
 			invalid_response(page->what, detail);
 		}
 		e = &page->elems[page->count];
-		if (!page_add_element(page, data, i))
+		if (!page_add_element(page, data, (int) i))
 			continue;
-		us = json_object_get_int64(ts);
-		if (!format_unix_micros(us, iso, sizeof(iso)))
+		if (!parse_int64(ts->u.s, &us) ||
+			!format_unix_micros(us, iso, sizeof(iso)))
 		{
 			snprintf(detail, sizeof(detail),
-					 "The \"txn_ts\" of event %d is out of range.", i);
+					 "The \"txn_ts\" of event %d is out of range.", (int) i);
 			invalid_response(page->what, detail);
 		}
-		/* owned by the event object, hence by the page's root */
-		tagged = json_object_new_object();
-		if (tagged == NULL)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		json_object_object_add(ev, "fauna_fdw_ts", tagged);
-		json_object_object_add(tagged, "@time", json_object_new_string(iso));
 		e->action = type;
-		e->event_ts = tagged;
+		e->event_ts = synth_time(page, iso);
 		e->txn_ts = us;
 	}
 }
@@ -745,24 +1445,24 @@ page_build_events(FaunaPage *page)
 static void
 page_build(FaunaPage *page)
 {
-	json_object *root = page->root;
-	json_object *data;
-	json_object *inner;
-	json_object *stats;
+	JV		   *root = page->root;
+	JV		   *data;
+	JV		   *inner;
+	JV		   *stats;
 	FaunaVType	t;
 
-	if (!json_object_is_type(root, json_type_object))
+	if (root->type != JT_OBJECT)
 		invalid_response(page->what, "The response is not a JSON object.");
-	if (!json_object_object_get_ex(root, "data", &data) &&
-		json_object_object_get_ex(root, "events", NULL))
+	data = JV_GET(root, "data");
+	if (data == NULL && JV_GET(root, "events") != NULL)
 	{
 		page_build_events(page);
 		return;
 	}
-	if (!json_object_object_get_ex(root, "data", &data))
+	if (data == NULL)
 		invalid_response(page->what, "The response has no \"data\".");
 
-	if (json_object_object_get_ex(root, "stats", &stats))
+	if ((stats = JV_GET(root, "stats")) != NULL)
 	{
 		page->stats.read_ops = stat_int(stats, "read_ops");
 		page->stats.compute_ops = stat_int(stats, "compute_ops");
@@ -778,18 +1478,18 @@ page_build(FaunaPage *page)
 			break;
 		case FV_STREAM:
 			/* an event source token: no element */
-			page->stream = json_object_get_string(inner);
+			page->stream = inner->u.s;
 			break;
 		case FV_SET:
-			if (!json_object_is_type(inner, json_type_object))
+			if (inner->type != JT_OBJECT)
 				invalid_response(page->what,
 								 "\"data\" is an unmaterialized set, not a page.");
-			page_from_set(page, inner, false);
+			page_from_set(page, inner);
 			return;
 		case FV_OBJECT:
 			if (inner == data && is_plain_page(data))
 			{
-				page_from_set(page, data, true);
+				page_from_set(page, data);
 				return;
 			}
 			/* FALLTHROUGH */
@@ -814,55 +1514,35 @@ FaunaPage *
 fauna_parser_finish_page(FaunaParser *parser, const char *what)
 {
 	FaunaPage  *page;
+	JParse		jp;
 
 	if (what == NULL)
 		what = "query";
 	if (parser->failed)
 		invalid_response(what, parser->errdetail);
-	if (!parser->done && parser->nbytes > 0)
-	{
-		json_object *obj;
+	if (parser->len == 0)
+		invalid_response(what, "The response body is empty.");
 
-		/*
-		 * A NUL byte tells json-c the input ended: it completes a top-level
-		 * literal ("null") and fails an unfinished object.
-		 */
-		obj = json_tokener_parse_ex(parser->tok, "", 1);
-		if (json_tokener_get_error(parser->tok) == json_tokener_success)
-		{
-			parser->root = obj;
-			parser->done = true;
-		}
-	}
-	if (!parser->done)
-	{
-		char		detail[128];
-
-		if (parser->nbytes == 0)
-			snprintf(detail, sizeof(detail), "The response body is empty.");
-		else
-			snprintf(detail, sizeof(detail),
-					 "The response is truncated: its JSON ends unfinished after %zu bytes.",
-					 parser->nbytes);
-		invalid_response(what, detail);
-	}
-
-	/* The tokener is no longer needed. */
-	json_tokener_free(parser->tok);
-	parser->tok = NULL;
-
-	/*
-	 * Hand the tree over to the page before validating it, so that an ERROR
-	 * below still frees it when the context goes.
-	 */
 	page = MemoryContextAllocZero(parser->cxt, sizeof(FaunaPage));
 	page->cxt = parser->cxt;
 	page->what = MemoryContextStrdup(parser->cxt, what);
-	page->cb.func = page_reset_callback;
-	page->cb.arg = page;
-	MemoryContextRegisterResetCallback(parser->cxt, &page->cb);
-	page->root = parser->root;
-	parser->root = NULL;
+	page->body = parser->buf;
+	page->len = parser->len;
+	parser->buf = NULL;			/* the page's now */
+	parser->len = parser->cap = 0;
+
+	memset(&jp, 0, sizeof(jp));
+	jp.buf = page->body;
+	jp.len = page->len;
+	jp.cxt = page->cxt;
+	if (!json_parse(&jp))
+	{
+		char		detail[256];
+
+		jp_error_detail(&jp, detail, sizeof(detail));
+		invalid_response(what, detail);
+	}
+	page->root = jp.toks;
 
 	if (parser->v4)
 		page_build_v4(page);
@@ -1298,22 +1978,19 @@ b64_decode(const char *s, int len, char *out)
 
 /*
  * Check a Fauna string for text use: no NUL (PostgreSQL text cannot hold
- * it), valid UTF-8 (json-c's check lets overlong forms and surrogates
- * through) and, in a non-UTF-8 database, converted to the server encoding.
+ * it) and, in a non-UTF-8 database, converted to the server encoding.  The
+ * tokenizer has checked that every string of a page is valid UTF-8 (json-c
+ * used to let overlong forms and surrogates through; this file's own check
+ * does not).
  */
 static const char *
-server_string(FaunaConv *cv, FaunaVType t, const char *s, int *len)
+server_string(FaunaConv *cv, FaunaVType t, const char *s, int *len,
+			  bool has_nul)
 {
-	if (memchr(s, '\0', *len) != NULL)
+	if (has_nul)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("Fauna %s for column \"%s\" contains a NUL character, which PostgreSQL text cannot hold",
-						fauna_type_names[t], cv->col->attname),
-				 conv_detail(cv)));
-	if (!pg_verify_mbstr(PG_UTF8, s, *len, true))
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("Fauna %s for column \"%s\" is not valid UTF-8",
 						fauna_type_names[t], cv->col->attname),
 				 conv_detail(cv)));
 	if (cv->need_encoding)
@@ -1336,9 +2013,26 @@ server_string(FaunaConv *cv, FaunaVType t, const char *s, int *len)
 	return s;
 }
 
+/* server_string() of a string token */
+static inline const char *
+tok_server_string(FaunaConv *cv, FaunaVType t, JV *v, int *len)
+{
+	*len = (int) v->n;
+	return server_string(cv, t, v->u.s, len, (v->flags & JF_NUL) != 0);
+}
+
+/* The text of a tag's string payload; one with a NUL is invalid. */
+static const char *
+tag_text(FaunaConv *cv, FaunaVType t, JV *inner)
+{
+	if (inner->flags & JF_NUL)
+		invalid_value(cv, t, inner->u.s);
+	return jtext(inner);
+}
+
 /* URL-safe base64 of a @bytes value (validated). */
 static char *
-bytes_export(FaunaConv *cv, json_object *inner, int *outlen)
+bytes_export(FaunaConv *cv, JV *inner, int *outlen)
 {
 	int			len;
 	const char *s = jstr(inner, &len);
@@ -1354,11 +2048,11 @@ bytes_export(FaunaConv *cv, json_object *inner, int *outlen)
 	return r;
 }
 
-/* Validated int value of @int / @long; canonical text via *text. */
+/* Validated int value of @int / @long. */
 static int64
-get_int(FaunaConv *cv, FaunaVType t, json_object *inner)
+get_int(FaunaConv *cv, FaunaVType t, JV *inner)
 {
-	const char *s = json_object_get_string(inner);
+	const char *s = tag_text(cv, t, inner);
 	int64		v;
 
 	if (!parse_int64(s, &v) ||
@@ -1368,9 +2062,9 @@ get_int(FaunaConv *cv, FaunaVType t, json_object *inner)
 }
 
 static double
-get_double(FaunaConv *cv, json_object *inner, bool *special)
+get_double(FaunaConv *cv, JV *inner, bool *special)
 {
-	const char *s = json_object_get_string(inner);
+	const char *s = tag_text(cv, FV_DOUBLE, inner);
 	double		d;
 
 	if (!parse_double(s, &d, special))
@@ -1385,10 +2079,8 @@ get_double(FaunaConv *cv, json_object *inner, bool *special)
 
 typedef struct RefExport
 {
-	const char *id;
-	int			idlen;
-	const char *coll;			/* NULL: not a document ref */
-	int			colllen;
+	JV		   *id;				/* a string token */
+	JV		   *coll;			/* NULL: not a document ref */
 	const char *type;
 } RefExport;
 
@@ -1408,108 +2100,130 @@ static const struct
 	{"Credential", "credential"},
 };
 
+/* The string of {"@mod": string}, else NULL. */
+static JV *
+mod_name(JV *coll)
+{
+	JV		   *mod;
+	JV		   *key = single_key(coll, &mod);
+
+	if (key != NULL && JV_KEY_IS(key, "@mod") && mod->type == JT_STRING)
+		return mod;
+	return NULL;
+}
+
 /*
  * From the object of a @ref or @doc ({"id"|"name", "coll":{"@mod"}}).
  */
 static void
-ref_export(FaunaConv *cv, FaunaVType t, json_object *obj, RefExport *r)
+ref_export(FaunaConv *cv, FaunaVType t, JV *obj, RefExport *r)
 {
-	json_object *id;
-	json_object *coll;
-	json_object *mod;
+	JV		   *id;
+	JV		   *mod;
 
 	if (t == FV_REF && cv->page->v4)
 	{
 		ref_export_v4(cv, obj, r);
 		return;
 	}
-	if ((!json_object_object_get_ex(obj, "id", &id) &&
-		 !json_object_object_get_ex(obj, "name", &id)) ||
-		!json_object_is_type(id, json_type_string))
+	if ((id = JV_GET(obj, "id")) == NULL)
+		id = JV_GET(obj, "name");
+	if (!jv_is(id, JT_STRING))
 		invalid_value(cv, t, "(without id)");
-	r->id = jstr(id, &r->idlen);
+	r->id = id;
 	r->coll = NULL;
 	r->type = "unknown";
 
-	if (json_object_object_get_ex(obj, "coll", &coll) &&
-		single_key(coll, &mod) != NULL &&
-		strcmp(single_key(coll, &mod), "@mod") == 0 &&
-		json_object_is_type(mod, json_type_string))
+	if ((mod = mod_name(JV_GET(obj, "coll"))) != NULL)
 	{
-		const char *name = json_object_get_string(mod);
-
 		for (int i = 0; i < lengthof(schema_colls); i++)
-			if (strcmp(name, schema_colls[i].mod) == 0)
+			if (strcmp(mod->u.s, schema_colls[i].mod) == 0)
 			{
 				r->type = schema_colls[i].type;
 				return;
 			}
-		r->coll = jstr(mod, &r->colllen);
+		r->coll = mod;
 		r->type = "document";
 	}
 }
 
 static void
 push_string(FaunaConv *cv, JsonbParseState **st, JsonbIteratorToken tok,
-			FaunaVType t, const char *s, int len)
+			FaunaVType t, const char *s, int len, bool has_nul)
 {
 	JsonbValue	jv;
 
-	s = server_string(cv, t, s, &len);
+	s = server_string(cv, t, s, &len, has_nul);
 	jv.type = jbvString;
 	jv.val.string.val = (char *) s;
 	jv.val.string.len = len;
 	pushJsonbValue(st, tok, &jv);
 }
 
-static void
-push_key(FaunaConv *cv, JsonbParseState **st, const char *key)
+/* A string token, as a key or a value */
+static inline void
+push_tok_string(FaunaConv *cv, JsonbParseState **st, JsonbIteratorToken tok,
+				FaunaVType t, JV *v)
 {
-	push_string(cv, st, WJB_KEY, FV_STRING, key, strlen(key));
+	push_string(cv, st, tok, t, v->u.s, (int) v->n, (v->flags & JF_NUL) != 0);
 }
+
+#define PUSH_KEY_LIT(cv, st, lit) \
+	push_string((cv), (st), WJB_KEY, FV_STRING, (lit), sizeof(lit) - 1, false)
 
 static JsonbValue *
 push_ref(FaunaConv *cv, JsonbParseState **st, RefExport *r)
 {
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	push_key(cv, st, "id");
-	push_string(cv, st, WJB_VALUE, FV_STRING, r->id, r->idlen);
+	PUSH_KEY_LIT(cv, st, "id");
+	push_tok_string(cv, st, WJB_VALUE, FV_STRING, r->id);
 	if (r->coll)
 	{
-		push_key(cv, st, "collection");
-		push_string(cv, st, WJB_VALUE, FV_STRING, r->coll, r->colllen);
+		PUSH_KEY_LIT(cv, st, "collection");
+		push_tok_string(cv, st, WJB_VALUE, FV_STRING, r->coll);
 	}
-	push_key(cv, st, "type");
-	push_string(cv, st, WJB_VALUE, FV_STRING, r->type, strlen(r->type));
+	PUSH_KEY_LIT(cv, st, "type");
+	push_string(cv, st, WJB_VALUE, FV_STRING, r->type, strlen(r->type), false);
 	return pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
 /* ----------------------------------------------------------------
- * jsonb: pushed straight from the json-c tree
+ * jsonb: pushed straight from the tape
  * ----------------------------------------------------------------
  */
 
 /* Keys of a @doc that are not user fields. */
-static bool
-is_reserved_key(const char *key)
+static inline bool
+is_reserved_key(JV *key)
 {
-	return strcmp(key, "id") == 0 || strcmp(key, "coll") == 0 ||
-		strcmp(key, "ts") == 0 || strcmp(key, "ttl") == 0;
+	switch (key->n)
+	{
+		case 2:
+			return memcmp(key->u.s, "id", 2) == 0 || memcmp(key->u.s, "ts", 2) == 0;
+		case 3:
+			return memcmp(key->u.s, "ttl", 3) == 0;
+		case 4:
+			return memcmp(key->u.s, "coll", 4) == 0;
+		default:
+			return false;
+	}
 }
 
 static JsonbValue *
-push_object(FaunaConv *cv, JsonbParseState **st, json_object *obj,
+push_object(FaunaConv *cv, JsonbParseState **st, JV *obj,
 			bool user_fields_only)
 {
+	JV		   *key;
+	JV		   *val;
+	uint32		i;
+
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	JV_FOREACH_MEMBER(obj, key, val, i)
 	{
-		json_object_object_foreach(obj, key, val)
-		{
-			if (user_fields_only && is_reserved_key(key))
-				continue;
-			push_key(cv, st, key);
-			push_jsonb(cv, st, val, WJB_VALUE);
-		}
+		if (user_fields_only && is_reserved_key(key))
+			continue;
+		push_tok_string(cv, st, WJB_KEY, FV_STRING, key);
+		push_jsonb(cv, st, val, WJB_VALUE);
 	}
 	return pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
@@ -1548,11 +2262,11 @@ numeric_from_text(FaunaConv *cv, const char *s, int32 typmod)
  * handled by make_jsonb().)
  */
 static JsonbValue *
-push_jsonb(FaunaConv *cv, JsonbParseState **st, json_object *v,
+push_jsonb(FaunaConv *cv, JsonbParseState **st, JV *v,
 		   JsonbIteratorToken tok)
 {
 	JsonbValue *res = NULL;
-	json_object *inner;
+	JV		   *inner;
 	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 	JsonbValue	jv;
 	int			len;
@@ -1567,19 +2281,18 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, json_object *v,
 			break;
 		case FV_BOOL:
 			jv.type = jbvBool;
-			jv.val.boolean = json_object_get_boolean(v);
+			jv.val.boolean = (v->type == JT_TRUE);
 			pushJsonbValue(st, tok, &jv);
 			break;
 		case FV_STRING:
 		case FV_TIME:
 		case FV_DATE:
 		case FV_MOD:
-			s = jstr(inner, &len);
-			push_string(cv, st, tok, t, s, len);
+			push_tok_string(cv, st, tok, t, inner);
 			break;
 		case FV_BYTES:
 			s = bytes_export(cv, inner, &len);
-			push_string(cv, st, tok, t, s, len);
+			push_string(cv, st, tok, t, s, len, false);
 			break;
 		case FV_INT:
 		case FV_LONG:
@@ -1590,24 +2303,21 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, json_object *v,
 				bool		special;
 
 				(void) get_double(cv, inner, &special);
-				s = jstr(inner, &len);
 				if (special)
-					push_string(cv, st, tok, t, s, len);
+					push_tok_string(cv, st, tok, t, inner);
 				else
-					push_numeric(st, tok, numeric_from_text(cv, s, -1));
+					push_numeric(st, tok, numeric_from_text(cv, inner->u.s, -1));
 			}
 			break;
 		case FV_NUMBER:
-			push_numeric(st, tok,
-						 numeric_from_text(cv, json_object_get_string(v), -1));
+			push_numeric(st, tok, numeric_from_text(cv, v->u.s, -1));
 			break;
 		case FV_SET:
 		case FV_STREAM:
 		case FV_QUERY:
 			/* a string holding the value's wire JSON */
-			s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-											   JSON_C_TO_STRING_NOSLASHESCAPE);
-			push_string(cv, st, tok, t, s, strlen(s));
+			s = wire_json(v, &len);
+			push_string(cv, st, tok, t, s, len, false);
 			break;
 		case FV_DOC:
 		case FV_REF:
@@ -1623,11 +2333,12 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, json_object *v,
 			break;
 		case FV_ARRAY:
 			{
-				size_t		n = json_object_array_length(v);
+				JV		   *el;
+				uint32		i;
 
 				pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-				for (size_t i = 0; i < n; i++)
-					push_jsonb(cv, st, json_object_array_get_idx(v, i), WJB_ELEM);
+				JV_FOREACH_ELEM(v, el, i)
+					push_jsonb(cv, st, el, WJB_ELEM);
 				res = pushJsonbValue(st, WJB_END_ARRAY, NULL);
 			}
 			break;
@@ -1641,7 +2352,7 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, json_object *v,
  * of it.  user_fields_only: v is a @doc, and the value its user fields.
  */
 static Datum
-make_jsonb(FaunaConv *cv, json_object *v, bool user_fields_only)
+make_jsonb(FaunaConv *cv, JV *v, bool user_fields_only)
 {
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
@@ -1650,7 +2361,7 @@ make_jsonb(FaunaConv *cv, json_object *v, bool user_fields_only)
 		res = push_object(cv, &st, v, true);
 	else
 	{
-		json_object *inner;
+		JV		   *inner;
 		FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 
 		if (t == FV_OBJECT || t == FV_ARRAY || t == FV_DOC || t == FV_REF)
@@ -1673,9 +2384,9 @@ make_jsonb(FaunaConv *cv, json_object *v, bool user_fields_only)
 
 static void
 append_json_string(FaunaConv *cv, StringInfo buf, FaunaVType t,
-				   const char *s, int len)
+				   const char *s, int len, bool has_nul)
 {
-	s = server_string(cv, t, s, &len);
+	s = server_string(cv, t, s, &len, has_nul);
 	appendStringInfoCharMacro(buf, '"');
 	for (int i = 0; i < len; i++)
 	{
@@ -1714,25 +2425,32 @@ append_json_string(FaunaConv *cv, StringInfo buf, FaunaVType t,
 	appendStringInfoCharMacro(buf, '"');
 }
 
+static inline void
+append_tok_string(FaunaConv *cv, StringInfo buf, FaunaVType t, JV *v)
+{
+	append_json_string(cv, buf, t, v->u.s, (int) v->n,
+					   (v->flags & JF_NUL) != 0);
+}
+
 static void
-append_object(FaunaConv *cv, StringInfo buf, json_object *obj,
-			  bool user_fields_only)
+append_object(FaunaConv *cv, StringInfo buf, JV *obj, bool user_fields_only)
 {
 	bool		first = true;
+	JV		   *key;
+	JV		   *val;
+	uint32		i;
 
 	appendStringInfoCharMacro(buf, '{');
+	JV_FOREACH_MEMBER(obj, key, val, i)
 	{
-		json_object_object_foreach(obj, key, val)
-		{
-			if (user_fields_only && is_reserved_key(key))
-				continue;
-			if (!first)
-				appendBinaryStringInfo(buf, ", ", 2);
-			first = false;
-			append_json_string(cv, buf, FV_STRING, key, strlen(key));
-			appendBinaryStringInfo(buf, ": ", 2);
-			append_export_json(cv, buf, val);
-		}
+		if (user_fields_only && is_reserved_key(key))
+			continue;
+		if (!first)
+			appendBinaryStringInfo(buf, ", ", 2);
+		first = false;
+		append_tok_string(cv, buf, FV_STRING, key);
+		appendBinaryStringInfo(buf, ": ", 2);
+		append_export_json(cv, buf, val);
 	}
 	appendStringInfoCharMacro(buf, '}');
 }
@@ -1741,20 +2459,20 @@ static void
 append_ref(FaunaConv *cv, StringInfo buf, RefExport *r)
 {
 	appendStringInfoString(buf, "{\"id\": ");
-	append_json_string(cv, buf, FV_STRING, r->id, r->idlen);
+	append_tok_string(cv, buf, FV_STRING, r->id);
 	if (r->coll)
 	{
 		appendStringInfoString(buf, ", \"collection\": ");
-		append_json_string(cv, buf, FV_STRING, r->coll, r->colllen);
+		append_tok_string(cv, buf, FV_STRING, r->coll);
 	}
 	appendStringInfo(buf, ", \"type\": \"%s\"}", r->type);
 }
 
 /* The export-format JSON text of a value (the separators of jsonb's output). */
 static void
-append_export_json(FaunaConv *cv, StringInfo buf, json_object *v)
+append_export_json(FaunaConv *cv, StringInfo buf, JV *v)
 {
-	json_object *inner;
+	JV		   *inner;
 	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 	int			len;
 	const char *s;
@@ -1766,18 +2484,17 @@ append_export_json(FaunaConv *cv, StringInfo buf, json_object *v)
 			appendStringInfoString(buf, "null");
 			break;
 		case FV_BOOL:
-			appendStringInfoString(buf, json_object_get_boolean(v) ? "true" : "false");
+			appendStringInfoString(buf, v->type == JT_TRUE ? "true" : "false");
 			break;
 		case FV_STRING:
 		case FV_TIME:
 		case FV_DATE:
 		case FV_MOD:
-			s = jstr(inner, &len);
-			append_json_string(cv, buf, t, s, len);
+			append_tok_string(cv, buf, t, inner);
 			break;
 		case FV_BYTES:
 			s = bytes_export(cv, inner, &len);
-			append_json_string(cv, buf, t, s, len);
+			append_json_string(cv, buf, t, s, len, false);
 			break;
 		case FV_INT:
 		case FV_LONG:
@@ -1788,22 +2505,20 @@ append_export_json(FaunaConv *cv, StringInfo buf, json_object *v)
 				bool		special;
 
 				(void) get_double(cv, inner, &special);
-				s = jstr(inner, &len);
 				if (special)
-					append_json_string(cv, buf, t, s, len);
+					append_tok_string(cv, buf, t, inner);
 				else
-					appendBinaryStringInfo(buf, s, len);
+					appendBinaryStringInfo(buf, inner->u.s, inner->n);
 			}
 			break;
 		case FV_NUMBER:
-			appendStringInfoString(buf, json_object_get_string(v));
+			appendBinaryStringInfo(buf, v->u.s, v->n);
 			break;
 		case FV_SET:
 		case FV_STREAM:
 		case FV_QUERY:
-			s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-											   JSON_C_TO_STRING_NOSLASHESCAPE);
-			append_json_string(cv, buf, t, s, strlen(s));
+			s = wire_json(v, &len);
+			append_json_string(cv, buf, t, s, len, false);
 			break;
 		case FV_DOC:
 		case FV_REF:
@@ -1819,14 +2534,15 @@ append_export_json(FaunaConv *cv, StringInfo buf, json_object *v)
 			break;
 		case FV_ARRAY:
 			{
-				size_t		n = json_object_array_length(v);
+				JV		   *el;
+				uint32		i;
 
 				appendStringInfoCharMacro(buf, '[');
-				for (size_t i = 0; i < n; i++)
+				JV_FOREACH_ELEM(v, el, i)
 				{
 					if (i > 0)
 						appendBinaryStringInfo(buf, ", ", 2);
-					append_export_json(cv, buf, json_object_array_get_idx(v, i));
+					append_export_json(cv, buf, el);
 				}
 				appendStringInfoCharMacro(buf, ']');
 			}
@@ -1842,11 +2558,10 @@ append_export_json(FaunaConv *cv, StringInfo buf, json_object *v)
 /*
  * The text form of a non-null value (see the file header): strings as they
  * are, other scalars as their export text unquoted, containers as JSON.
- * Returns a palloc'd or borrowed string; *len is its length.
+ * Returns a palloc'd or borrowed NUL-terminated string; *len is its length.
  */
 static const char *
-text_form(FaunaConv *cv, FaunaVType t, json_object *v, json_object *inner,
-		  int *len)
+text_form(FaunaConv *cv, FaunaVType t, JV *v, JV *inner, int *len)
 {
 	StringInfoData buf;
 	const char *s;
@@ -1857,8 +2572,7 @@ text_form(FaunaConv *cv, FaunaVType t, json_object *v, json_object *inner,
 		case FV_TIME:
 		case FV_DATE:
 		case FV_MOD:
-			s = jstr(inner, len);
-			return server_string(cv, t, s, len);
+			return tok_server_string(cv, t, inner, len);
 		case FV_BYTES:
 			return bytes_export(cv, inner, len);
 		case FV_INT:
@@ -1874,20 +2588,20 @@ text_form(FaunaConv *cv, FaunaVType t, json_object *v, json_object *inner,
 				return jstr(inner, len);
 			}
 		case FV_BOOL:
-			s = json_object_get_boolean(v) ? "true" : "false";
-			*len = strlen(s);
-			return s;
+			if (v->type == JT_TRUE)
+			{
+				*len = 4;
+				return "true";
+			}
+			*len = 5;
+			return "false";
 		case FV_NUMBER:
-			s = json_object_get_string(v);
-			*len = strlen(s);
-			return s;
+			return jstr(v, len);
 		case FV_SET:
 		case FV_STREAM:
 		case FV_QUERY:
-			s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-											   JSON_C_TO_STRING_NOSLASHESCAPE);
-			*len = strlen(s);
-			return server_string(cv, t, s, len);
+			s = wire_json(v, len);
+			return server_string(cv, t, s, len, false);
 		default:
 			initStringInfo(&buf);
 			append_export_json(cv, &buf, v);
@@ -1898,8 +2612,8 @@ text_form(FaunaConv *cv, FaunaVType t, json_object *v, json_object *inner,
 
 /* Through the type's input function (types without a rule of their own). */
 static Datum
-via_input_function(FaunaConv *cv, FaunaVType t, json_object *v,
-				   json_object *inner, int32 typmod)
+via_input_function(FaunaConv *cv, FaunaVType t, JV *v, JV *inner,
+				   int32 typmod)
 {
 	ErrorContextCallback errcb;
 	int			len;
@@ -1918,7 +2632,7 @@ via_input_function(FaunaConv *cv, FaunaVType t, json_object *v,
 
 /* An integer value for int2/int4/int8, range-checked. */
 static int64
-integer_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid,
+integer_value(FaunaConv *cv, FaunaVType t, JV *inner, Oid typid,
 			  int64 min, int64 max)
 {
 	int64		v;
@@ -1942,12 +2656,12 @@ integer_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid,
 					ereport(ERROR,
 							(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 							 errmsg("cannot convert Fauna double %s to type %s for column \"%s\": not an integral value",
-									msg_value(json_object_get_string(inner)),
+									msg_value(jtext(inner)),
 									format_type_be(typid), cv->col->attname),
 							 conv_detail(cv)));
 				/* the int64 range as PostgreSQL's FLOAT8_FITS_IN_INT64 */
 				if (!(d >= (double) PG_INT64_MIN && d < -((double) PG_INT64_MIN)))
-					out_of_range(cv, t, json_object_get_string(inner), typid);
+					out_of_range(cv, t, jtext(inner), typid);
 				v = (int64) d;
 			}
 			break;
@@ -1956,12 +2670,12 @@ integer_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid,
 			return 0;			/* keep compiler quiet */
 	}
 	if (v < min || v > max)
-		out_of_range(cv, t, json_object_get_string(inner), typid);
+		out_of_range(cv, t, jtext(inner), typid);
 	return v;
 }
 
 static double
-float_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid)
+float_value(FaunaConv *cv, FaunaVType t, JV *inner, Oid typid)
 {
 	bool		special;
 
@@ -1971,14 +2685,14 @@ float_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid)
 		case FV_LONG:
 			return (double) get_int(cv, t, inner);
 		case FV_NUMBER:
-			return json_object_get_double(inner);
+			return strtod(inner->u.s, NULL);
 		case FV_DOUBLE:
 			{
 				double		d = get_double(cv, inner, &special);
 
 				/* a finite text that overflows a double (Fauna never sends one) */
 				if (isinf(d) && !special)
-					out_of_range(cv, t, json_object_get_string(inner), typid);
+					out_of_range(cv, t, jtext(inner), typid);
 				return d;
 			}
 		default:
@@ -1988,18 +2702,19 @@ float_value(FaunaConv *cv, FaunaVType t, json_object *inner, Oid typid)
 }
 
 static int64
-time_value(FaunaConv *cv, json_object *inner)
+time_value(FaunaConv *cv, JV *inner)
 {
+	const char *s = tag_text(cv, FV_TIME, inner);
 	int64		usecs;
 
-	if (!parse_time(json_object_get_string(inner), &usecs))
-		invalid_value(cv, FV_TIME, json_object_get_string(inner));
+	if (!parse_time(s, &usecs))
+		invalid_value(cv, FV_TIME, s);
 	return usecs;
 }
 
 /* Unix-epoch microseconds -> PostgreSQL timestamp, range-checked. */
 static Timestamp
-fauna_time_to_timestamp(FaunaConv *cv, json_object *inner, Oid typid)
+fauna_time_to_timestamp(FaunaConv *cv, JV *inner, Oid typid)
 {
 	int64		usecs = time_value(cv, inner);
 	Timestamp	ts;
@@ -2007,7 +2722,7 @@ fauna_time_to_timestamp(FaunaConv *cv, json_object *inner, Oid typid)
 	/* no overflow: parse_time() accepts 4-digit years only */
 	ts = usecs - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 	if (!IS_VALID_TIMESTAMP(ts))
-		out_of_range(cv, FV_TIME, json_object_get_string(inner), typid);
+		out_of_range(cv, FV_TIME, jtext(inner), typid);
 	return ts;
 }
 
@@ -2016,10 +2731,9 @@ fauna_time_to_timestamp(FaunaConv *cv, json_object *inner, Oid typid)
  * column, where nested arrays are refused unless typid is json/jsonb.
  */
 static Datum
-convert_value(FaunaConv *cv, json_object *v, Oid typid, int32 typmod,
-			  bool in_array)
+convert_value(FaunaConv *cv, JV *v, Oid typid, int32 typmod, bool in_array)
 {
-	json_object *inner;
+	JV		   *inner;
 	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 	int			len;
 	const char *s;
@@ -2069,8 +2783,7 @@ convert_value(FaunaConv *cv, json_object *v, Oid typid, int32 typmod,
 				bool		special;
 
 				(void) get_double(cv, inner, &special);
-				return NumericGetDatum(numeric_from_text(cv, json_object_get_string(inner),
-														 typmod));
+				return NumericGetDatum(numeric_from_text(cv, inner->u.s, typmod));
 			}
 			cannot_convert(cv, t, typid);
 			break;
@@ -2080,7 +2793,7 @@ convert_value(FaunaConv *cv, json_object *v, Oid typid, int32 typmod,
 				float4		f = (float4) d;
 
 				if ((isinf(f) && !isinf(d)) || (f == 0.0f && d != 0.0))
-					out_of_range(cv, t, json_object_get_string(inner), typid);
+					out_of_range(cv, t, jtext(inner), typid);
 				return Float4GetDatum(f);
 			}
 		case FLOAT8OID:
@@ -2088,7 +2801,7 @@ convert_value(FaunaConv *cv, json_object *v, Oid typid, int32 typmod,
 		case BOOLOID:
 			if (t != FV_BOOL)
 				cannot_convert(cv, t, typid);
-			return BoolGetDatum(json_object_get_boolean(v));
+			return BoolGetDatum(v->type == JT_TRUE);
 		case TIMESTAMPTZOID:
 		case TIMESTAMPOID:
 			if (t != FV_TIME)
@@ -2100,11 +2813,12 @@ convert_value(FaunaConv *cv, json_object *v, Oid typid, int32 typmod,
 
 				if (t != FV_DATE)
 					cannot_convert(cv, t, typid);
-				if (!parse_date(json_object_get_string(inner), &days))
-					invalid_value(cv, t, json_object_get_string(inner));
+				s = tag_text(cv, t, inner);
+				if (!parse_date(s, &days))
+					invalid_value(cv, t, s);
 				days -= POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE;
 				if (!IS_VALID_DATE(days))
-					out_of_range(cv, t, json_object_get_string(inner), typid);
+					out_of_range(cv, t, s, typid);
 				return DateADTGetDatum((DateADT) days);
 			}
 		case BYTEAOID:
@@ -2134,32 +2848,32 @@ convert_value(FaunaConv *cv, json_object *v, Oid typid, int32 typmod,
 
 /* A Fauna array into an array column. */
 static Datum
-convert_array(FaunaConv *cv, json_object *v)
+convert_array(FaunaConv *cv, JV *v)
 {
 	FaunaColumn *col = cv->col;
-	json_object *inner;
+	JV		   *inner;
 	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
 	int			n;
 	Datum	   *datums;
 	bool	   *nulls;
 	int			dims[1];
 	int			lbs[1];
+	JV		   *el;
+	uint32		i;
 
 	if (t != FV_ARRAY)
 		cannot_convert(cv, t, col->typid);
-	n = (int) json_object_array_length(v);
+	n = (int) v->u.count;
 	if (n == 0)
 		return PointerGetDatum(construct_empty_array(col->elemtypid));
 
 	datums = palloc(sizeof(Datum) * n);
 	nulls = palloc(sizeof(bool) * n);
-	for (int i = 0; i < n; i++)
+	JV_FOREACH_ELEM(v, el, i)
 	{
-		json_object *e = json_object_array_get_idx(v, i);
-
-		nulls[i] = json_object_is_type(e, json_type_null);
+		nulls[i] = el->type == JT_NULL;
 		datums[i] = nulls[i] ? (Datum) 0 :
-			convert_value(cv, e, col->elemtypid, col->typmod, true);
+			convert_value(cv, el, col->elemtypid, col->typmod, true);
 	}
 	dims[0] = n;
 	lbs[0] = 1;
@@ -2174,13 +2888,13 @@ convert_array(FaunaConv *cv, json_object *v)
  */
 
 /* Step into an object for a dotted path: plain, @object, @doc, @ref. */
-static json_object *
-walkable(json_object *v, const char *what)
+static JV *
+walkable(JV *v, const char *what)
 {
-	json_object *inner;
+	JV		   *inner;
 	FaunaVType	t;
 
-	if (!json_object_is_type(v, json_type_object))
+	if (v == NULL || v->type != JT_OBJECT)
 		return NULL;
 	t = classify(v, &inner, what);
 	if (t == FV_OBJECT || t == FV_DOC || t == FV_REF)
@@ -2195,33 +2909,31 @@ walkable(json_object *v, const char *what)
  * projected object a field not projected at top level is looked for under
  * its "data" too.  Returns NULL when missing.
  */
-static json_object *
+static JV *
 lookup_field(FaunaPage *page, FaunaElem *e, FaunaColumn *col)
 {
-	json_object *cur = e->fields;
+	JV		   *cur = e->fields;
 	int			start = 0;
 
 	if (col->field_depth < 1)
 		return NULL;
-	if (!json_object_object_get_ex(cur, col->field_path[0], NULL))
+	if (jv_get(cur, col->field_path[0]) == NULL)
 	{
-		json_object *data;
+		JV		   *data;
 
 		if (strcmp(col->field_path[0], "data") == 0 && e->is_doc)
 			start = 1;			/* doc.data.x is doc.x */
 		else if (!e->is_doc &&
-				 json_object_object_get_ex(cur, "data", &data) &&
-				 (data = walkable(data, page->what)) != NULL)
+				 (data = walkable(JV_GET(cur, "data"), page->what)) != NULL)
 			cur = data;
 		else
 			return NULL;
 	}
 	for (int i = start; i < col->field_depth; i++)
 	{
-		json_object *obj = walkable(cur, page->what);
+		JV		   *obj = walkable(cur, page->what);
 
-		if (obj == NULL ||
-			!json_object_object_get_ex(obj, col->field_path[i], &cur))
+		if (obj == NULL || (cur = jv_get(obj, col->field_path[i])) == NULL)
 			return NULL;
 	}
 	return cur;
@@ -2236,16 +2948,11 @@ convert_id(FaunaConv *cv, FaunaElem *e)
 	if (col->typid == JSONBOID || col->typid == JSONOID)
 	{
 		RefExport	r;
-		json_object *mod;
-		json_object *coll;
 
-		r.id = jstr(e->idobj, &r.idlen);
+		r.id = e->idobj;
 		r.coll = NULL;
 		r.type = "document";
-		if (json_object_object_get_ex(e->fields, "coll", &coll) &&
-			coll && single_key(coll, &mod) != NULL &&
-			strcmp(single_key(coll, &mod), "@mod") == 0 &&
-			json_object_is_type(mod, json_type_string))
+		if (mod_name(JV_GET(e->fields, "coll")) != NULL)
 		{
 			/* a document: the same export as a ref to it */
 			ref_export(cv, FV_DOC, e->fields, &r);
@@ -2298,7 +3005,7 @@ fauna_page_document(FaunaPage *page, int i, FaunaColumn *columns,
 	{
 		FaunaColumn *col = &columns[c];
 		int			slot = col->attnum - 1;
-		json_object *v = NULL;
+		JV		   *v = NULL;
 		bool		user_fields = false;
 
 		cv.col = col;
@@ -2314,16 +3021,17 @@ fauna_page_document(FaunaPage *page, int i, FaunaColumn *columns,
 				if (e->event_ts)
 					v = e->event_ts;	/* an event: its txn_ts */
 				else
-					json_object_object_get_ex(e->fields, "ts", &v);
+					v = JV_GET(e->fields, "ts");
 				break;
 			case FAUNA_PATH_TTL:
-				json_object_object_get_ex(e->fields, "ttl", &v);
+				v = JV_GET(e->fields, "ttl");
 				break;
 			case FAUNA_PATH_COLL:
-				json_object_object_get_ex(e->fields, "coll", &v);
+				v = JV_GET(e->fields, "coll");
 				break;
 			case FAUNA_PATH_DATA:
-				if (!json_object_object_get_ex(e->fields, "data", &v) && e->is_doc)
+				v = JV_GET(e->fields, "data");
+				if (v == NULL && e->is_doc)
 				{
 					v = e->fields;
 					user_fields = true;
@@ -2337,7 +3045,7 @@ fauna_page_document(FaunaPage *page, int i, FaunaColumn *columns,
 				break;
 		}
 
-		if (v == NULL)
+		if (v == NULL || v->type == JT_NULL)
 		{
 			values[slot] = (Datum) 0;
 			isnull[slot] = true;
@@ -2388,55 +3096,51 @@ fauna_column_prepare(FaunaColumn *column)
  * ----------------------------------------------------------------
  */
 
+/*
+ * Parse a small body (an error answer) into a tape in CurrentMemoryContext;
+ * NULL when it is not JSON.  Whatever follows the first value is ignored.
+ */
+static JV *
+parse_small_body(const char *body, size_t len)
+{
+	JParse		jp;
+
+	if (body == NULL || len == 0 || len > FAUNA_MAX_BODY)
+		return NULL;
+	memset(&jp, 0, sizeof(jp));
+	jp.buf = palloc(len + 1);
+	memcpy(jp.buf, body, len);
+	jp.buf[len] = '\0';
+	jp.len = len;
+	jp.cxt = CurrentMemoryContext;
+	jp.allow_trailing = true;
+	if (!json_parse(&jp))
+		return NULL;
+	return jp.toks;
+}
+
 bool
 fauna_parse_error_body(const char *body, size_t len, char **code,
 					   char **message)
 {
-	json_tokener *tok;
-	json_object *root;
-	json_object *err;
-	json_object *c;
-	json_object *m;
+	JV		   *root;
+	JV		   *err;
+	JV		   *c;
+	JV		   *m;
 
 	*code = NULL;
 	*message = NULL;
-	if (body == NULL || len == 0 || len > INT_MAX)
-		return false;
-	tok = json_tokener_new_ex(FAUNA_JSON_MAX_DEPTH);
-	if (tok == NULL)
-		return false;
-	root = json_tokener_parse_ex(tok, body, (int) len);
-	json_tokener_free(tok);
+	root = parse_small_body(body, len);
 	if (root == NULL)
 		return false;
-
-	if (json_object_is_type(root, json_type_object) &&
-		json_object_object_get_ex(root, "error", &err) &&
-		json_object_is_type(err, json_type_object) &&
-		json_object_object_get_ex(err, "code", &c) &&
-		json_object_is_type(c, json_type_string))
-	{
-		const char *msg = "";
-
-		if (json_object_object_get_ex(err, "message", &m) &&
-			json_object_is_type(m, json_type_string))
-			msg = json_object_get_string(m);
-
-		/* palloc can only fail on OOM; do not leak the tree if it does */
-		PG_TRY();
-		{
-			*code = pstrdup(json_object_get_string(c));
-			*message = pstrdup(msg);
-		}
-		PG_FINALLY();
-		{
-			json_object_put(root);
-		}
-		PG_END_TRY();
-		return true;
-	}
-	json_object_put(root);
-	return false;
+	err = JV_GET(root, "error");
+	c = JV_GET(err, "code");
+	if (!jv_is(c, JT_STRING))
+		return false;
+	m = JV_GET(err, "message");
+	*code = pstrdup(c->u.s);
+	*message = pstrdup(jv_is(m, JT_STRING) ? m->u.s : "");
+	return true;
 }
 
 /* ----------------------------------------------------------------
@@ -2447,9 +3151,10 @@ fauna_parse_error_body(const char *body, size_t len, char **code,
  * tags (@ts, @obj, @query; nested @ref) and plain JSON numbers.  Each v4
  * document {"ref", "ts": µs, "data", "ttl"?} is given, at page build time,
  * the shape the rest of this file knows: an object
- * {"id", "coll": {"@mod"}, "ts": {"@time"}, "ttl"?, "data"} owned by the
- * page's tree, so column lookup, ids and conversions need no v4 cases.
- * The page's "after" is the cursor array's JSON text, sent back verbatim.
+ * {"id", "coll": {"@mod"}, "ts": {"@time"}, "ttl"?, "data"} (a small tape
+ * of its own in the page's memory, "ttl" and "data" copied into it), so
+ * column lookup, ids and conversions need no v4 cases.  The page's "after"
+ * is the cursor array's JSON text, sent back verbatim.
  * ----------------------------------------------------------------
  */
 
@@ -2470,10 +3175,10 @@ fauna_page_set_txn_ts(FaunaPage *page, int64 txn_ts)
 
 /* A plain JSON number that is an integer in the int64 range. */
 static bool
-v4_number_int64(json_object *v, int64 *out)
+v4_number_int64(JV *v, int64 *out)
 {
-	return json_object_is_type(v, json_type_int) &&
-		parse_int64(json_object_get_string(v), out);
+	return jv_is(v, JT_NUMBER) && (v->flags & JF_INT) &&
+		parse_int64(v->u.s, out);
 }
 
 /* Native v4 classes (refs {"id": name} with no collection) and their type. */
@@ -2494,31 +3199,24 @@ static const struct
 };
 
 /* The payload of a {"@ref": {...}} value, else NULL. */
-static json_object *
-v4_ref_payload(json_object *v)
+static JV *
+v4_ref_payload(JV *v)
 {
-	json_object *payload;
-	const char *key;
+	JV		   *payload;
+	JV		   *key = single_key(v, &payload);
 
-	if (v == NULL || !json_object_is_type(v, json_type_object))
-		return NULL;
-	key = single_key(v, &payload);
-	if (key == NULL || strcmp(key, "@ref") != 0 ||
-		!json_object_is_type(payload, json_type_object))
+	if (key == NULL || !JV_KEY_IS(key, "@ref") || payload->type != JT_OBJECT)
 		return NULL;
 	return payload;
 }
 
 /* The "id" string of a ref payload, else NULL. */
-static const char *
-v4_ref_id(json_object *payload, int *len)
+static JV *
+v4_ref_id(JV *payload)
 {
-	json_object *id;
+	JV		   *id = JV_GET(payload, "id");
 
-	if (payload == NULL || !json_object_object_get_ex(payload, "id", &id) ||
-		!json_object_is_type(id, json_type_string))
-		return NULL;
-	return jstr(id, len);
+	return jv_is(id, JT_STRING) ? id : NULL;
 }
 
 /*
@@ -2528,30 +3226,27 @@ v4_ref_id(json_object *payload, int *len)
  * nested deeper, a scoped ref of another database) type "unknown".
  */
 static void
-ref_export_v4(FaunaConv *cv, json_object *obj, RefExport *r)
+ref_export_v4(FaunaConv *cv, JV *obj, RefExport *r)
 {
-	json_object *cls;
-	json_object *clscls;
-	const char *name;
-	int			len;
+	JV		   *cls;
+	JV		   *clscls;
+	JV		   *name;
 
-	r->id = v4_ref_id(obj, &r->idlen);
+	r->id = v4_ref_id(obj);
 	if (r->id == NULL)
 		invalid_value(cv, FV_REF, "(without id)");
 	r->coll = NULL;
 	r->type = "unknown";
-	if (json_object_object_get_ex(obj, "database", NULL))
+	if (JV_GET(obj, "database") != NULL)
 		return;
-	cls = json_object_object_get_ex(obj, "collection", &cls) ?
-		v4_ref_payload(cls) : NULL;
-	if ((name = v4_ref_id(cls, &len)) == NULL ||
-		json_object_object_get_ex(cls, "database", NULL))
+	cls = v4_ref_payload(JV_GET(obj, "collection"));
+	if ((name = v4_ref_id(cls)) == NULL || JV_GET(cls, "database") != NULL)
 		return;
-	if (!json_object_object_get_ex(cls, "collection", &clscls))
+	if ((clscls = JV_GET(cls, "collection")) == NULL)
 	{
 		/* Ref(id, Ref("keys")): an instance of a native class */
 		for (int i = 0; i < lengthof(v4_classes); i++)
-			if (strcmp(name, v4_classes[i].cls) == 0)
+			if (strcmp(name->u.s, v4_classes[i].cls) == 0)
 			{
 				r->type = v4_classes[i].type;
 				return;
@@ -2560,103 +3255,126 @@ ref_export_v4(FaunaConv *cv, json_object *obj, RefExport *r)
 	}
 	clscls = v4_ref_payload(clscls);
 	if (clscls != NULL &&
-		!json_object_object_get_ex(clscls, "collection", NULL) &&
-		!json_object_object_get_ex(clscls, "database", NULL) &&
-		(name = v4_ref_id(clscls, &len)) != NULL &&
-		strcmp(name, "collections") == 0)
+		JV_GET(clscls, "collection") == NULL &&
+		JV_GET(clscls, "database") == NULL &&
+		(name = v4_ref_id(clscls)) != NULL &&
+		JV_KEY_IS(name, "collections"))
 	{
 		/* Ref(id, Ref(coll, Ref("collections"))): a document */
-		r->coll = v4_ref_id(cls, &r->colllen);
+		r->coll = v4_ref_id(cls);
 		r->type = "document";
 	}
 }
 
-/* A new json-c object, or an ERROR (json-c returns NULL only on OOM). */
-static json_object *
-v4_check_alloc(json_object *obj)
+/* Tokens of the subtree of v. */
+static inline uint32
+subtree_len(JV *v)
 {
-	if (obj == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory"),
-				 errdetail("Could not build a Fauna v4 document.")));
-	return obj;
+	return (uint32) (jv_next(v) - v);
 }
 
 /*
  * Record one v4 document as an element, in the normalized shape described
- * above; norm is the array (owned by the page's root) that keeps the new
- * objects.  A null element (Get of a missing document) gives no element.
+ * above.  A null element (Get of a missing document) gives no element.
  */
 static void
-v4_add_element(FaunaPage *page, json_object *norm, json_object *v, int index)
+v4_add_element(FaunaPage *page, JV *v, int index)
 {
-	json_object *ref;
-	json_object *payload;
-	json_object *ts;
-	json_object *x;
-	json_object *obj;
-	json_object *tagged;
-	const char *id;
-	const char *coll;
-	int			len = 0;
+	JV		   *ref;
+	JV		   *payload;
+	JV		   *ts;
+	JV		   *ttl;
+	JV		   *data;
+	JV		   *id;
+	JV		   *coll = NULL;
 	int64		us;
 	char		iso[64];
 	char		detail[160];
 	FaunaElem  *e;
+	JTok	   *obj;
+	uint32		n;
+	uint32		k;
+	uint32		count;
 
-	if (json_object_is_type(v, json_type_null))
+	if (v->type == JT_NULL)
 		return;
-	if (!json_object_is_type(v, json_type_object) ||
-		!json_object_object_get_ex(v, "ref", &ref) ||
+	if (v->type != JT_OBJECT ||
+		(ref = JV_GET(v, "ref")) == NULL ||
 		(payload = v4_ref_payload(ref)) == NULL ||
-		(id = v4_ref_id(payload, &len)) == NULL)
+		(id = v4_ref_id(payload)) == NULL)
 	{
 		snprintf(detail, sizeof(detail),
 				 "Element %d of the page is not a document with a \"ref\".", index);
 		invalid_response(page->what, detail);
 	}
-	if (!pg_verify_mbstr(PG_UTF8, id, len, true))
+	if (id->flags & JF_NUL)
 	{
 		snprintf(detail, sizeof(detail),
 				 "The id of element %d of the page is not valid UTF-8.", index);
 		invalid_response(page->what, detail);
 	}
-	if (!json_object_object_get_ex(v, "ts", &ts) ||
-		!v4_number_int64(ts, &us) || !format_unix_micros(us, iso, sizeof(iso)))
+	ts = JV_GET(v, "ts");
+	if (!v4_number_int64(ts, &us) || !format_unix_micros(us, iso, sizeof(iso)))
 	{
 		snprintf(detail, sizeof(detail),
 				 "Element %d of the page has no \"ts\" in microseconds.", index);
 		invalid_response(page->what, detail);
 	}
+	coll = v4_ref_id(v4_ref_payload(JV_GET(payload, "collection")));
+	ttl = JV_GET(v, "ttl");
+	data = JV_GET(v, "data");
 
-	/* attach first, so that whatever follows is owned by the page */
-	obj = v4_check_alloc(json_object_new_object());
-	json_object_array_add(norm, obj);
-	json_object_object_add(obj, "id", v4_check_alloc(json_object_new_string_len(id, len)));
-	if (json_object_object_get_ex(payload, "collection", &x) &&
-		(coll = v4_ref_id(v4_ref_payload(x), &len)) != NULL)
+	/* {"id", "coll"?: {"@mod"}, "ts": {"@time"}, "ttl"?, "data"} */
+	n = 1 + 2 + (coll ? 4 : 0) + 4 + (ttl ? 1 + subtree_len(ttl) : 0) +
+		1 + (data ? subtree_len(data) : 1);
+	obj = MemoryContextAlloc(page->cxt, sizeof(JTok) * n);
+	k = 1;
+	count = 0;
+	synth_string(&obj[k++], "id", 2);
+	obj[k++] = *id;
+	count++;
+	if (coll)
 	{
-		tagged = v4_check_alloc(json_object_new_object());
-		json_object_object_add(obj, "coll", tagged);
-		json_object_object_add(tagged, "@mod",
-							   v4_check_alloc(json_object_new_string_len(coll, len)));
+		synth_string(&obj[k++], "coll", 4);
+		synth_object(&obj[k++], 1, 3);
+		synth_string(&obj[k++], "@mod", 4);
+		obj[k++] = *coll;
+		count++;
 	}
-	tagged = v4_check_alloc(json_object_new_object());
-	json_object_object_add(obj, "ts", tagged);
-	json_object_object_add(tagged, "@time", v4_check_alloc(json_object_new_string(iso)));
-	if (json_object_object_get_ex(v, "ttl", &x))
-		json_object_object_add(obj, "ttl", json_object_get(x));
-	if (json_object_object_get_ex(v, "data", &x))
-		json_object_object_add(obj, "data", json_object_get(x));
+	synth_string(&obj[k++], "ts", 2);
+	synth_object(&obj[k++], 1, 3);
+	synth_string(&obj[k++], "@time", 5);
+	{
+		char	   *s = MemoryContextStrdup(page->cxt, iso);
+
+		synth_string(&obj[k++], s, strlen(s));
+	}
+	count++;
+	if (ttl)
+	{
+		synth_string(&obj[k++], "ttl", 3);
+		memcpy(&obj[k], ttl, sizeof(JTok) * subtree_len(ttl));
+		k += subtree_len(ttl);
+		count++;
+	}
+	synth_string(&obj[k++], "data", 4);
+	if (data)
+	{
+		memcpy(&obj[k], data, sizeof(JTok) * subtree_len(data));
+		k += subtree_len(data);
+	}
 	else
-		json_object_object_add(obj, "data", v4_check_alloc(json_object_new_object()));
+		synth_object(&obj[k++], 0, 1);
+	count++;
+	Assert(k == n);
+	synth_object(&obj[0], count, n);
 
 	e = &page->elems[page->count];
 	e->fields = obj;
-	json_object_object_get_ex(obj, "id", &e->idobj);
-	e->id = json_object_get_string(e->idobj);
+	e->idobj = &obj[2];
+	e->id = e->idobj->u.s;
 	e->is_doc = false;			/* user fields are under "data" */
+
 	page->v4raw[page->count] = v;
 	page->count++;
 }
@@ -2668,40 +3386,36 @@ v4_add_element(FaunaPage *page, json_object *norm, json_object *v, int index)
 static void
 page_build_v4(FaunaPage *page)
 {
-	json_object *root = page->root;
-	json_object *res;
-	json_object *data = NULL;
-	json_object *after;
-	json_object *norm;
-	int			n = 0;
+	JV		   *root = page->root;
+	JV		   *res = JV_GET(root, "resource");
+	JV		   *data = NULL;
+	JV		   *after;
+	uint32		n = 0;
 
 	page->v4 = true;
-	if (!json_object_is_type(root, json_type_object) ||
-		!json_object_object_get_ex(root, "resource", &res))
+	if (res == NULL)
 		invalid_response(page->what, "The response has no \"resource\".");
 
-	norm = v4_check_alloc(json_object_new_array());
-	json_object_object_add(root, "fauna_fdw.v4", norm);
-
-	if (json_object_is_type(res, json_type_null))
+	if (res->type == JT_NULL)
 		n = 0;
-	else if (json_object_is_type(res, json_type_object) &&
-			 json_object_object_get_ex(res, "data", &data) &&
-			 json_object_is_type(data, json_type_array) &&
-			 !json_object_object_get_ex(res, "ref", NULL))
+	else if (res->type == JT_OBJECT &&
+			 jv_is(data = JV_GET(res, "data"), JT_ARRAY) &&
+			 JV_GET(res, "ref") == NULL)
 	{
-		if (json_object_object_get_ex(res, "after", &after))
+		if ((after = JV_GET(res, "after")) != NULL)
 		{
-			if (!json_object_is_type(after, json_type_array))
+			MemoryContext old;
+
+			if (after->type != JT_ARRAY)
 				invalid_response(page->what,
 								 "The \"after\" cursor of the page is not an array.");
-			page->after = json_object_to_json_string_ext(after,
-														 JSON_C_TO_STRING_PLAIN |
-														 JSON_C_TO_STRING_NOSLASHESCAPE);
+			old = MemoryContextSwitchTo(page->cxt);
+			page->after = wire_json(after, NULL);
+			MemoryContextSwitchTo(old);
 		}
-		n = (int) json_object_array_length(data);
+		n = data->u.count;
 	}
-	else if (json_object_is_type(res, json_type_object))
+	else if (res->type == JT_OBJECT)
 	{
 		data = NULL;
 		n = 1;
@@ -2711,36 +3425,38 @@ page_build_v4(FaunaPage *page)
 						 "The \"resource\" is not a page, a document or null.");
 
 	page->elems = MemoryContextAllocZero(page->cxt, sizeof(FaunaElem) * Max(n, 1));
-	page->v4raw = MemoryContextAllocZero(page->cxt, sizeof(json_object *) * Max(n, 1));
+	page->v4raw = MemoryContextAllocZero(page->cxt, sizeof(JV *) * Max(n, 1));
 	if (n == 1 && data == NULL)
-		v4_add_element(page, norm, res, 0);
-	else
-		for (int i = 0; i < n; i++)
-			v4_add_element(page, norm, json_object_array_get_idx(data, i), i);
+		v4_add_element(page, res, 0);
+	else if (data != NULL)
+	{
+		JV		   *el;
+		uint32		i;
+
+		JV_FOREACH_ELEM(data, el, i)
+			v4_add_element(page, el, (int) i);
+	}
 }
 
 /* Is this v4 index "values" entry {"field": ["name"]} (or "name")? */
 static bool
-v4_is_field(json_object *value, const char *name)
+v4_is_field(JV *value, const char *name)
 {
-	json_object *field;
-	json_object *reverse;
+	JV		   *field = JV_GET(value, "field");
+	JV		   *reverse;
 
-	if (!json_object_is_type(value, json_type_object) ||
-		!json_object_object_get_ex(value, "field", &field))
+	if (field == NULL)
 		return false;
-	if (json_object_object_get_ex(value, "reverse", &reverse) &&
-		!(json_object_is_type(reverse, json_type_boolean) &&
-		  !json_object_get_boolean(reverse)))
+	if ((reverse = JV_GET(value, "reverse")) != NULL &&
+		reverse->type != JT_FALSE)
 		return false;
-	if (json_object_is_type(field, json_type_array))
+	if (field->type == JT_ARRAY)
 	{
-		if (json_object_array_length(field) != 1)
+		if (field->u.count != 1)
 			return false;
-		field = json_object_array_get_idx(field, 0);
+		field = field + 1;
 	}
-	return json_object_is_type(field, json_type_string) &&
-		strcmp(json_object_get_string(field), name) == 0;
+	return field->type == JT_STRING && strcmp(field->u.s, name) == 0;
 }
 
 /*
@@ -2754,36 +3470,28 @@ fauna_v4_page_ts_index(FaunaPage *page, const char *collection)
 {
 	for (int i = 0; i < page->count; i++)
 	{
-		json_object *ix = page->v4raw[i];
-		json_object *x;
-		const char *name;
-		int			len;
+		JV		   *ix = page->v4raw[i];
+		JV		   *x;
+		JV		   *name;
 
-		if (!json_object_object_get_ex(ix, "active", &x) ||
-			!json_object_is_type(x, json_type_boolean) ||
-			!json_object_get_boolean(x))
+		if (!jv_is(JV_GET(ix, "active"), JT_TRUE))
 			continue;
-		if (!json_object_object_get_ex(ix, "source", &x) ||
-			(name = v4_ref_id(v4_ref_payload(x), &len)) == NULL ||
-			strcmp(name, collection) != 0)
+		name = v4_ref_id(v4_ref_payload(JV_GET(ix, "source")));
+		if (name == NULL || strcmp(name->u.s, collection) != 0)
 			continue;
-		if (json_object_object_get_ex(ix, "terms", &x) &&
-			!json_object_is_type(x, json_type_null) &&
-			!(json_object_is_type(x, json_type_array) &&
-			  json_object_array_length(x) == 0))
+		if ((x = JV_GET(ix, "terms")) != NULL && x->type != JT_NULL &&
+			!(x->type == JT_ARRAY && x->u.count == 0))
 			continue;
-		if (!json_object_object_get_ex(ix, "values", &x) ||
-			!json_object_is_type(x, json_type_array) ||
-			json_object_array_length(x) != 2 ||
-			!v4_is_field(json_object_array_get_idx(x, 0), "ts") ||
-			!v4_is_field(json_object_array_get_idx(x, 1), "ref"))
+		x = JV_GET(ix, "values");
+		if (!jv_is(x, JT_ARRAY) || x->u.count != 2 ||
+			!v4_is_field(jv_elem(x, 0), "ts") ||
+			!v4_is_field(jv_elem(x, 1), "ref"))
 			continue;
-		if (!json_object_object_get_ex(ix, "name", &x) ||
-			!json_object_is_type(x, json_type_string))
+		x = JV_GET(ix, "name");
+		if (!jv_is(x, JT_STRING))
 			continue;
-		name = json_object_get_string(x);
-		if (fauna_is_identifier(name))
-			return pstrdup(name);
+		if (fauna_is_identifier(x->u.s))
+			return pstrdup(x->u.s);
 	}
 	return NULL;
 }
@@ -2798,52 +3506,28 @@ bool
 fauna_parse_v4_error_body(const char *body, size_t len, char **code,
 						  char **description, char **position)
 {
-	json_tokener *tok;
-	json_object *root;
-	json_object *errors;
-	json_object *err;
-	json_object *c;
-	json_object *d;
-	json_object *p;
-	volatile bool ok = false;
+	JV		   *root;
+	JV		   *errors;
+	JV		   *err;
+	JV		   *c;
+	JV		   *d;
+	JV		   *p;
 
 	*code = *description = *position = NULL;
-	if (body == NULL || len == 0 || len > INT_MAX)
-		return false;
-	tok = json_tokener_new_ex(FAUNA_JSON_MAX_DEPTH);
-	if (tok == NULL)
-		return false;
-	root = json_tokener_parse_ex(tok, body, (int) len);
-	json_tokener_free(tok);
+	root = parse_small_body(body, len);
 	if (root == NULL)
 		return false;
-
-	PG_TRY();
-	{
-		if (json_object_is_type(root, json_type_object) &&
-			json_object_object_get_ex(root, "errors", &errors) &&
-			json_object_is_type(errors, json_type_array) &&
-			json_object_array_length(errors) > 0 &&
-			(err = json_object_array_get_idx(errors, 0)) != NULL &&
-			json_object_is_type(err, json_type_object) &&
-			json_object_object_get_ex(err, "code", &c) &&
-			json_object_is_type(c, json_type_string))
-		{
-			*code = pstrdup(json_object_get_string(c));
-			*description = pstrdup(json_object_object_get_ex(err, "description", &d) &&
-								   json_object_is_type(d, json_type_string)
-								   ? json_object_get_string(d) : "");
-			*position = pstrdup(json_object_object_get_ex(err, "position", &p)
-								? json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
-																 JSON_C_TO_STRING_NOSLASHESCAPE)
-								: "");
-			ok = true;
-		}
-	}
-	PG_FINALLY();
-	{
-		json_object_put(root);
-	}
-	PG_END_TRY();
-	return ok;
+	errors = JV_GET(root, "errors");
+	if (!jv_is(errors, JT_ARRAY) || errors->u.count == 0)
+		return false;
+	err = errors + 1;
+	c = JV_GET(err, "code");
+	if (!jv_is(c, JT_STRING))
+		return false;
+	d = JV_GET(err, "description");
+	p = JV_GET(err, "position");
+	*code = pstrdup(c->u.s);
+	*description = pstrdup(jv_is(d, JT_STRING) ? d->u.s : "");
+	*position = p ? wire_json(p, NULL) : pstrdup("");
+	return true;
 }

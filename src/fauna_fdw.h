@@ -4,8 +4,8 @@
  *		  Private declarations shared by the files of fauna_fdw.
  *
  * Each .c file under src/ owns one concern; this header is the only place
- * where they meet.  libcurl is used only by connection.c and json-c only by
- * decode.c, so nothing here mentions either library: the rest of the code
+ * where they meet.  libcurl is used only by connection.c and JSON is parsed
+ * only by decode.c, so nothing here mentions either: the rest of the code
  * speaks in Fauna terms (pages, documents, cursors, columns).
  *
  *-------------------------------------------------------------------------
@@ -78,19 +78,20 @@ typedef struct FaunaStats
 } FaunaStats;
 
 /*
- * A page of documents parsed from one response.  Opaque: it holds json-c
- * objects.  Their memory is released when the memory context the page was
- * created in is reset or deleted (a reset callback), so an ERROR in the
- * middle of a scan leaks nothing.
+ * A page of documents parsed from one response.  Opaque: it holds the body
+ * and decode.c's token array of it, both palloc'd in the memory context the
+ * page was created in, so resetting or deleting that context frees the page
+ * and an ERROR in the middle of a scan leaks nothing.
  */
 typedef struct FaunaPage FaunaPage;
 
 /*
  * Incremental parser: fed body bytes as they arrive from the network.
  * fauna_parser_feed() never throws (it is called from inside libcurl's write
- * callback, where a longjmp would corrupt libcurl's state); it only records
- * the first error.  The parser's json-c memory is tied to the context it was
- * created in, like a page's.
+ * callback, where a longjmp would corrupt libcurl's state): it only appends
+ * the bytes to a buffer in the context the parser was created in and
+ * records a failure (out of memory, too large); the JSON is parsed and
+ * validated by fauna_parser_finish_page().
  */
 typedef struct FaunaParser FaunaParser;
 
