@@ -146,3 +146,4 @@ EXPLAIN (COSTS OFF)
   SELECT n FROM feed_docs WHERE ts > :'mark0' ORDER BY ts DESC;
 EXPLAIN (COSTS OFF)
   SELECT n FROM feed_docs WHERE ts > :'mark0' ORDER BY n;
+DROP FUNCTION explain_analyze;

@@ -142,7 +142,135 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER fauna4bad OPTIONS (secret 'not-the-s
 CREATE FOREIGN TABLE users4bad (ref text) SERVER fauna4bad OPTIONS (collection 'Users');
 SELECT * FROM users4bad;
 SELECT sqlstate_of('SELECT * FROM users4bad');
--- event tables are not read over v4
-CREATE FOREIGN TABLE events4feed (ref text, ts timestamptz, action text)
-  SERVER fauna4 OPTIONS (collection 'Events', events 'true');
-SELECT * FROM events4feed WHERE ts > :'t1';
+
+-- Event tables over v4: Paginate(Documents(c), {events: true, after}),
+-- create/update/delete as add/update/remove; a remove carries the
+-- document as it was (read at its delete's ts - 1 µs).  Feed4 was created
+-- by test/seed_v4.py (v4, history_days 30) with one document; the suite
+-- writes through test/fauna_write.py (FQL v10, the same store).  Times are
+-- shown relative to marks.
+SET timezone = 'UTC';
+CREATE FUNCTION explain_analyze(query text)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  ln text;
+BEGIN
+  FOR ln IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || query LOOP
+    RETURN NEXT regexp_replace(ln, 'Fauna bytes received: \d+', 'Fauna bytes received: N');
+  END LOOP;
+END
+$$;
+CREATE FOREIGN TABLE feed4_docs (ref text, ts timestamptz, n int, data jsonb)
+  SERVER fauna4 OPTIONS (collection 'Feed4');
+CREATE FOREIGN TABLE feed4_events (ref text, ts timestamptz,
+                                   action text OPTIONS (path 'action'),
+                                   n int, data jsonb)
+  SERVER fauna4 OPTIONS (collection 'Feed4', events 'true');
+CREATE FOREIGN TABLE feed4_events_p2 (ts timestamptz, action text, n int)
+  SERVER fauna4 OPTIONS (collection 'Feed4', events 'true', page_size '2');
+SELECT n FROM feed4_docs;
+SELECT max(ts) AS mark0 FROM feed4_docs \gset
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM feed4_events WHERE ts > :'mark0';
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT action, n FROM feed4_events WHERE ts >= :'mark0' AND ts < now() AND n > 1;
+-- a scan needs a lower bound on ts
+SELECT * FROM feed4_events;
+-- bounds older than the history the collection keeps (v4 does not say so;
+-- fauna_fdw checks history_days): a full refresh is needed
+-- (the oldest event's time depends on the clock: shown masked)
+CREATE FUNCTION error_of(query text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  msg text; det text; hint text;
+BEGIN
+  EXECUTE query;
+  RETURN NEXT 'no error';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                          hint = PG_EXCEPTION_HINT;
+  RETURN NEXT SQLSTATE;
+  RETURN NEXT msg;
+  RETURN NEXT regexp_replace(det, '\d{4}-\d\d-\d\d \d\d:\d\d:[0-9.]+\+00', '<time>', 'g');
+  RETURN NEXT hint;
+END
+$$;
+SELECT error_of($$SELECT * FROM feed4_events WHERE ts > '2000-01-01'$$);
+-- empty ranges send nothing; nothing happened after the mark yet
+SELECT count(*) FROM feed4_events WHERE ts > 'infinity';
+SELECT * FROM feed4_events WHERE ts > :'mark0';
+-- the creation of the first document
+SELECT action, n, data, ts = :'mark0' AS at_mark FROM feed4_events WHERE ts >= :'mark0';
+
+-- four documents created in one transaction share a ts and all come through
+\! python3 test/fauna_write.py 'Feed4.create({ n: 1 }); Feed4.create({ n: 2 }); Feed4.create({ n: 3 }); Feed4.create({ n: 4 })'
+SELECT action, n, ts = max(ts) OVER () AS same_ts, data
+  FROM feed4_events WHERE ts > :'mark0' ORDER BY n;
+SELECT max(ts) AS mark1 FROM feed4_docs \gset
+-- a local copy kept by fauna_sync (its deletions come from the v4 events)
+CREATE TABLE feed4_copy (ref text PRIMARY KEY, ts timestamptz, n int);
+CALL fauna_sync('feed4_docs', 'feed4_copy');
+SELECT n FROM feed4_copy ORDER BY n;
+-- ts >= includes the bound
+SELECT count(*) FROM feed4_events WHERE ts >= :'mark1';
+SELECT count(*) FROM feed4_events WHERE ts = :'mark1';
+SELECT count(*) FROM feed4_events WHERE ts > :'mark1';
+
+-- an update of one and a create of another: exactly those two, in ts order
+\! python3 test/fauna_write.py 'Feed4.where(.n == 2).forEach(d => d.update({ note: "changed" }))'
+\! python3 test/fauna_write.py 'Feed4.create({ n: 5 })'
+SELECT action, n, data->>'note' AS note, ts - :'mark1' AS after_mark
+  FROM feed4_events WHERE ts > :'mark1';
+SELECT max(ts) AS mark2 FROM feed4_docs \gset
+-- an upper bound stops the scan
+SELECT action, n FROM feed4_events WHERE ts > :'mark0' AND ts <= :'mark1' ORDER BY n;
+SELECT action, n FROM feed4_events WHERE ts > :'mark0' AND ts < :'mark2';
+-- nothing new, or a mark far in the future: nothing
+SELECT action, n FROM feed4_events WHERE ts > :'mark2';
+SELECT action, n FROM feed4_events WHERE ts > '9000-01-01';
+
+-- deletions of three documents made in the order 1, 3, 2 come back as
+-- three remove events in that order, with strictly increasing ts; a remove
+-- carries the document as it was
+\! python3 test/fauna_write.py 'Feed4.where(.n == 1).forEach(d => d.delete())'
+\! python3 test/fauna_write.py 'Feed4.where(.n == 3).forEach(d => d.delete())'
+\! python3 test/fauna_write.py 'Feed4.where(.n == 2).forEach(d => d.delete())'
+SELECT action, n, data->>'note' AS note, ts - :'mark2' AS after_mark,
+       ts > lag(ts) OVER () AS increasing
+  FROM feed4_events WHERE ts > :'mark2';
+-- the same with a page size of 2: two pages, the second at the first's snapshot
+SELECT action, n, ts - :'mark2' AS after_mark,
+       ts > lag(ts) OVER () AS increasing
+  FROM feed4_events_p2 WHERE ts > :'mark2';
+SELECT explain_analyze(format(
+  'SELECT * FROM feed4_events_p2 WHERE ts > %L', :'mark2'));
+-- the whole story since the first mark, with a page size of 2
+SELECT action, n, ts - min(ts) OVER () AS since_first
+  FROM feed4_events_p2 WHERE ts > :'mark0';
+SELECT n FROM feed4_docs ORDER BY n;
+-- fauna_sync: the upserts after its mark, the removes from the v4 events
+CALL fauna_sync('feed4_docs', 'feed4_copy');
+SELECT upserted, deleted, full_copy FROM fauna_sync_state
+ WHERE local_table = 'feed4_copy'::regclass;
+SELECT n FROM feed4_copy ORDER BY n;
+-- a mark older than the collection's history: a full copy instead
+UPDATE fauna_sync_state SET high_water = '2000-01-01'
+ WHERE local_table = 'feed4_copy'::regclass;
+CALL fauna_sync('feed4_docs', 'feed4_copy');
+SELECT upserted, deleted, full_copy FROM fauna_sync_state
+ WHERE local_table = 'feed4_copy'::regclass;
+-- ts as bigint (µs since the Unix epoch) works the same way
+CREATE FOREIGN TABLE feed4_events_us (ts bigint, action text, n int)
+  SERVER fauna4 OPTIONS (collection 'Feed4', events 'true');
+SELECT action, n FROM feed4_events_us
+  WHERE ts > (extract(epoch FROM :'mark2'::timestamptz) * 1000000)::bigint;
+-- the v10 event table of the same collection lists the same events
+CREATE FOREIGN TABLE feed10_events (ref text, ts timestamptz, action text, n int, data jsonb)
+  SERVER fauna10 OPTIONS (collection 'Feed4', events 'true');
+SELECT count(*) AS differ FROM (
+  (SELECT * FROM feed10_events WHERE ts > :'mark1' EXCEPT SELECT * FROM feed4_events WHERE ts > :'mark1')
+  UNION ALL
+  (SELECT * FROM feed4_events WHERE ts > :'mark1' EXCEPT SELECT * FROM feed10_events WHERE ts > :'mark1')) d;
+-- an event table of a missing collection
+CREATE FOREIGN TABLE missing4_events (ref text, ts timestamptz)
+  SERVER fauna4 OPTIONS (collection 'NoSuchCollection', events 'true');
+SELECT * FROM missing4_events WHERE ts > '2024-01-01';
+DROP FUNCTION explain_analyze, error_of;

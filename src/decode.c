@@ -3287,6 +3287,7 @@ v4_add_element(FaunaPage *page, JV *v, int index)
 	JV		   *data;
 	JV		   *id;
 	JV		   *coll = NULL;
+	JV		   *action;
 	int64		us;
 	char		iso[64];
 	char		detail[160];
@@ -3375,6 +3376,25 @@ v4_add_element(FaunaPage *page, JV *v, int index)
 	e->id = e->idobj->u.s;
 	e->is_doc = false;			/* user fields are under "data" */
 
+	/*
+	 * An event of an event table (fql_v4.c maps each one to a document
+	 * plus its "action"): ts is the event's time.
+	 */
+	action = JV_GET(v, "action");
+	if (action != NULL)
+	{
+		if (!jv_is(action, JT_STRING) ||
+			(!JV_KEY_IS(action, "add") && !JV_KEY_IS(action, "update") &&
+			 !JV_KEY_IS(action, "remove")))
+		{
+			snprintf(detail, sizeof(detail),
+					 "The \"action\" of event %d is not add, update or remove.", index);
+			invalid_response(page->what, detail);
+		}
+		e->action = action;
+		e->event_ts = synth_time(page, iso);
+		e->txn_ts = us;
+	}
 	page->v4raw[page->count] = v;
 	page->count++;
 }
@@ -3406,9 +3426,10 @@ page_build_v4(FaunaPage *page)
 		{
 			MemoryContext old;
 
-			if (after->type != JT_ARRAY)
+			/* an array; an object for events: true ({ts, action, document}) */
+			if (after->type != JT_ARRAY && after->type != JT_OBJECT)
 				invalid_response(page->what,
-								 "The \"after\" cursor of the page is not an array.");
+								 "The \"after\" cursor of the page is not an array or an object.");
 			old = MemoryContextSwitchTo(page->cxt);
 			page->after = wire_json(after, NULL);
 			MemoryContextSwitchTo(old);

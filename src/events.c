@@ -22,6 +22,20 @@
  * than the history Fauna keeps (invalid_stream_start_time) is an ERROR too,
  * with a hint that a full refresh is needed.
  *
+ * On a server with api_version '4' there is no event feed: the scan pages
+ * through Paginate(Documents(c), {events: true, after}) over POST / (the
+ * expression is built by fql_v4.c, which maps each event to a row-shaped
+ * object, a remove with the document as it was).  The first page starts at
+ * the lower bound (after is inclusive, so "ts > x" starts at x + 1 µs);
+ * the following ones send the previous page's "after" event cursor, inside
+ * At(the first page's transaction time), like v4 document scans.  FQL v4
+ * does not report a start older than the history it keeps (the events are
+ * simply gone), so before the first page the scan reads the collection's
+ * history_days and raises the same error as the v10 feed
+ * (invalid_stream_start_time, with the full-refresh hint) when the bound
+ * is older than history_days plus Fauna's 15 minutes of slack.  A key that
+ * may not read the collection's definition skips that check.
+ *
  * Memory: one page at a time lives in page_cxt, reset before each request;
  * the caller converts each row in its per-tuple context.
  *
@@ -31,6 +45,7 @@
 
 #include "fauna_fdw.h"
 
+#include "catalog/pg_type_d.h"
 #include "commands/explain.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -55,15 +70,22 @@ struct FaunaEventScan
 	FaunaRequestCounters counters;
 	FaunaStats	totals;
 	int64		events;
+	int			api_version;	/* 10, or 4: Paginate(..., {events: true}) */
+	int64		v4_snapshot;	/* v4: the first page's transaction time */
+	bool		v4_history_checked;
 };
+
+/* Fauna keeps a collection's history this much longer than history_days. */
+#define FAUNA_HISTORY_SLACK_US	(INT64CONST(15) * 60 * 1000000)
 
 FaunaEventScan *
 fauna_events_begin(FaunaConn *conn, const char *collection,
-				   const char *relname, int page_size)
+				   const char *relname, int page_size, int api_version)
 {
 	FaunaEventScan *es = palloc0(sizeof(FaunaEventScan));
 
 	es->conn = conn;
+	es->api_version = api_version;
 	es->collection = pstrdup(collection);
 	es->relname = pstrdup(relname);
 	es->page_size = page_size;
@@ -123,6 +145,72 @@ us_text(int64 us)
 }
 
 /*
+ * FQL v4: raise invalid_stream_start_time, as the v10 feed would, when
+ * start_ts (exclusive) is older than the history the collection keeps.
+ * Checked once per scan, from the collection's history_days (null: kept
+ * forever) and the transaction time of that read.
+ */
+static void
+v4_check_history(FaunaEventScan *es, int64 start_ts)
+{
+	StringInfoData body;
+	FaunaPage  *page;
+	FaunaColumn col;
+	char	   *path[1];
+	Datum		value = 0;
+	bool		isnull = true;
+	FaunaStats	stats;
+	int64		days;
+	int64		oldest;
+
+	if (es->v4_history_checked)
+		return;
+	initStringInfo(&body);
+	fauna_fql_v4_collection_history(es->collection, &body);
+	MemoryContextReset(es->page_cxt);
+	fauna_request_start(es->conn, body.data, es->collection, es->page_cxt);
+	page = fauna_request_wait_optional(es->conn, &es->counters);
+	pfree(body.data);
+	if (page == NULL || fauna_page_count(page) != 1)
+	{
+		/* no such collection (the events page says so), or not readable */
+		MemoryContextReset(es->page_cxt);
+		es->v4_history_checked = true;
+		return;
+	}
+	add_stats(es, page);
+
+	memset(&col, 0, sizeof(col));
+	path[0] = "history_days";
+	col.attnum = 1;
+	col.attname = "history_days";
+	col.kind = FAUNA_PATH_FIELD;
+	col.field_path = path;
+	col.field_depth = 1;
+	col.typid = INT8OID;
+	col.typmod = -1;
+	fauna_column_prepare(&col);
+	fauna_page_document(page, 0, &col, 1, &value, &isnull);
+	memset(&stats, 0, sizeof(stats));
+	fauna_page_stats(page, &stats);
+	MemoryContextReset(es->page_cxt);
+	es->v4_history_checked = true;
+	if (isnull || stats.txn_ts <= 0)
+		return;
+
+	days = DatumGetInt64(value);
+	oldest = stats.txn_ts - days * INT64CONST(86400000000) - FAUNA_HISTORY_SLACK_US;
+	if (start_ts < oldest)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the events of Fauna collection \"%s\" after %s are no longer available",
+						es->collection, us_text(es->range.lower)),
+				 errdetail("invalid_stream_start_time: the collection keeps %lld days of history, so its oldest event is from %s (FQL v4 does not report this; fauna_fdw checks history_days).",
+						   (long long) days, us_text(oldest)),
+				 errhint("The bound is older than the history Fauna keeps for the collection; a full refresh is needed (read the document table again instead of the event table).")));
+}
+
+/*
  * Start (or restart) the scan for the given bounds on ts.  The caller has
  * already ruled out empty ranges.
  */
@@ -144,11 +232,21 @@ fauna_events_start(FaunaEventScan *es, const FaunaTsRange *range)
 	/* the feed's start_ts is exclusive */
 	start_ts = range->lower_strict ? range->lower : range->lower - 1;
 
-	if (es->token == NULL)
-		fetch_token(es);
-
 	resetStringInfo(&es->body);
-	fauna_feed_body(es->token, NULL, start_ts, es->page_size, &es->body);
+	if (es->api_version == 4)
+	{
+		v4_check_history(es, start_ts);
+		/* Paginate's after is inclusive */
+		es->v4_snapshot = 0;
+		fauna_fql_v4_events_page(es->collection, start_ts + 1, NULL,
+								 es->page_size, 0, &es->body);
+	}
+	else
+	{
+		if (es->token == NULL)
+			fetch_token(es);
+		fauna_feed_body(es->token, NULL, start_ts, es->page_size, &es->body);
+	}
 	es->page = NULL;
 	es->count = 0;
 	es->next = 0;
@@ -194,7 +292,10 @@ fetch_page(FaunaEventScan *es)
 	es->next = 0;
 	MemoryContextReset(es->page_cxt);
 
-	fauna_feed_request_start(es->conn, es->body.data, es->collection, es->page_cxt);
+	if (es->api_version == 4)
+		fauna_request_start(es->conn, es->body.data, es->collection, es->page_cxt);
+	else
+		fauna_feed_request_start(es->conn, es->body.data, es->collection, es->page_cxt);
 	es->page = fauna_request_wait(es->conn, &es->counters);
 	es->count = fauna_page_count(es->page);
 	add_stats(es, es->page);
@@ -207,7 +308,22 @@ fetch_page(FaunaEventScan *es)
 	after = fauna_page_after(es->page);
 	MemoryContextSwitchTo(oldcxt);
 	es->more = (after != NULL);
-	if (after)
+	if (after && es->api_version == 4)
+	{
+		FaunaStats	stats;
+
+		/* v4 cursors do not pin the snapshot: stay at the first page's */
+		if (es->v4_snapshot == 0)
+		{
+			memset(&stats, 0, sizeof(stats));
+			fauna_page_stats(es->page, &stats);
+			es->v4_snapshot = stats.txn_ts;
+		}
+		resetStringInfo(&es->body);
+		fauna_fql_v4_events_page(es->collection, 0, after, es->page_size,
+								 es->v4_snapshot, &es->body);
+	}
+	else if (after)
 	{
 		char	   *token = es->token;
 
@@ -288,10 +404,25 @@ fauna_events_end(FaunaEventScan *es)
  */
 void
 fauna_events_explain_query(const char *collection, const FaunaTsRange *shape,
-						   StringInfo explain)
+						   int api_version, int page_size, StringInfo explain)
 {
 	StringInfoData body;
 	int			n = 0;
+
+	if (api_version == 4)
+	{
+		if (shape->has_lower)
+		{
+			fauna_fql_v4_events_explain(collection, shape->lower_strict,
+										page_size, explain);
+			n++;
+		}
+		else
+			appendStringInfoString(explain, "(without a start)");
+		if (shape->has_upper)
+			appendStringInfo(explain, " until ts %s $%d", shape->upper_strict ? "<" : "<=", ++n);
+		return;
+	}
 
 	initStringInfo(&body);
 	fauna_fql_event_source(collection, &body, explain);

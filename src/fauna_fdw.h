@@ -366,7 +366,8 @@ typedef struct FaunaEventScan FaunaEventScan;
 struct ExplainState;
 
 extern FaunaEventScan *fauna_events_begin(FaunaConn *conn, const char *collection,
-										  const char *relname, int page_size);
+										  const char *relname, int page_size,
+										  int api_version);
 /* (Re)start with these bounds; ERROR without a lower bound */
 extern void fauna_events_start(FaunaEventScan *es, const FaunaTsRange *range);
 extern bool fauna_events_next(FaunaEventScan *es, FaunaColumn *columns,
@@ -375,6 +376,7 @@ extern void fauna_events_rescan(FaunaEventScan *es);
 extern void fauna_events_end(FaunaEventScan *es);
 extern void fauna_events_explain_query(const char *collection,
 									   const FaunaTsRange *shape,
+									   int api_version, int page_size,
 									   StringInfo explain);
 extern void fauna_events_explain(FaunaEventScan *es, struct ExplainState *explain);
 
@@ -431,5 +433,21 @@ extern void fauna_fql_v4_page(const FaunaQuerySpec *spec, const char *id,
 
 /* fql_v4.c: Map(Paginate(Indexes(), {size}), Lambda("i", Get(Var("i")))) */
 extern void fauna_fql_v4_list_indexes(StringInfo body);
+
+/*
+ * fql_v4.c: event tables.  A page of Paginate(Documents(c), {events: true})
+ * from after_ts (inclusive, µs) or, when after_cursor is not NULL, from the
+ * previous page's "after" (its JSON text, an event cursor object), at
+ * snapshot_ts unless 0; each event mapped to {ref, ts, action, data} (see
+ * fql_v4.c).  Its EXPLAIN text with the start as $1.  The collection's
+ * history_days as a document-shaped object {ref, ts, data: {history_days}}.
+ */
+extern void fauna_fql_v4_events_page(const char *collection, int64 after_ts,
+									 const char *after_cursor, int page_size,
+									 int64 snapshot_ts, StringInfo body);
+extern void fauna_fql_v4_events_explain(const char *collection, bool lower_strict,
+										int page_size, StringInfo explain);
+extern void fauna_fql_v4_collection_history(const char *collection,
+											StringInfo body);
 
 #endif							/* FAUNA_FDW_H */

@@ -210,3 +210,110 @@ fauna_fql_v4_list_indexes(StringInfo body)
 						   "{\"map\": {\"lambda\": \"i\", \"expr\": {\"get\": {\"var\": \"i\"}}}, "
 						   "\"collection\": {\"paginate\": {\"indexes\": null}, \"size\": 1000}}");
 }
+
+/* ----------------------------------------------------------------
+ * Event tables (events 'true') over FQL v4
+ *
+ * The events of a collection are Paginate(Documents(c), {events: true}):
+ * create/update/delete events {"ts", "action", "document", "data"?} in
+ * (ts, ref, action) order, "after" inclusive (a ts in µs for the first
+ * page, then the page's "after" event cursor).  Each event is mapped, on
+ * the server, to the shape of a v4 document plus its action, so that a
+ * page of events decodes like a page of documents:
+ *
+ *	{ref: document, ts: event ts, action: "add"|"update"|"remove", data}
+ *
+ * create and update give "add" and "update" with the event's data (the
+ * document after the write).  A v4 delete event carries no data, so a
+ * "remove" takes the document as it was from a read one microsecond before
+ * the delete (Get(ref, ts - 1)), which the collection's history keeps as
+ * long as it keeps the event; null if that read finds nothing.
+ * ----------------------------------------------------------------
+ */
+
+/* The Lambda applied to each event, as JSON and as FQL v4 text. */
+#define V4_EVENT_LAMBDA_JSON \
+	"{\"lambda\": \"e\", \"expr\": {\"let\": [" \
+	"{\"ts\": {\"select\": \"ts\", \"from\": {\"var\": \"e\"}}}, " \
+	"{\"ref\": {\"select\": \"document\", \"from\": {\"var\": \"e\"}}}, " \
+	"{\"action\": {\"select\": \"action\", \"from\": {\"var\": \"e\"}}}], " \
+	"\"in\": {\"if\": {\"equals\": [{\"var\": \"action\"}, \"delete\"]}, " \
+	"\"then\": {\"object\": {\"ref\": {\"var\": \"ref\"}, \"ts\": {\"var\": \"ts\"}, " \
+	"\"action\": \"remove\", " \
+	"\"data\": {\"if\": {\"exists\": {\"var\": \"ref\"}, \"ts\": {\"add\": [{\"var\": \"ts\"}, -1]}}, " \
+	"\"then\": {\"select\": \"data\", \"from\": {\"get\": {\"var\": \"ref\"}, " \
+	"\"ts\": {\"add\": [{\"var\": \"ts\"}, -1]}}, \"default\": null}, \"else\": null}}}, " \
+	"\"else\": {\"object\": {\"ref\": {\"var\": \"ref\"}, \"ts\": {\"var\": \"ts\"}, " \
+	"\"action\": {\"if\": {\"equals\": [{\"var\": \"action\"}, \"create\"]}, " \
+	"\"then\": \"add\", \"else\": \"update\"}, " \
+	"\"data\": {\"select\": \"data\", \"from\": {\"var\": \"e\"}, \"default\": null}}}}}}"
+
+#define V4_EVENT_LAMBDA_FQL \
+	"Lambda(\"e\", Let({ts: Select(\"ts\", Var(\"e\")), ref: Select(\"document\", Var(\"e\")), " \
+	"action: Select(\"action\", Var(\"e\"))}, " \
+	"If(Equals(Var(\"action\"), \"delete\"), " \
+	"{ref: Var(\"ref\"), ts: Var(\"ts\"), action: \"remove\", " \
+	"data: If(Exists(Var(\"ref\"), Add(Var(\"ts\"), -1)), " \
+	"Select(\"data\", Get(Var(\"ref\"), Add(Var(\"ts\"), -1)), null), null)}, " \
+	"{ref: Var(\"ref\"), ts: Var(\"ts\"), " \
+	"action: If(Equals(Var(\"action\"), \"create\"), \"add\", \"update\"), " \
+	"data: Select(\"data\", Var(\"e\"), null)})))"
+
+/*
+ * A page of the events of a collection: from after_ts (inclusive, µs) on
+ * the first page, else from the previous page's "after" event cursor (its
+ * JSON text, an object: sent as {"object": ...}, the form the drivers
+ * send).  Pages after the first read at snapshot_ts (At), like document
+ * scans, so a multi-page scan lists the events of one snapshot.
+ */
+void
+fauna_fql_v4_events_page(const char *collection, int64 after_ts,
+						 const char *after_cursor, int page_size,
+						 int64 snapshot_ts, StringInfo body)
+{
+	if (snapshot_ts > 0)
+		appendStringInfo(body, "{\"at\": " INT64_FORMAT ", \"expr\": ",
+						 snapshot_ts);
+	appendStringInfoString(body, "{\"map\": " V4_EVENT_LAMBDA_JSON ", "
+						   "\"collection\": {\"paginate\": {\"documents\": ");
+	append_collection(body, collection, false);
+	appendStringInfoString(body, "}, \"events\": true, \"after\": ");
+	if (after_cursor)
+		appendStringInfo(body, "{\"object\": %s}", after_cursor);
+	else
+		appendStringInfo(body, INT64_FORMAT, after_ts);
+	appendStringInfo(body, ", \"size\": %d}}", page_size);
+	if (snapshot_ts > 0)
+		appendStringInfoChar(body, '}');
+}
+
+/* The FQL v4 text EXPLAIN shows for it; the start is $1 (µs). */
+void
+fauna_fql_v4_events_explain(const char *collection, bool lower_strict,
+							int page_size, StringInfo explain)
+{
+	appendStringInfoString(explain, "Map(Paginate(Documents(");
+	append_collection(explain, collection, true);
+	appendStringInfo(explain, "), {events: true, after: %s, size: %d}), "
+					 V4_EVENT_LAMBDA_FQL ")",
+					 lower_strict ? "Add($1, 1)" : "$1", page_size);
+}
+
+/*
+ * The collection's history_days as a document-shaped object
+ * {ref, ts, data: {history_days}}, so that it decodes like a document:
+ * Let({c: Get(Collection(c))}, {ref: ..., ts: ..., data: {history_days}}).
+ * history_days is null when the collection keeps its history forever.
+ */
+void
+fauna_fql_v4_collection_history(const char *collection, StringInfo body)
+{
+	appendStringInfoString(body, "{\"let\": [{\"c\": {\"get\": ");
+	append_collection(body, collection, false);
+	appendStringInfoString(body,
+						   "}}], \"in\": {\"object\": {"
+						   "\"ref\": {\"select\": \"ref\", \"from\": {\"var\": \"c\"}}, "
+						   "\"ts\": {\"select\": \"ts\", \"from\": {\"var\": \"c\"}}, "
+						   "\"data\": {\"object\": {\"history_days\": "
+						   "{\"select\": \"history_days\", \"from\": {\"var\": \"c\"}, \"default\": null}}}}}}");
+}

@@ -633,13 +633,6 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	baserel->fdw_private = fpinfo;
 	fauna_get_table_options(foreigntableid, &fpinfo->opts);
 	fpinfo->api_version = scan_api_version(foreigntableid);
-	if (fpinfo->api_version == 4 && fpinfo->opts.events)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("event tables are not supported with api_version \"4\""),
-				 errdetail("Foreign table \"%s\" has option events 'true'.",
-						   get_rel_name(foreigntableid)),
-				 errhint("Use a server with api_version '10' for event tables.")));
 
 	rel = table_open(foreigntableid, NoLock);
 	tupdesc = RelationGetDescr(rel);
@@ -707,7 +700,8 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	}
 
 	/* FQL v4 narrows by ts only over a [ts, ref] index; else filter here */
-	if (fpinfo->api_version == 4 && fpinfo->ts_quals && fpinfo->ts_index == NULL)
+	if (fpinfo->api_version == 4 && fpinfo->ts_quals && fpinfo->ts_index == NULL &&
+		!fpinfo->opts.events)
 	{
 		fpinfo->local_conds = list_concat(fpinfo->local_conds, fpinfo->ts_quals);
 		fpinfo->ts_quals = fpinfo->ts_exprs = fpinfo->ts_ops = NIL;
@@ -1205,7 +1199,8 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	initStringInfo(&body);
 	initStringInfo(&explain);
 	if (fpinfo->opts.events)
-		fauna_events_explain_query(spec.collection, &spec.ts_range, &explain);
+		fauna_events_explain_query(spec.collection, &spec.ts_range,
+								   spec.api_version, spec.page_size, &explain);
 	else
 		scan_first_page(&spec, NULL, &body, &explain);
 
@@ -1474,7 +1469,8 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 	if (topts.events)
 		fss->events = fauna_events_begin(fss->reader.conn, fss->spec.collection,
 										 RelationGetRelationName(rel),
-										 fss->spec.page_size);
+										 fss->spec.page_size,
+										 fss->spec.api_version);
 }
 
 /*

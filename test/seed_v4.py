@@ -12,7 +12,9 @@ Adds:
     times, bytes, escaped objects, plain numbers, refs to databases, keys,
     tokens, credentials, functions, roles, access providers and indexes
     (which need not exist, as in Fauna), a ref nested three deep, @query
-    and @set values (the @set over v4values_by_name, an index with terms).
+    and @set values (the @set over v4values_by_name, an index with terms);
+  - a collection Feed4 (history_days 30) with one document, for the v4
+    event tables (the suite writes the rest).
 """
 import json
 import os
@@ -97,6 +99,9 @@ def main():
     for i, (name, value) in enumerate(cases):
         q4({"create": {"collection": "V4Values"},
             "params": obj({"data": obj({"seq": i + 1, "name": name, "v": value})})})
+
+    q4({"create_collection": obj({"name": "Feed4", "history_days": 30})})
+    q4({"create": {"collection": "Feed4"}, "params": obj({"data": obj({"n": 0})})})
 
 
 if __name__ == "__main__":

@@ -323,6 +323,26 @@ class V4Test(unittest.TestCase):
                          [("remove", "2", t + MS), ("add", "2", t + MS), ("remove", "3", t + 2 * MS)])
         self.assertEqual(sev["data"][1]["data"], [t + MS, dref("users", "2")])
 
+    def test_delete_event_and_the_document_before_it(self):
+        """A delete event has no data; the document as it was is read at the
+        delete's ts - 1 (what fauna_fdw's v4 event tables do for removes)."""
+        self.setup_users()
+        self.ok({"delete": {"ref": {"collection": "users"}, "id": "3"}})
+        ev = self.ok({"paginate": {"documents": {"collection": "users"}}, "events": True,
+                      "after": T0 + 3 * MS})["data"]
+        self.assertEqual(ev, [{"ts": T0 + 3 * MS, "action": "delete", "document": dref("users", "3")}])
+        r = dref("users", "3")
+        self.assertEqual(self.ok({"exists": r, "ts": T0 + 3 * MS}), False)
+        self.assertEqual(self.ok({"exists": r, "ts": {"add": [T0 + 3 * MS, -1]}}), True)
+        self.assertEqual(self.ok({"select": "data", "from": {"get": r, "ts": T0 + 3 * MS - 1}}), {"n": 3})
+        # an event cursor sent back wrapped in {"object": ...}, as drivers do
+        allev = self.ok({"paginate": {"documents": {"collection": "users"}}, "events": True, "size": 2})
+        nxt = self.ok({"at": T0 + 3 * MS, "expr": {"paginate": {"documents": {"collection": "users"}},
+                                                    "events": True, "size": 2,
+                                                    "after": obj(allev["after"])}})
+        self.assertEqual([(e["action"], e["document"]["@ref"]["id"]) for e in nxt["data"]],
+                         [("create", "3"), ("delete", "3")])
+
     # ------------------------------------------------------------ v4-only values
     def native(self, name):
         return {"@ref": {"id": name}}
