@@ -84,6 +84,104 @@ prepare(FaunaColumn *col, FaunaPathKind kind, Oid typid, char **path, int depth)
 	fauna_column_prepare(col);
 }
 
+/* Element i converted for col, as text, or the ERROR it raises. */
+static void
+append_converted(FaunaPage *page, int i, FaunaColumn *col, StringInfo out)
+{
+	sigjmp_buf	jb;
+	sigjmp_buf *save = PG_exception_stack;
+	Datum		value;
+	bool		isnull;
+
+	PG_exception_stack = &jb;
+	memset(&shim_error, 0, sizeof(shim_error));
+	if (sigsetjmp(jb, 0) == 0)
+	{
+		fauna_page_document(page, i, col, 1, &value, &isnull);
+		appendStringInfo(out, " data=%s",
+						 isnull ? "NULL" : shim_text_to_cstring(value));
+	}
+	else
+		appendStringInfo(out, " error=%s | %s", shim_error.message,
+						 shim_error.detail);
+	PG_exception_stack = save;
+	error_context_stack = NULL;
+}
+
+/*
+ * What a page decodes to, fed in chunks of the given size: the ERROR
+ * (message and detail), or the count, cursor, ids and each element's data
+ * as text.  The incremental tokenizer must give the same for every chunk
+ * size.
+ */
+static char *
+summarize(const uint8_t *data, size_t size, size_t chunk, bool v4)
+{
+	MemoryContext cxt = shim_context_create();
+	sigjmp_buf	jb;
+	StringInfoData outbuf;
+	StringInfo	out = &outbuf;
+	char	   *result;
+
+	CurrentMemoryContext = cxt;
+	initStringInfo(out);
+	PG_exception_stack = &jb;
+	memset(&shim_error, 0, sizeof(shim_error));
+	if (sigsetjmp(jb, 0) == 0)
+	{
+		FaunaParser *parser = fauna_parser_create(cxt);
+		FaunaPage  *page;
+		FaunaColumn col;
+		char	   *after;
+		int			n;
+
+		if (v4)
+			fauna_parser_set_v4(parser);
+		for (size_t off = 0; off < size; off += chunk)
+			if (!fauna_parser_feed(parser, (const char *) data + off,
+								   Min(chunk, size - off)))
+				break;
+		page = fauna_parser_finish_page(parser, "collection \"Fuzz\"");
+		n = fauna_page_count(page);
+		after = fauna_page_after(page);
+		appendStringInfo(out, "count=%d after=%s", n, after ? after : "NULL");
+		prepare(&col, FAUNA_PATH_DATA, TEXTOID, NULL, 0);
+		for (int i = 0; i < n; i++)
+		{
+			const char *id = fauna_page_document_id(page, i);
+
+			appendStringInfo(out, " id=%s", id ? id : "-");
+			append_converted(page, i, &col, out);
+		}
+	}
+	else
+		appendStringInfo(out, "ERROR %s | %s", shim_error.message,
+						 shim_error.detail);
+	PG_exception_stack = NULL;
+	error_context_stack = NULL;
+	result = strdup(out->data);
+	CurrentMemoryContext = NULL;
+	shim_context_delete(cxt);
+	return result;
+}
+
+/* Fed whole or in chunks, the same bytes decode the same. */
+static void
+check_chunking(const uint8_t *data, size_t size, size_t chunk, bool v4)
+{
+	char	   *whole = summarize(data, size, Max(size, 1), v4);
+	char	   *parts = summarize(data, size, chunk, v4);
+
+	if (strcmp(whole, parts) != 0)
+	{
+		fprintf(stderr, "chunks of %zu decode differently:\nwhole:  %s\nchunks: %s\n",
+				chunk, whole, parts);
+		abort();
+	}
+	free(whole);
+	free(parts);
+}
+
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -154,5 +252,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CurrentMemoryContext = NULL;
 	shim_context_delete(cxt);
+
+	check_chunking(data, size, chunk, size > 0 && (data[0] & 0x80));
 	return 0;
 }

@@ -9,19 +9,21 @@
  * the conversion rules of DESIGN.md ("Columns") and the export formats of
  * fauna-protocol.md section 4.
  *
- * Parsing: a page is parsed by the tokenizer below, not by a JSON library.
- * fauna_parser_feed() only appends the body bytes to one buffer; at finish
- * one pass over the buffer validates it (strict RFC 8259 JSON, valid UTF-8
- * -- overlong forms and surrogates refused --, nesting at most
- * FAUNA_JSON_MAX_DEPTH, nothing after the value) and writes a "tape": one
- * palloc'd array of 16-byte tokens in document order.  A string token
- * points into the body buffer, unescaped in place (a string without a
- * backslash is not touched) and NUL-terminated over its closing quote; an
- * object or array token holds its element count and the number of tokens
- * of its subtree, so a lookup skips a whole value in one step.  Field
- * lookup is a linear scan of an object's keys (documents are small).  Both
- * the body and the tape live in the page's memory context: resetting it
- * frees the page, nothing is malloc'd, no reset callback is needed.
+ * Parsing: a page is parsed by the tokenizer below, not by a JSON library,
+ * and as it arrives: fauna_parser_feed() appends each chunk curl hands
+ * over to one buffer and tokenizes as far as the chunk goes, so when the
+ * last byte of a page arrives only that last chunk is left to read, and
+ * the next request goes out at once.  It validates strictly (RFC 8259
+ * JSON, valid UTF-8 -- overlong forms and surrogates refused --, nesting
+ * at most FAUNA_JSON_MAX_DEPTH, nothing after the value) and writes a
+ * "tape": one palloc'd array of 16-byte tokens in document order.  A
+ * string token points into the body buffer, unescaped in place (a string
+ * without a backslash is not touched) and NUL-terminated over its closing
+ * quote; an object or array token holds its element count and the number
+ * of tokens of its subtree, so a lookup skips a whole value in one step.
+ * Field lookup is a linear scan of an object's keys (documents are small).
+ * Both the body and the tape live in the page's memory context: resetting
+ * it frees the page, nothing is malloc'd, no reset callback is needed.
  *
  * Why not json-c (used until issue 6): the benchmark of bench/RESULTS.md
  * spent ~80% of the backend's CPU in json-c's tree of a page -- a malloc'd
@@ -119,6 +121,8 @@ typedef struct JTok
 	{
 		const char *s;			/* string, number: NUL-terminated text */
 		uint32		count;		/* array: elements; object: members */
+		size_t		off;		/* string, number, while parsing: offset of
+								 * the text in the body */
 	}			u;
 } JTok;
 
@@ -202,16 +206,54 @@ jv_elem(JV *arr, uint32 n)
  * ----------------------------------------------------------------
  */
 
+/*
+ * The tokenizer is incremental: fauna_parser_feed() runs it over each chunk
+ * of the body as curl hands it over, so a page is parsed while the rest of
+ * it is still on the wire, and when the last byte arrives only that last
+ * chunk remains to be read.  It stops at the start of a token the buffer
+ * does not hold whole yet (a string without its closing quote, a number or
+ * a literal that may go on) and goes on from there with the next chunk;
+ * nothing it has written is ever read twice.  The buffer moves as it grows,
+ * so a token records its text as an offset while parsing, turned into a
+ * pointer when the body is complete (json_resolve()).  The same function
+ * parses small error bodies in one go ("final" from the start).
+ */
+
+/* Where the parser stands between two chunks. */
+typedef enum JState
+{
+	JS_VALUE,					/* a value (first, or after ':' or ',') */
+	JS_OPEN_OBJECT,				/* after '{': '}' or a key */
+	JS_OPEN_ARRAY,				/* after '[': ']' or a value */
+	JS_AFTER,					/* after a member or element: ',' or close */
+	JS_KEY,						/* after ',' in an object: a key */
+	JS_COLON,					/* after a key: ':' */
+	JS_DONE						/* after the value: only whitespace */
+} JState;
+
+typedef enum JResult
+{
+	JR_OK,						/* the value is complete */
+	JR_MORE,					/* need more bytes */
+	JR_ERROR					/* err, erroff */
+} JResult;
+
 typedef struct JParse
 {
-	char	   *buf;			/* the body; buf[len] == '\0' */
+	char	   *buf;			/* the body so far; buf[len] == '\0' */
 	size_t		len;
 	MemoryContext cxt;			/* where the tape goes */
 	JTok	   *toks;
 	uint32		ntok;
 	uint32		cap;
 	bool		allow_trailing; /* stop after the value (error bodies) */
-	/* the error, when json_parse() returns false */
+	bool		final;			/* the buffer holds the whole body */
+	/* where it stopped: resumes at pos in state, with this stack */
+	JState		state;
+	size_t		pos;
+	int			depth;
+	uint32		stack[FAUNA_JSON_MAX_DEPTH];	/* open containers' tokens */
+	/* the error, when json_parse() returns JR_ERROR */
 	const char *err;
 	size_t		erroff;
 	bool		truncated;		/* the body ended inside the value */
@@ -248,27 +290,39 @@ jp_fail(JParse *p, const char *err, size_t off)
 {
 	p->err = err;
 	p->erroff = off;
-	if (off >= p->len)
-		p->truncated = true;
+	p->err_no_offset = false;
+	p->truncated = (off >= p->len);
 	return false;
 }
 
+/*
+ * A new token at the end of the tape, or NULL (p->err set) when memory
+ * runs out: this runs inside curl's write callback, where nothing may
+ * throw.
+ */
 static JTok *
 jp_push(JParse *p)
 {
 	if (p->ntok == p->cap)
 	{
-		uint32		newcap = p->cap * 2;
+		uint32		newcap = Max(p->cap * 2, 1024);
 		JTok	   *nt;
 
-		if (p->cap >= PG_INT32_MAX / 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("response from Fauna has too many JSON values")));
-		nt = MemoryContextAllocExtended(p->cxt, sizeof(JTok) * (Size) newcap,
-										MCXT_ALLOC_HUGE);
-		memcpy(nt, p->toks, sizeof(JTok) * (Size) p->ntok);
-		pfree(p->toks);
+		if (p->cap >= PG_INT32_MAX / 2 / sizeof(JTok))
+			nt = NULL;
+		else
+			nt = MemoryContextAllocExtended(p->cxt, sizeof(JTok) * (Size) newcap,
+											MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (nt == NULL)
+		{
+			jp_fail(p, "The response has too many JSON values to parse.", 0);
+			p->err_no_offset = true;
+			return NULL;
+		}
+		if (p->ntok > 0)
+			memcpy(nt, p->toks, sizeof(JTok) * (Size) p->ntok);
+		if (p->toks)
+			pfree(p->toks);
 		p->toks = nt;
 		p->cap = newcap;
 	}
@@ -368,8 +422,35 @@ put_utf8(char *w, uint32 cp)
 }
 
 /*
+ * Does the string whose first escape is at i end (with its closing quote)
+ * within the buffer?  Unescaping rewrites the string in place, so an
+ * unfinished one must not be started on: it would be read again, rewritten,
+ * with the next chunk.  Four bytes past the quote are asked for too, so
+ * that the offset of a bad \u escape (reported as its sixth byte, which may
+ * lie past a quote that cuts it short) never falls past the end of the
+ * buffer, where it would look like a truncation.
+ */
+static bool
+string_in_buffer(const JParse *p, size_t i)
+{
+	const char *buf = p->buf;
+
+	while (i < p->len)
+	{
+		if (buf[i] == '\\')
+			i += 2;
+		else if (buf[i] == '"')
+			return i + 4 < p->len;
+		else
+			i++;
+	}
+	return false;
+}
+
+/*
  * The string whose opening quote is at *pos: validated, unescaped in place
- * (the result is never longer than its source) and NUL-terminated.
+ * (the result is never longer than its source) and NUL-terminated.  False
+ * with p->truncated when the buffer ends inside it.
  */
 static bool
 jp_string(JParse *p, size_t *pos)
@@ -425,7 +506,11 @@ jp_string(JParse *p, size_t *pos)
 		}
 		/* an escape */
 		if (w == NULL)
+		{
+			if (!p->final && !string_in_buffer(p, i))
+				return jp_fail(p, "unexpected end of data", p->len);
 			w = buf + i;
+		}
 		switch (buf[i + 1])
 		{
 			case '"':
@@ -491,16 +576,20 @@ jp_string(JParse *p, size_t *pos)
 	if (w == NULL)
 		w = buf + i;
 	*w = '\0';
-	t = jp_push(p);
+	if ((t = jp_push(p)) == NULL)
+		return false;
 	t->type = JT_STRING;
 	t->flags = flags;
 	t->n = (uint32) (w - start);
-	t->u.s = start;
+	t->u.off = *pos + 1;
 	*pos = i + 1;
 	return true;
 }
 
-/* A number at *pos (RFC 8259 grammar). */
+/*
+ * A number at *pos (RFC 8259 grammar).  One that reaches the end of a
+ * buffer that is not final may go on in the next chunk: truncated.
+ */
 static bool
 jp_number(JParse *p, size_t *pos)
 {
@@ -538,11 +627,14 @@ jp_number(JParse *p, size_t *pos)
 		while (buf[i] >= '0' && buf[i] <= '9')
 			i++;
 	}
-	t = jp_push(p);
+	if (i >= p->len && !p->final)
+		return jp_fail(p, "unexpected end of data", i);
+	if ((t = jp_push(p)) == NULL)
+		return false;
 	t->type = JT_NUMBER;
 	t->flags = flags;
 	t->n = (uint32) (i - *pos);
-	t->u.s = buf + *pos;
+	t->u.off = *pos;
 	*pos = i;
 	return true;
 }
@@ -558,43 +650,30 @@ jp_literal(JParse *p, size_t *pos, const char *lit, JType type,
 	for (int k = 0; lit[k]; k++, i++)
 		if (p->buf[i] != lit[k])
 			return jp_fail(p, err, i);
-	t = jp_push(p);
+	if ((t = jp_push(p)) == NULL)
+		return false;
 	t->type = type;
 	t->flags = 0;
 	t->n = 0;
-	t->u.s = NULL;
+	t->u.off = 0;
 	*pos = i;
 	return true;
 }
 
 /*
- * Parse p->buf into p->toks.  Never throws but on out of memory; on a
- * syntax error returns false with p->err and p->erroff set.
+ * A value at pos, pushed on the tape; a container is opened (and the state
+ * becomes its first member's).  False on an error or a truncation.
  */
 static bool
-json_parse(JParse *p)
+jp_value(JParse *p, size_t *pos)
 {
 	const char *buf = p->buf;
-	size_t		pos;
-	uint32		stack[FAUNA_JSON_MAX_DEPTH];
-	int			depth = 0;
-	uint32		numbers = 0;
-	unsigned char c;
+	unsigned char c = (unsigned char) buf[*pos];
 
-	p->cap = Max((uint32) (p->len / 8), 64);
-	p->toks = MemoryContextAllocExtended(p->cxt, sizeof(JTok) * (Size) p->cap,
-										 MCXT_ALLOC_HUGE);
-	p->ntok = 0;
-	pos = skip_ws(buf, 0);
-
-value:
-	if (pos >= p->len)
-		return jp_fail(p, "unexpected end of data", pos);
-	c = (unsigned char) buf[pos];
 	switch (c)
 	{
 		case '"':
-			if (!jp_string(p, &pos))
+			if (!jp_string(p, pos))
 				return false;
 			break;
 		case '{':
@@ -602,49 +681,48 @@ value:
 			{
 				JTok	   *t;
 
-				if (depth >= FAUNA_JSON_MAX_DEPTH)
-					return jp_fail(p, "nesting too deep", pos);
-				stack[depth++] = p->ntok;
-				t = jp_push(p);
+				if (p->depth >= FAUNA_JSON_MAX_DEPTH)
+					return jp_fail(p, "nesting too deep", *pos);
+				if ((t = jp_push(p)) == NULL)
+					return false;
+				p->stack[p->depth++] = p->ntok - 1;
 				t->type = c == '{' ? JT_OBJECT : JT_ARRAY;
 				t->flags = 0;
 				t->n = 1;
 				t->u.count = 0;
-				pos = skip_ws(buf, pos + 1);
-				if (buf[pos] == (c == '{' ? '}' : ']'))
-				{
-					pos++;
-					goto closed;
-				}
-				if (c == '{')
-					goto key;
-				goto value;
+				(*pos)++;
+				p->state = c == '{' ? JS_OPEN_OBJECT : JS_OPEN_ARRAY;
+				return true;
 			}
 		case 't':
-			if (!jp_literal(p, &pos, "true", JT_TRUE, "boolean expected"))
+			if (!jp_literal(p, pos, "true", JT_TRUE, "boolean expected"))
 				return false;
 			break;
 		case 'f':
-			if (!jp_literal(p, &pos, "false", JT_FALSE, "boolean expected"))
+			if (!jp_literal(p, pos, "false", JT_FALSE, "boolean expected"))
 				return false;
 			break;
 		case 'n':
-			if (!jp_literal(p, &pos, "null", JT_NULL, "null expected"))
+			if (!jp_literal(p, pos, "null", JT_NULL, "null expected"))
 				return false;
 			break;
 		case 'N':
 		case 'I':
 		case '-':
-			if (strncmp(buf + pos, "NaN", 3) == 0 ||
-				strncmp(buf + pos, "Infinity", 8) == 0 ||
-				strncmp(buf + pos, "-Infinity", 9) == 0)
+			/* not JSON, but worth a clear word: wait to see it whole */
+			if (!p->final && p->len - *pos < 9 &&
+				(c != '-' || buf[*pos + 1] == 'I'))
+				return jp_fail(p, "unexpected end of data", p->len);
+			if (strncmp(buf + *pos, "NaN", 3) == 0 ||
+				strncmp(buf + *pos, "Infinity", 8) == 0 ||
+				strncmp(buf + *pos, "-Infinity", 9) == 0)
 			{
+				jp_fail(p, "The response holds a non-finite JSON number.", *pos);
 				p->err_no_offset = true;
-				return jp_fail(p, "The response holds a non-finite JSON number.",
-							   pos);
+				return false;
 			}
 			if (c != '-')
-				return jp_fail(p, "unexpected character", pos);
+				return jp_fail(p, "unexpected character", *pos);
 			/* FALLTHROUGH */
 		case '0':
 		case '1':
@@ -656,79 +734,170 @@ value:
 		case '7':
 		case '8':
 		case '9':
-			if (!jp_number(p, &pos))
+			if (!jp_number(p, pos))
 				return false;
-			numbers++;
 			break;
 		default:
-			return jp_fail(p, "unexpected character", pos);
+			if (*pos >= p->len)
+				return jp_fail(p, "unexpected end of data", *pos);
+			return jp_fail(p, "unexpected character", *pos);
 	}
+	/* a scalar: the container (if any) has one more */
+	p->state = JS_AFTER;
+	if (p->depth > 0)
+		p->toks[p->stack[p->depth - 1]].u.count++;
+	else
+		p->state = JS_DONE;
+	return true;
+}
 
-after:
-	if (depth == 0)
-		goto done;
+/* Close the innermost container at pos (its closing bracket). */
+static void
+jp_close(JParse *p, size_t *pos)
+{
+	uint32		idx = p->stack[--p->depth];
+
+	p->toks[idx].n = p->ntok - idx;
+	(*pos)++;
+	if (p->depth > 0)
 	{
-		JTok	   *top = &p->toks[stack[depth - 1]];
+		p->toks[p->stack[p->depth - 1]].u.count++;
+		p->state = JS_AFTER;
+	}
+	else
+		p->state = JS_DONE;
+}
 
-		top->u.count++;
+/*
+ * Go on parsing p->buf from where the last call stopped.  JR_MORE when the
+ * buffer ends inside the value and is not final (p->pos is then the start
+ * of the token to read again); JR_ERROR with p->err and p->erroff set; the
+ * tape holds offsets until json_resolve().  Never throws.
+ */
+static JResult
+json_parse(JParse *p)
+{
+	const char *buf = p->buf;
+	size_t		pos = p->pos;
+
+	for (;;)
+	{
+		JState		state = p->state;
+		bool		ok = true;
+		unsigned char c;
+
+		/* every state starts a token: resume here if the buffer ends */
+		p->pos = pos;
 		pos = skip_ws(buf, pos);
 		c = (unsigned char) buf[pos];
-		if (c == ',')
+		switch (state)
 		{
-			pos = skip_ws(buf, pos + 1);
-			if (top->type == JT_OBJECT)
-				goto key;
-			goto value;
-		}
-		if (c == (top->type == JT_OBJECT ? '}' : ']'))
-		{
-			pos++;
-			goto closed;
-		}
-		return jp_fail(p, top->type == JT_OBJECT ?
-					   "object value separator ',' expected" :
-					   "array value separator ',' expected", pos);
-	}
+			case JS_VALUE:
+				ok = jp_value(p, &pos);
+				break;
+			case JS_OPEN_OBJECT:
+			case JS_OPEN_ARRAY:
+				if (c == (state == JS_OPEN_OBJECT ? '}' : ']'))
+					jp_close(p, &pos);
+				else if (state == JS_OPEN_ARRAY)
+					ok = jp_value(p, &pos);
+				else if (c != '"')
+					ok = jp_fail(p, "quoted object property name expected", pos);
+				else if ((ok = jp_string(p, &pos)))
+					p->state = JS_COLON;
+				break;
+			case JS_AFTER:
+				{
+					JTok	   *top = &p->toks[p->stack[p->depth - 1]];
 
-closed:
+					if (c == ',')
+					{
+						pos++;
+						p->state = top->type == JT_OBJECT ? JS_KEY : JS_VALUE;
+					}
+					else if (c == (top->type == JT_OBJECT ? '}' : ']'))
+						jp_close(p, &pos);
+					else
+						ok = jp_fail(p, top->type == JT_OBJECT ?
+									 "object value separator ',' expected" :
+									 "array value separator ',' expected", pos);
+				}
+				break;
+			case JS_KEY:
+				if (c != '"')
+					ok = jp_fail(p, "quoted object property name expected", pos);
+				else if ((ok = jp_string(p, &pos)))
+					p->state = JS_COLON;
+				break;
+			case JS_COLON:
+				if (c != ':')
+					ok = jp_fail(p, "object property name separator ':' expected", pos);
+				else
+				{
+					pos++;
+					p->state = JS_VALUE;
+				}
+				break;
+			case JS_DONE:
+				if (p->allow_trailing || pos >= p->len)
+				{
+					p->pos = pos;
+					return p->final || p->allow_trailing ? JR_OK : JR_MORE;
+				}
+				p->err = "unexpected data after the JSON value";
+				p->erroff = pos;
+				p->truncated = false;
+				return JR_ERROR;
+		}
+		if (!ok)
+		{
+			if (p->truncated && !p->final)
+			{
+				/* p->pos: the start of the token; nothing of it was kept */
+				p->state = state;
+				return JR_MORE;
+			}
+			return JR_ERROR;
+		}
+	}
+}
+
+/*
+ * The tape of a finished parse: offsets become pointers into the buffer,
+ * which no longer moves, and numbers are NUL-terminated (the byte after
+ * one has been read by now).
+ */
+static void
+json_resolve(JParse *p)
+{
+	for (uint32 k = 0; k < p->ntok; k++)
 	{
-		uint32		idx = stack[--depth];
+		JTok	   *t = &p->toks[k];
 
-		p->toks[idx].n = p->ntok - idx;
-		goto after;
+		if (t->type == JT_STRING)
+			t->u.s = p->buf + t->u.off;
+		else if (t->type == JT_NUMBER)
+		{
+			char	   *s = p->buf + t->u.off;
+
+			s[t->n] = '\0';
+			t->u.s = s;
+		}
+		else if (t->type < JT_NUMBER)
+			t->u.s = NULL;
 	}
+}
 
-key:
-	if (buf[pos] != '"')
-		return jp_fail(p, "quoted object property name expected", pos);
-	if (!jp_string(p, &pos))
+/* Parse a whole buffer at once (error bodies); false if it is not JSON. */
+static bool
+json_parse_all(JParse *p)
+{
+	p->final = true;
+	p->state = JS_VALUE;
+	p->pos = 0;
+	if (json_parse(p) != JR_OK)
 		return false;
-	pos = skip_ws(buf, pos);
-	if (buf[pos] != ':')
-		return jp_fail(p, "object property name separator ':' expected", pos);
-	pos = skip_ws(buf, pos + 1);
-	goto value;
-
-done:
-	if (!p->allow_trailing)
-	{
-		pos = skip_ws(buf, pos);
-		if (pos < p->len)
-		{
-			p->err = "unexpected data after the JSON value";
-			p->erroff = pos;
-			return false;
-		}
-	}
-
-	/*
-	 * NUL-terminate the numbers, now that the bytes after them (a comma,
-	 * a bracket, whitespace) have been read.
-	 */
-	if (numbers > 0)
-		for (uint32 k = 0; k < p->ntok; k++)
-			if (p->toks[k].type == JT_NUMBER)
-				((char *) p->toks[k].u.s)[p->toks[k].n] = '\0';
+	json_resolve(p);
 	return true;
 }
 
@@ -824,10 +993,9 @@ struct FaunaPage
 
 struct FaunaParser
 {
-	MemoryContext cxt;
-	char	   *buf;			/* the body so far, NUL-terminated */
-	size_t		len;
-	size_t		cap;
+	JParse		jp;				/* the body so far (jp.buf, jp.len, in
+								 * jp.cxt) and its tape */
+	size_t		cap;			/* of jp.buf */
 	bool		v4;				/* an FQL v4 response (POST /) */
 	bool		failed;
 	char		errdetail[256];
@@ -863,7 +1031,8 @@ fauna_parser_create(MemoryContext cxt)
 	FaunaParser *parser;
 
 	parser = MemoryContextAllocZero(cxt, sizeof(FaunaParser));
-	parser->cxt = cxt;
+	parser->jp.cxt = cxt;
+	parser->jp.state = JS_VALUE;
 	return parser;
 }
 
@@ -876,40 +1045,51 @@ parser_fail(FaunaParser *parser, const char *detail)
 }
 
 /*
- * Feed body bytes.  Runs inside libcurl's write callback: it must not
- * ereport, so failures (out of memory) are only recorded; the allocation
- * is MCXT_ALLOC_NO_OOM.  The buffer doubles as it fills.
+ * Feed body bytes, and parse as far as they go.  Runs inside libcurl's
+ * write callback: it must not ereport, so failures (out of memory, a
+ * syntax error) are only recorded, and the transfer can stop at the first
+ * bad byte.  The buffer doubles as it fills (MCXT_ALLOC_NO_OOM).
  */
 bool
 fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
 {
+	JParse	   *jp = &parser->jp;
+
 	if (parser->failed)
 		return false;
 	if (len == 0)
 		return true;
-	if (len > FAUNA_MAX_BODY - parser->len)
+	if (len > FAUNA_MAX_BODY - jp->len)
 		return parser_fail(parser, "The response is too large to parse (more than 2 GB).");
-	if (parser->len + len + 1 > parser->cap)
+	if (jp->len + len + 1 > parser->cap)
 	{
 		size_t		newcap = Max(parser->cap * 2, (size_t) 64 * 1024);
 		char	   *nb;
 
-		while (newcap < parser->len + len + 1)
+		while (newcap < jp->len + len + 1)
 			newcap *= 2;
-		nb = MemoryContextAllocExtended(parser->cxt, newcap,
+		nb = MemoryContextAllocExtended(jp->cxt, newcap,
 										MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 		if (nb == NULL)
 			return parser_fail(parser, "Out of memory while receiving the response.");
-		if (parser->len > 0)
-			memcpy(nb, parser->buf, parser->len);
-		if (parser->buf)
-			pfree(parser->buf);
-		parser->buf = nb;
+		if (jp->len > 0)
+			memcpy(nb, jp->buf, jp->len);
+		if (jp->buf)
+			pfree(jp->buf);
+		jp->buf = nb;
 		parser->cap = newcap;
 	}
-	memcpy(parser->buf + parser->len, buf, len);
-	parser->len += len;
-	parser->buf[parser->len] = '\0';
+	memcpy(jp->buf + jp->len, buf, len);
+	jp->len += len;
+	jp->buf[jp->len] = '\0';
+
+	if (json_parse(jp) == JR_ERROR)
+	{
+		char		detail[256];
+
+		jp_error_detail(jp, detail, sizeof(detail));
+		return parser_fail(parser, detail);
+	}
 	return true;
 }
 
@@ -1513,36 +1693,38 @@ page_build(FaunaPage *page)
 FaunaPage *
 fauna_parser_finish_page(FaunaParser *parser, const char *what)
 {
+	JParse	   *jp = &parser->jp;
 	FaunaPage  *page;
-	JParse		jp;
 
 	if (what == NULL)
 		what = "query";
 	if (parser->failed)
 		invalid_response(what, parser->errdetail);
-	if (parser->len == 0)
+	if (jp->len == 0)
 		invalid_response(what, "The response body is empty.");
 
-	page = MemoryContextAllocZero(parser->cxt, sizeof(FaunaPage));
-	page->cxt = parser->cxt;
-	page->what = MemoryContextStrdup(parser->cxt, what);
-	page->body = parser->buf;
-	page->len = parser->len;
-	parser->buf = NULL;			/* the page's now */
-	parser->len = parser->cap = 0;
-
-	memset(&jp, 0, sizeof(jp));
-	jp.buf = page->body;
-	jp.len = page->len;
-	jp.cxt = page->cxt;
-	if (!json_parse(&jp))
+	/* the rest of the last chunk, knowing that nothing follows */
+	jp->final = true;
+	if (json_parse(jp) != JR_OK)
 	{
 		char		detail[256];
 
-		jp_error_detail(&jp, detail, sizeof(detail));
+		jp_error_detail(jp, detail, sizeof(detail));
 		invalid_response(what, detail);
 	}
-	page->root = jp.toks;
+	json_resolve(jp);
+
+	page = MemoryContextAllocZero(jp->cxt, sizeof(FaunaPage));
+	page->cxt = jp->cxt;
+	page->what = MemoryContextStrdup(jp->cxt, what);
+	page->body = jp->buf;
+	page->len = jp->len;
+	page->root = jp->toks;
+	/* the page's now */
+	jp->buf = NULL;
+	jp->toks = NULL;
+	jp->len = parser->cap = 0;
+	jp->ntok = jp->cap = 0;
 
 	if (parser->v4)
 		page_build_v4(page);
@@ -3103,20 +3285,20 @@ fauna_column_prepare(FaunaColumn *column)
 static JV *
 parse_small_body(const char *body, size_t len)
 {
-	JParse		jp;
+	JParse	   *jp;
 
 	if (body == NULL || len == 0 || len > FAUNA_MAX_BODY)
 		return NULL;
-	memset(&jp, 0, sizeof(jp));
-	jp.buf = palloc(len + 1);
-	memcpy(jp.buf, body, len);
-	jp.buf[len] = '\0';
-	jp.len = len;
-	jp.cxt = CurrentMemoryContext;
-	jp.allow_trailing = true;
-	if (!json_parse(&jp))
+	jp = palloc0(sizeof(JParse));
+	jp->buf = palloc(len + 1);
+	memcpy(jp->buf, body, len);
+	jp->buf[len] = '\0';
+	jp->len = len;
+	jp->cxt = CurrentMemoryContext;
+	jp->allow_trailing = true;
+	if (!json_parse_all(jp))
 		return NULL;
-	return jp.toks;
+	return jp->toks;
 }
 
 bool

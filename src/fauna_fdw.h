@@ -86,12 +86,13 @@ typedef struct FaunaStats
 typedef struct FaunaPage FaunaPage;
 
 /*
- * Incremental parser: fed body bytes as they arrive from the network.
- * fauna_parser_feed() never throws (it is called from inside libcurl's write
- * callback, where a longjmp would corrupt libcurl's state): it only appends
- * the bytes to a buffer in the context the parser was created in and
- * records a failure (out of memory, too large); the JSON is parsed and
- * validated by fauna_parser_finish_page().
+ * Incremental parser: fed body bytes as they arrive from the network, and
+ * parsing them as they come.  fauna_parser_feed() never throws (it is
+ * called from inside libcurl's write callback, where a longjmp would
+ * corrupt libcurl's state): it keeps the bytes in a buffer in the context
+ * the parser was created in and records the first failure (out of memory,
+ * too large, bad JSON), returning false so that the transfer stops;
+ * fauna_parser_finish_page() then raises it, or completes the page.
  */
 typedef struct FaunaParser FaunaParser;
 
