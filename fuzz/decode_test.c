@@ -358,15 +358,15 @@ static const FieldCase field_cases[] = {
 	{"{\"@bytes\":\"aGVsbG8gd29ybGQ=\"}", JSONBOID, "\"aGVsbG8gd29ybGQ=\""},
 	{"{\"@time\":\"2023-04-06T03:33:32.226Z\"}", JSONBOID, "\"2023-04-06T03:33:32.226Z\""},
 	{"{\"@ref\":{\"id\":\"123\",\"coll\":{\"@mod\":\"other\"}}}", JSONBOID,
-	"{\"id\": \"123\", \"collection\": \"other\", \"type\": \"document\"}"},
+	"{\"id\": \"123\", \"type\": \"document\", \"collection\": \"other\"}"},
 	{"{\"@ref\":{\"id\":\"9\",\"coll\":{\"@mod\":\"U\"},\"exists\":false,\"cause\":\"not found\"}}", JSONBOID,
-	"{\"id\": \"9\", \"collection\": \"U\", \"type\": \"document\"}"},
+	"{\"id\": \"9\", \"type\": \"document\", \"collection\": \"U\"}"},
 	{"{\"@ref\":{\"name\":\"Users\",\"coll\":{\"@mod\":\"Collection\"}}}", JSONBOID,
 	"{\"id\": \"Users\", \"type\": \"collection\"}"},
 	{"{\"@doc\":{\"id\":\"7\",\"coll\":{\"@mod\":\"U\"},\"ts\":{\"@time\":\"2024-01-01T00:00:00Z\"},\"x\":1}}", JSONBOID,
-	"{\"id\": \"7\", \"collection\": \"U\", \"type\": \"document\"}"},
+	"{\"id\": \"7\", \"type\": \"document\", \"collection\": \"U\"}"},
 	{"{\"@object\":{\"@int\":\"not a tag\",\"k\":{\"@date\":\"2024-02-29\"}}}", JSONBOID,
-	"{\"@int\": \"not a tag\", \"k\": \"2024-02-29\"}"},
+	"{\"k\": \"2024-02-29\", \"@int\": \"not a tag\"}"},
 	{"{\"@set\":{\"data\":[],\"after\":\"c/x\"}}", JSONBOID,
 	"\"{\"@set\":{\"data\":[],\"after\":\"c/x\"}}\""},
 	{"{\"@stream\":\"tok\"}", JSONBOID, "\"{\"@stream\":\"tok\"}\""},
@@ -393,6 +393,12 @@ static const FieldCase field_cases[] = {
 	/* other types through their input function */
 	{"\"abc\"", VARCHAROID, "character varying:abc"},
 	{"{\"@int\":\"7\"}", VARCHAROID, "character varying:7"},
+	/* jsonb: keys in jsonb's order, a repeated key keeps its last value */
+	{"{\"bb\":1,\"a\":2,\"bb\":3,\"c\":{\"y\":1,\"x\":2,\"y\":3}}", JSONBOID,
+	"{\"a\": 2, \"c\": {\"x\": 2, \"y\": 3}, \"bb\": 3}"},
+	/* more than 16 keys (sorted with qsort): the same */
+	{"{\"k20\":0,\"k19\":1,\"k18\":2,\"k17\":3,\"k16\":4,\"k15\":5,\"k14\":6,\"k13\":7,\"k12\":8,\"k11\":9,\"k10\":10,\"k09\":11,\"k08\":12,\"k07\":13,\"k06\":14,\"k05\":15,\"k04\":16,\"k03\":17,\"k02\":18,\"k01\":19,\"k05\":\"last\"}", JSONBOID,
+	"{\"k01\": 19, \"k02\": 18, \"k03\": 17, \"k04\": 16, \"k05\": \"last\", \"k06\": 14, \"k07\": 13, \"k08\": 12, \"k09\": 11, \"k10\": 10, \"k11\": 9, \"k12\": 8, \"k13\": 7, \"k14\": 6, \"k15\": 5, \"k16\": 4, \"k17\": 3, \"k18\": 2, \"k19\": 1, \"k20\": 0}"},
 	{"\"not-a-uuid\"", UUIDOID,
 	"ERROR: invalid input syntax for type uuid: \"not-a-uuid\" |  | CONTEXT: column \"col\" of Fauna document \"412\" of collection \"T\""},
 };
@@ -426,11 +432,12 @@ test_columns(void)
 							  "\"address\":{\"city\":\"Paris\",\"geo\":{\"@object\":{\"@lat\":{\"@double\":\"48.8\"}}}}");
 	char	   *body = pstrdup(airbyte);
 
+	/* jsonb's key order: shorter keys first, then bytewise */
 	check("airbyte data", convert(body, 7, 0, "data", JSONBOID, -1),
-		  "{\"ref\": {\"id\": \"123\", \"collection\": \"other\", \"type\": \"document\"}, "
-		  "\"time\": \"2023-04-06T03:33:32.226Z\", \"date\": \"2012-02-01\", \"num\": 12, "
-		  "\"str\": \"cat\", \"bytes\": \"aGVsbG8gd29ybGQ=\", "
-		  "\"address\": {\"city\": \"Paris\", \"geo\": {\"@lat\": 48.8}}}");
+		  "{\"num\": 12, \"ref\": {\"id\": \"123\", \"type\": \"document\", \"collection\": \"other\"}, "
+		  "\"str\": \"cat\", \"date\": \"2012-02-01\", \"time\": \"2023-04-06T03:33:32.226Z\", "
+		  "\"bytes\": \"aGVsbG8gd29ybGQ=\", "
+		  "\"address\": {\"geo\": {\"@lat\": 48.8}, \"city\": \"Paris\"}}");
 	check("data as json", convert(body, 7, 0, "data", JSONOID, -1),
 		  "{\"ref\": {\"id\": \"123\", \"collection\": \"other\", \"type\": \"document\"}, "
 		  "\"time\": \"2023-04-06T03:33:32.226Z\", \"date\": \"2012-02-01\", \"num\": 12, "
@@ -443,7 +450,7 @@ test_columns(void)
 	check("id int4", convert(body, 100, 0, "id", INT4OID, -1),
 		  CONV_ERR("string", "integer"));
 	check("id jsonb", convert(body, 100, 0, "ref", JSONBOID, -1),
-		  "{\"id\": \"412\", \"collection\": \"T\", \"type\": \"document\"}");
+		  "{\"id\": \"412\", \"type\": \"document\", \"collection\": \"T\"}");
 	check("id json", convert(body, 100, 0, "id", JSONOID, -1),
 		  "{\"id\": \"412\", \"collection\": \"T\", \"type\": \"document\"}");
 	check("ts", convert(body, 100, 0, "ts", TIMESTAMPTZOID, -1),
@@ -476,10 +483,10 @@ test_columns(void)
 		"\"data\":{\"email\":\"a@b\",\"n\":{\"@int\":\"1\"}},\"coll\":{\"@mod\":\"U\"}},"
 		"{\"id\":\"6\",\"email\":null,\"address\":{\"city\":\"X\"}}],\"after\":\"next\"}}";
 	check("proj data", convert(body, 3, 0, "data", JSONBOID, -1),
-		  "{\"email\": \"a@b\", \"n\": 1}");
+		  "{\"n\": 1, \"email\": \"a@b\"}");
 	check("proj field in data", convert(body, 3, 0, "email", TEXTOID, -1), "a@b");
 	check("proj id jsonb", convert(body, 3, 0, "id", JSONBOID, -1),
-		  "{\"id\": \"5\", \"collection\": \"U\", \"type\": \"document\"}");
+		  "{\"id\": \"5\", \"type\": \"document\", \"collection\": \"U\"}");
 	check("proj null field", convert(body, 3, 1, "email", TEXTOID, -1), "NULL");
 	check("proj nested", convert(body, 3, 1, "address.city", TEXTOID, -1), "X");
 	check("proj no data", convert(body, 3, 1, "data", JSONBOID, -1), "NULL");

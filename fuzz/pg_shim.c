@@ -684,30 +684,16 @@ construct_empty_array(Oid elmtype)
 /* ---------------- jsonb: a checked renderer ---------------- */
 
 /*
- * The parse state is our own: a stack of open containers rendering into
- * one buffer.  jsonb sorts keys and drops duplicates; the model keeps
- * insertion order (tests are written for it).
+ * decode.c hands JsonbValueToJsonb() a tree of JsonbValues.  This renders
+ * it as JSON text, checking what the real convertToJsonb() relies on:
+ * object keys strictly in jsonb's order (shorter first, then bytewise; so
+ * sorted and without duplicates), valid UTF-8 strings, sane counts.
  */
-typedef struct ShimJbState
-{
-	StringInfoData buf;
-	int			depth;
-	char		kind[1024];		/* 'o' or 'a' per level */
-	int			count[1024];	/* members so far per level */
-	bool		want_value;		/* after a key */
-	JsonbValue	first;			/* first element of a top-level array */
-	bool		have_first;
-} ShimJbState;
-
-typedef struct ShimJbv
-{
-	JsonbValue	v;
-	char	   *rendered;
-} ShimJbv;
-
 static void
-render_scalar(StringInfo buf, JsonbValue *v)
+render_jbv(StringInfo buf, JsonbValue *v, int depth)
 {
+	if (depth > 1024)
+		abort();
 	switch (v->type)
 	{
 		case jbvNull:
@@ -731,100 +717,45 @@ render_scalar(StringInfo buf, JsonbValue *v)
 			appendBinaryStringInfo(buf, v->val.string.val, v->val.string.len);
 			appendStringInfoChar(buf, '"');
 			break;
-		default:
-			abort();
-	}
-}
-
-static void
-separator(ShimJbState *s)
-{
-	if (s->count[s->depth - 1]++ > 0)
-		appendStringInfoString(&s->buf, ", ");
-}
-
-JsonbValue *
-pushJsonbValue(JsonbParseState **pstate, JsonbIteratorToken seq,
-			   JsonbValue *jbval)
-{
-	ShimJbState *s = (ShimJbState *) *pstate;
-
-	if (s == NULL)
-	{
-		if (seq != WJB_BEGIN_OBJECT && seq != WJB_BEGIN_ARRAY)
-			abort();
-		s = palloc0(sizeof(ShimJbState));
-		initStringInfo(&s->buf);
-		*pstate = (JsonbParseState *) s;
-	}
-	switch (seq)
-	{
-		case WJB_BEGIN_OBJECT:
-		case WJB_BEGIN_ARRAY:
-			if (jbval != NULL || s->depth >= 1024)
+		case jbvArray:
+			if (v->val.array.nElems < 0 || v->val.array.rawScalar)
 				abort();
-			if (s->depth > 0)
+			appendStringInfoChar(buf, '[');
+			for (int i = 0; i < v->val.array.nElems; i++)
 			{
-				if (s->kind[s->depth - 1] == 'o' && !s->want_value)
+				if (i > 0)
+					appendStringInfoString(buf, ", ");
+				render_jbv(buf, &v->val.array.elems[i], depth + 1);
+			}
+			appendStringInfoChar(buf, ']');
+			break;
+		case jbvObject:
+			if (v->val.object.nPairs < 0)
+				abort();
+			appendStringInfoChar(buf, '{');
+			for (int i = 0; i < v->val.object.nPairs; i++)
+			{
+				JsonbValue *k = &v->val.object.pairs[i].key;
+
+				if (k->type != jbvString)
 					abort();
-				if (s->kind[s->depth - 1] == 'a')
-					separator(s);
-			}
-			s->want_value = false;
-			s->kind[s->depth] = seq == WJB_BEGIN_OBJECT ? 'o' : 'a';
-			s->count[s->depth] = 0;
-			s->depth++;
-			appendStringInfoChar(&s->buf, seq == WJB_BEGIN_OBJECT ? '{' : '[');
-			return NULL;
-		case WJB_KEY:
-			if (s->depth == 0 || s->kind[s->depth - 1] != 'o' || s->want_value ||
-				jbval == NULL || jbval->type != jbvString)
-				abort();
-			separator(s);
-			render_scalar(&s->buf, jbval);
-			appendStringInfoString(&s->buf, ": ");
-			s->want_value = true;
-			return NULL;
-		case WJB_VALUE:
-			if (s->depth == 0 || s->kind[s->depth - 1] != 'o' || !s->want_value ||
-				jbval == NULL)
-				abort();
-			render_scalar(&s->buf, jbval);
-			s->want_value = false;
-			return NULL;
-		case WJB_ELEM:
-			if (s->depth == 0 || s->kind[s->depth - 1] != 'a' || jbval == NULL)
-				abort();
-			if (s->depth == 1 && s->count[0] == 0)
-			{
-				s->first = *jbval;
-				s->have_first = true;
-			}
-			separator(s);
-			render_scalar(&s->buf, jbval);
-			return NULL;
-		case WJB_END_OBJECT:
-		case WJB_END_ARRAY:
-			if (s->depth == 0 || jbval != NULL ||
-				s->kind[s->depth - 1] != (seq == WJB_END_OBJECT ? 'o' : 'a') ||
-				s->want_value)
-				abort();
-			appendStringInfoChar(&s->buf, seq == WJB_END_OBJECT ? '}' : ']');
-			if (--s->depth == 0)
-			{
-				ShimJbv    *r = palloc0(sizeof(ShimJbv));
-
-				r->v.type = seq == WJB_END_OBJECT ? jbvObject : jbvArray;
-				if (seq == WJB_END_ARRAY)
+				if (i > 0)
 				{
-					r->v.val.array.nElems = s->count[0];
-					r->v.val.array.elems = s->have_first ? &s->first : NULL;
+					JsonbValue *p = &v->val.object.pairs[i - 1].key;
+
+					if (p->val.string.len > k->val.string.len ||
+						(p->val.string.len == k->val.string.len &&
+						 memcmp(p->val.string.val, k->val.string.val,
+								k->val.string.len) >= 0))
+						abort();	/* not in jsonb order, or a duplicate */
+					appendStringInfoString(buf, ", ");
 				}
-				r->rendered = s->buf.data;
-				*pstate = NULL;
-				return &r->v;
+				render_jbv(buf, k, depth + 1);
+				appendStringInfoString(buf, ": ");
+				render_jbv(buf, &v->val.object.pairs[i].value, depth + 1);
 			}
-			return NULL;
+			appendStringInfoChar(buf, '}');
+			break;
 		default:
 			abort();
 	}
@@ -833,16 +764,11 @@ pushJsonbValue(JsonbParseState **pstate, JsonbIteratorToken seq,
 Jsonb *
 JsonbValueToJsonb(JsonbValue *val)
 {
-	if (val->type == jbvObject || val->type == jbvArray)
-		return (Jsonb *) DatumGetPointer(shim_text(((ShimJbv *) val)->rendered));
-	else
-	{
-		StringInfoData buf;
+	StringInfoData buf;
 
-		initStringInfo(&buf);
-		render_scalar(&buf, val);
-		return (Jsonb *) DatumGetPointer(shim_text(buf.data));
-	}
+	initStringInfo(&buf);
+	render_jbv(&buf, val, 0);
+	return (Jsonb *) DatumGetPointer(shim_text(buf.data));
 }
 
 /*

@@ -1010,8 +1010,6 @@ typedef struct FaunaConv
 	bool		need_encoding;	/* database encoding is not UTF-8 */
 } FaunaConv;
 
-static JsonbValue *push_jsonb(FaunaConv *cv, JsonbParseState **st,
-							  JV *v, JsonbIteratorToken scalar_tok);
 struct RefExport;
 static FaunaVType classify_v(JV *v, JV **inner, const char *what, bool v4);
 static void page_build_v4(FaunaPage *page);
@@ -2330,47 +2328,64 @@ ref_export(FaunaConv *cv, FaunaVType t, JV *obj, RefExport *r)
 }
 
 static void
-push_string(FaunaConv *cv, JsonbParseState **st, JsonbIteratorToken tok,
-			FaunaVType t, const char *s, int len, bool has_nul)
+set_string(FaunaConv *cv, JsonbValue *out, FaunaVType t, const char *s,
+		   int len, bool has_nul)
 {
-	JsonbValue	jv;
-
 	s = server_string(cv, t, s, &len, has_nul);
-	jv.type = jbvString;
-	jv.val.string.val = (char *) s;
-	jv.val.string.len = len;
-	pushJsonbValue(st, tok, &jv);
+	out->type = jbvString;
+	out->val.string.val = (char *) s;
+	out->val.string.len = len;
 }
 
 /* A string token, as a key or a value */
 static inline void
-push_tok_string(FaunaConv *cv, JsonbParseState **st, JsonbIteratorToken tok,
-				FaunaVType t, JV *v)
+set_tok_string(FaunaConv *cv, JsonbValue *out, FaunaVType t, JV *v)
 {
-	push_string(cv, st, tok, t, v->u.s, (int) v->n, (v->flags & JF_NUL) != 0);
+	set_string(cv, out, t, v->u.s, (int) v->n, (v->flags & JF_NUL) != 0);
 }
 
-#define PUSH_KEY_LIT(cv, st, lit) \
-	push_string((cv), (st), WJB_KEY, FV_STRING, (lit), sizeof(lit) - 1, false)
+#define SET_KEY_LIT(cv, out, lit) \
+	set_string((cv), (out), FV_STRING, (lit), sizeof(lit) - 1, false)
 
-static JsonbValue *
-push_ref(FaunaConv *cv, JsonbParseState **st, RefExport *r)
+/*
+ * {"id", "collection"?, "type"}, its pairs already in jsonb's key order
+ * (shorter keys first): id, type, collection.
+ */
+static void
+build_ref(FaunaConv *cv, RefExport *r, JsonbValue *out)
 {
-	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	PUSH_KEY_LIT(cv, st, "id");
-	push_tok_string(cv, st, WJB_VALUE, FV_STRING, r->id);
+	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * 3);
+	int			n = 0;
+
+	SET_KEY_LIT(cv, &pairs[n].key, "id");
+	set_tok_string(cv, &pairs[n].value, FV_STRING, r->id);
+	pairs[n].order = n;
+	n++;
+	SET_KEY_LIT(cv, &pairs[n].key, "type");
+	set_string(cv, &pairs[n].value, FV_STRING, r->type, strlen(r->type), false);
+	pairs[n].order = n;
+	n++;
 	if (r->coll)
 	{
-		PUSH_KEY_LIT(cv, st, "collection");
-		push_tok_string(cv, st, WJB_VALUE, FV_STRING, r->coll);
+		SET_KEY_LIT(cv, &pairs[n].key, "collection");
+		set_tok_string(cv, &pairs[n].value, FV_STRING, r->coll);
+		pairs[n].order = n;
+		n++;
 	}
-	PUSH_KEY_LIT(cv, st, "type");
-	push_string(cv, st, WJB_VALUE, FV_STRING, r->type, strlen(r->type), false);
-	return pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	out->type = jbvObject;
+	out->val.object.nPairs = n;
+	out->val.object.pairs = pairs;
 }
 
 /* ----------------------------------------------------------------
- * jsonb: pushed straight from the tape
+ * jsonb: built straight from the tape
+ *
+ * A value becomes a tree of JsonbValues -- objects with their pairs in
+ * jsonb's key order, arrays -- sized from the tape's counts, and the tree
+ * one jsonb Datum by a single JsonbValueToJsonb().  pushJsonbValue(), used
+ * before, sorted every object with qsort_arg() through a comparator
+ * callback, a quarter of a scan's CPU (bench/RESULTS.md); objects here are
+ * mostly small and sorted by insertion.
  * ----------------------------------------------------------------
  */
 
@@ -2391,33 +2406,95 @@ is_reserved_key(JV *key)
 	}
 }
 
-static JsonbValue *
-push_object(FaunaConv *cv, JsonbParseState **st, JV *obj,
-			bool user_fields_only)
+/* jsonb's order of object keys: shorter first, then bytewise. */
+static inline int
+jsonb_key_cmp(const JsonbValue *a, const JsonbValue *b)
 {
+	if (a->val.string.len != b->val.string.len)
+		return a->val.string.len < b->val.string.len ? -1 : 1;
+	return memcmp(a->val.string.val, b->val.string.val, a->val.string.len);
+}
+
+/* For large objects: key order, then input order (a stable sort). */
+static int
+jsonb_pair_cmp(const void *a, const void *b)
+{
+	const JsonbPair *pa = (const JsonbPair *) a;
+	const JsonbPair *pb = (const JsonbPair *) b;
+	int			c = jsonb_key_cmp(&pa->key, &pb->key);
+
+	if (c != 0)
+		return c;
+	return pa->order < pb->order ? -1 : 1;
+}
+
+/*
+ * Put pairs (numbered in input order) into jsonb's key order and drop
+ * duplicate keys, keeping the last one as pushJsonbValue() does.  Returns
+ * how many are left.
+ */
+static int
+sort_pairs(JsonbPair *pairs, int n)
+{
+	int			w;
+
+	if (n > 16)
+		qsort(pairs, n, sizeof(JsonbPair), jsonb_pair_cmp);
+	else
+		for (int i = 1; i < n; i++)
+		{
+			JsonbPair	tmp = pairs[i];
+			int			j = i - 1;
+
+			while (j >= 0 && jsonb_key_cmp(&pairs[j].key, &tmp.key) > 0)
+			{
+				pairs[j + 1] = pairs[j];
+				j--;
+			}
+			pairs[j + 1] = tmp;
+		}
+
+	/* equal keys are adjacent, in input order: keep each run's last */
+	w = 0;
+	for (int i = 0; i < n; i++)
+	{
+		if (i + 1 < n && jsonb_key_cmp(&pairs[i].key, &pairs[i + 1].key) == 0)
+			continue;
+		pairs[w++] = pairs[i];
+	}
+	return w;
+}
+
+static void build_jsonb(FaunaConv *cv, JV *v, JsonbValue *out);
+
+static void
+build_object(FaunaConv *cv, JV *obj, bool user_fields_only, JsonbValue *out)
+{
+	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(obj->u.count, 1));
 	JV		   *key;
 	JV		   *val;
 	uint32		i;
+	int			n = 0;
 
-	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 	JV_FOREACH_MEMBER(obj, key, val, i)
 	{
 		if (user_fields_only && is_reserved_key(key))
 			continue;
-		push_tok_string(cv, st, WJB_KEY, FV_STRING, key);
-		push_jsonb(cv, st, val, WJB_VALUE);
+		set_tok_string(cv, &pairs[n].key, FV_STRING, key);
+		build_jsonb(cv, val, &pairs[n].value);
+		pairs[n].order = n;
+		n++;
 	}
-	return pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	out->type = jbvObject;
+	out->val.object.nPairs = sort_pairs(pairs, n);
+	out->val.object.pairs = pairs;
 }
 
 static void
-push_numeric(JsonbParseState **st, JsonbIteratorToken tok, Numeric num)
+set_numeric(JsonbValue *out, Numeric num)
 {
-	JsonbValue	jv;
-
-	jv.type = jbvNumeric;
-	jv.val.numeric = num;
-	pushJsonbValue(st, tok, &jv);
+	out->type = jbvNumeric;
+	out->val.numeric = num;
 }
 
 static Numeric
@@ -2437,20 +2514,12 @@ numeric_from_text(FaunaConv *cv, const char *s, int32 typmod)
 	return DatumGetNumeric(d);
 }
 
-/*
- * Push one value; tok is WJB_VALUE inside an object, WJB_ELEM inside an
- * array.  Returns what the last pushJsonbValue() returned: for a container
- * pushed at top level, the finished container.  (A top-level scalar is
- * handled by make_jsonb().)
- */
-static JsonbValue *
-push_jsonb(FaunaConv *cv, JsonbParseState **st, JV *v,
-		   JsonbIteratorToken tok)
+/* One value, in the export format, into *out. */
+static void
+build_jsonb(FaunaConv *cv, JV *v, JsonbValue *out)
 {
-	JsonbValue *res = NULL;
 	JV		   *inner;
 	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
-	JsonbValue	jv;
 	int			len;
 	const char *s;
 
@@ -2458,27 +2527,25 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, JV *v,
 	switch (t)
 	{
 		case FV_NULL:
-			jv.type = jbvNull;
-			pushJsonbValue(st, tok, &jv);
+			out->type = jbvNull;
 			break;
 		case FV_BOOL:
-			jv.type = jbvBool;
-			jv.val.boolean = (v->type == JT_TRUE);
-			pushJsonbValue(st, tok, &jv);
+			out->type = jbvBool;
+			out->val.boolean = (v->type == JT_TRUE);
 			break;
 		case FV_STRING:
 		case FV_TIME:
 		case FV_DATE:
 		case FV_MOD:
-			push_tok_string(cv, st, tok, t, inner);
+			set_tok_string(cv, out, t, inner);
 			break;
 		case FV_BYTES:
 			s = bytes_export(cv, inner, &len);
-			push_string(cv, st, tok, t, s, len, false);
+			set_string(cv, out, t, s, len, false);
 			break;
 		case FV_INT:
 		case FV_LONG:
-			push_numeric(st, tok, int64_to_numeric(get_int(cv, t, inner)));
+			set_numeric(out, int64_to_numeric(get_int(cv, t, inner)));
 			break;
 		case FV_DOUBLE:
 			{
@@ -2486,20 +2553,20 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, JV *v,
 
 				(void) get_double(cv, inner, &special);
 				if (special)
-					push_tok_string(cv, st, tok, t, inner);
+					set_tok_string(cv, out, t, inner);
 				else
-					push_numeric(st, tok, numeric_from_text(cv, inner->u.s, -1));
+					set_numeric(out, numeric_from_text(cv, inner->u.s, -1));
 			}
 			break;
 		case FV_NUMBER:
-			push_numeric(st, tok, numeric_from_text(cv, v->u.s, -1));
+			set_numeric(out, numeric_from_text(cv, v->u.s, -1));
 			break;
 		case FV_SET:
 		case FV_STREAM:
 		case FV_QUERY:
 			/* a string holding the value's wire JSON */
 			s = wire_json(v, &len);
-			push_string(cv, st, tok, t, s, len, false);
+			set_string(cv, out, t, s, len, false);
 			break;
 		case FV_DOC:
 		case FV_REF:
@@ -2507,56 +2574,43 @@ push_jsonb(FaunaConv *cv, JsonbParseState **st, JV *v,
 				RefExport	r;
 
 				ref_export(cv, t, inner, &r);
-				res = push_ref(cv, st, &r);
+				build_ref(cv, &r, out);
 			}
 			break;
 		case FV_OBJECT:
-			res = push_object(cv, st, inner, false);
+			build_object(cv, inner, false, out);
 			break;
 		case FV_ARRAY:
 			{
+				JsonbValue *elems = palloc(sizeof(JsonbValue) * Max(v->u.count, 1));
 				JV		   *el;
 				uint32		i;
 
-				pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 				JV_FOREACH_ELEM(v, el, i)
-					push_jsonb(cv, st, el, WJB_ELEM);
-				res = pushJsonbValue(st, WJB_END_ARRAY, NULL);
+					build_jsonb(cv, el, &elems[i]);
+				out->type = jbvArray;
+				out->val.array.nElems = (int) v->u.count;
+				out->val.array.elems = elems;
+				out->val.array.rawScalar = false;
 			}
 			break;
 	}
-	return res;
 }
 
 /*
- * A jsonb Datum of a value.  A scalar is pushed as the element of a one
- * element array and taken out again: JsonbValueToJsonb() makes a raw scalar
- * of it.  user_fields_only: v is a @doc, and the value its user fields.
+ * A jsonb Datum of a value (a scalar becomes a raw scalar jsonb).
+ * user_fields_only: v is a @doc, and the value its user fields.
  */
 static Datum
 make_jsonb(FaunaConv *cv, JV *v, bool user_fields_only)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
+	JsonbValue	root;
 
 	if (user_fields_only)
-		res = push_object(cv, &st, v, true);
+		build_object(cv, v, true, &root);
 	else
-	{
-		JV		   *inner;
-		FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
-
-		if (t == FV_OBJECT || t == FV_ARRAY || t == FV_DOC || t == FV_REF)
-			res = push_jsonb(cv, &st, v, WJB_VALUE);
-		else
-		{
-			pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-			push_jsonb(cv, &st, v, WJB_ELEM);
-			res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-			res = &res->val.array.elems[0];
-		}
-	}
-	return JsonbPGetDatum(JsonbValueToJsonb(res));
+		build_jsonb(cv, v, &root);
+	return JsonbPGetDatum(JsonbValueToJsonb(&root));
 }
 
 /* ----------------------------------------------------------------
@@ -3141,9 +3195,10 @@ convert_id(FaunaConv *cv, FaunaElem *e)
 		}
 		if (col->typid == JSONBOID)
 		{
-			JsonbParseState *st = NULL;
+			JsonbValue	ref;
 
-			return JsonbPGetDatum(JsonbValueToJsonb(push_ref(cv, &st, &r)));
+			build_ref(cv, &r, &ref);
+			return JsonbPGetDatum(JsonbValueToJsonb(&ref));
 		}
 		else
 		{
