@@ -78,6 +78,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def handle_any(self, method: str) -> None:
+        self.started = time.perf_counter()
         path = self.path.split("?", 1)[0]
         headers = {k.lower(): v for k, v in self.headers.items()}
         body = self.read_body()
@@ -195,8 +196,12 @@ class Handler(BaseHTTPRequestHandler):
             b: Any = body.decode("utf-8")
         except UnicodeDecodeError:
             b = None
+        # elapsed_ms: from the request's headers to its answer being ready
+        # (before it is sent): the server's own work on it
+        elapsed = round((time.perf_counter() - self.started) * 1000, 3)
         self.server.log.add({"time": time.time(), "method": method, "path": path,
-                             "headers": hdrs, "body": b, "status": status, "fault": fault})
+                             "headers": hdrs, "body": b, "status": status, "fault": fault,
+                             "elapsed_ms": elapsed})
 
     def respond(self, status: int, text: str, headers: Dict[str, str]) -> None:
         data = text.encode()

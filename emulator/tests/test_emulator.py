@@ -294,6 +294,17 @@ class ControlTests(ServerTest):
         self.assertEqual([e["status"] for e in entries[-3:]], [429, 429, 200])
         self.assertEqual(entries[-1]["headers"]["authorization"], "<redacted>")
 
+    def test_log_elapsed_ms(self) -> None:
+        self.req("DELETE", "/_emulator/log")
+        self.req("POST", "/_emulator/faults", {"kind": "delay", "delay_ms": 150, "path": "/query/1"})
+        self.q("1")
+        self.q("1")
+        st, log, _ = self.req("GET", "/_emulator/log")
+        slow, fast = [e["elapsed_ms"] for e in log["requests"] if e["path"] == "/query/1"]
+        self.assertGreaterEqual(slow, 150)
+        self.assertLess(fast, 150)
+        self.assertGreaterEqual(fast, 0)
+
     def test_control_needs_admin(self) -> None:
         st, _, _ = self.req("GET", "/_emulator/log", secret=None)
         self.assertEqual(st, 401)
