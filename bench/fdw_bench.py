@@ -27,8 +27,10 @@ starts the emulator with it, and measures, best of --runs:
     Bench.all().pageSize(P) paginated, every document decoded; wall and
     process.cpuUsage().
  3. the transfer floor: the very requests fauna_fdw sent (taken from the
-    emulator's request log), replayed on one keep-alive HTTP/1.1 connection
-    with http.client, following the `after` cursors, bodies read and dropped.
+    emulator's request log, cursors included: they are stateless and
+    replay to the same pages), made again by one curl process on one
+    keep-alive HTTP/1.1 connection, bodies discarded; wall is the sum of
+    curl's time_total per transfer.
  4. peak memory of a fresh backend running B and C: VmHWM (peak RSS,
     includes shared buffers touched), the peak of RssAnon sampled every 2 ms
     (private memory), and sum(total_bytes) of pg_backend_memory_contexts
@@ -45,7 +47,6 @@ full scan, and peak memory per N. See bench/README.md and bench/RESULTS.md.
 
 import argparse
 import datetime
-import http.client
 import json
 import os
 import random
@@ -68,7 +69,6 @@ OTHER = et.OTHER
 DRIVER = os.path.join(HERE, "fdw_bench_driver.mjs")
 TS_BASE_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
 TS_STEP_US = 1000
-AFTER_RE = et.AFTER_RE
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 TARGET_WALL = 1.2     # fdw wall / floor wall
@@ -216,6 +216,12 @@ class Emu:
     def clear_log(self):
         self.control("DELETE", "/_emulator/log")
 
+    def server_busy(self):
+        """Seconds the emulator spent on the /query/1 requests in its log
+        (elapsed_ms: from a request's headers to its answer being ready)."""
+        reqs = self.control("GET", "/_emulator/log")["requests"]
+        return sum(r.get("elapsed_ms") or 0 for r in reqs if r["path"] == "/query/1") / 1000
+
     def log_bodies(self):
         reqs = self.control("GET", "/_emulator/log")["requests"]
         return [r["body"] for r in reqs if r["path"] == "/query/1"]
@@ -232,41 +238,45 @@ FDW_HEADERS = {
 
 
 def replay(emu, bodies):
-    """The transfer floor: send the fdw's first request(s) verbatim, then
-    Set.paginate(<after>) with each response's cursor, like the fdw, on one
-    keep-alive connection. Returns {wall, requests, bytes}."""
-    prefix = [b for b in bodies if "Set.paginate(" not in b]
-    template = next((b for b in bodies if "Set.paginate(" in b), None)
-    tmpl = json.loads(template) if template else {"query": {"fql": ["Set.paginate(", {"value": ""}, ")"]}}
-    conn = http.client.HTTPConnection(emu.host, emu.port, timeout=600)
-    nreq = nbytes = 0
-    t0 = time.perf_counter()
-    body = None
-    for b in prefix:
-        conn.request("POST", "/query/1", body=b.encode(), headers=FDW_HEADERS)
-        r = conn.getresponse()
-        body = r.read()
-        if r.status != 200:
-            raise RuntimeError("floor: HTTP %d %s" % (r.status, body[:300]))
-        nreq += 1
-        nbytes += len(body)
-    while True:
-        i = body.rfind(b'"after"')
-        m = AFTER_RE.match(body[i:]) if i >= 0 else None
-        if not m:
-            break
-        tmpl["query"]["fql"][1]["value"] = m.group(1).decode()
-        conn.request("POST", "/query/1", body=json.dumps(tmpl, separators=(",", ":")).encode(),
-                     headers=FDW_HEADERS)
-        r = conn.getresponse()
-        body = r.read()
-        if r.status != 200:
-            raise RuntimeError("floor: HTTP %d %s" % (r.status, body[:300]))
-        nreq += 1
-        nbytes += len(body)
-    wall = time.perf_counter() - t0
-    conn.close()
-    return {"wall": wall, "requests": nreq, "bytes": nbytes}
+    """The transfer floor: the very requests fauna_fdw sent (its first
+    query, then Set.paginate(<cursor>) with the cursors it received; the
+    emulator's cursors are stateless, so they replay to the same pages),
+    made by one curl process on one keep-alive connection, bodies
+    discarded. Wall = the sum of curl's own time_total per transfer, so
+    the process start is not counted. Returns {wall, requests, bytes,
+    connects}."""
+    with tempfile.TemporaryDirectory() as d:
+        cfg = []
+        for i, b in enumerate(bodies):
+            f = os.path.join(d, "b%d" % i)
+            with open(f, "w") as fh:
+                fh.write(b)
+            if i:
+                cfg.append("next")
+            cfg.append('url = "%s/query/1"' % emu.url)
+            for k, v in FDW_HEADERS.items():
+                cfg.append('header = "%s: %s"' % (k, v))
+            cfg.append('data-binary = "@%s"' % f)
+            cfg.append('output = "/dev/null"')
+            cfg.append('write-out = "%{time_total} %{size_download} %{http_code} %{num_connects}\\n"')
+        with open(os.path.join(d, "curl.cfg"), "w") as fh:
+            fh.write("\n".join(cfg) + "\n")
+        out = subprocess.run(["curl", "-s", "--http1.1", "-K", os.path.join(d, "curl.cfg")],
+                             capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError("floor: curl exited %d: %s" % (out.returncode, out.stderr[-300:]))
+    wall = nbytes = connects = 0
+    lines = out.stdout.split()
+    rows = [lines[i:i + 4] for i in range(0, len(lines), 4)]
+    if len(rows) != len(bodies):
+        raise RuntimeError("floor: %d curl transfers for %d requests" % (len(rows), len(bodies)))
+    for t, size, code, conns in rows:
+        if code != "200":
+            raise RuntimeError("floor: HTTP %s" % code)
+        wall += float(t)
+        nbytes += int(size)
+        connects += int(conns)
+    return {"wall": wall, "requests": len(rows), "bytes": nbytes, "connects": connects}
 
 
 def capture(emu, ps, sql):
@@ -364,11 +374,15 @@ def bench_size(n, args, workdir):
         runs = {"floorA": [], "floorB": [], "floorC": [], "A": [], "B": [], "C": [], "driver": []}
         for r in range(args.runs):
             for q in "ABC":
+                emu.clear_log()
                 runs["floor" + q].append(replay(emu, bodies[q]))
+                runs["floor" + q][-1]["server"] = emu.server_busy()
             for q in "ABC":
                 if q == "C":
                     ps.run("TRUNCATE bench_local")
+                emu.clear_log()
                 runs[q].append(timed_sql(ps, QUERIES[q].format(t="bench", w=full_where)))
+                runs[q][-1]["server"] = emu.server_busy()
             if not args.no_driver:
                 runs["driver"].extend(run_driver(emu, P, 1))
             print("  run %d: floor A %.3fs C %.3fs | fdw A %.3fs (cpu %.3f) B %.3fs (cpu %.3f) C %.3fs (cpu %.3f)%s"
@@ -489,6 +503,19 @@ def report(results, args):
               (r["n"], r["fdw_requests"], fl["A"], fl["C"], f["A"]["best"]["wall"], f["A"]["best"]["wall"] / fl["A"],
                f["B"]["best"]["wall"], f["B"]["best"]["wall"] / fl["B"], f["C"]["best"]["wall"],
                f["C"]["best"]["wall"] / fl["C"], d))
+    print("\nWhere the wall goes: the emulator's own work on the same requests (server s, the\n"
+          "sum of its log's elapsed_ms) during the floor and during fauna_fdw's scan, best runs.\n"
+          "fdw wall / its server s near 1 means fauna_fdw keeps the server busy: any excess over\n"
+          "the floor is the server working slower while the backend runs beside it.")
+    print("%9s | %9s %9s | %9s %9s %9s | %9s %9s" %
+          ("N", "floorA s", "server s", "fdw A s", "server s", "A/server", "fdw C s", "C/server"))
+    for r in results:
+        f = r["full"]
+        fa, a, c = f["floorA"]["best"], f["A"]["best"], f["C"]["best"]
+        print("%9d | %9.3f %9.3f | %9.3f %9.3f %9.2f | %9.3f %9.2f" %
+              (r["n"], fa["wall"], fa.get("server", float("nan")), a["wall"], a.get("server", float("nan")),
+               a["wall"] / a["server"] if a.get("server") else float("nan"),
+               c["wall"], c["wall"] / c["server"] if c.get("server") else float("nan")))
     print("\nClient CPU per document (target: fdw <= 1/3 of the driver)")
     print("%9s | %10s %10s %10s | %10s | %6s %6s %6s" %
           ("N", "A us/doc", "B us/doc", "C us/doc", "drv us/doc", "A/drv", "B/drv", "C/drv"))
