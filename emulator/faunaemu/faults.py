@@ -8,7 +8,8 @@ from typing import Any, Dict, List, Optional
 
 from . import sets as S
 
-KINDS = {"status", "delay", "drop", "drop_mid_body", "malformed", "truncated"}
+KINDS = {"status", "delay", "drop", "drop_mid_body", "malformed", "truncated",
+         "content_type", "body"}
 STATUS_BODIES = {
     400: ("invalid_request", "Invalid request."),
     401: ("unauthorized", "Invalid token, unable to validate request."),
@@ -65,6 +66,10 @@ class Faults:
             raise ValueError("status faults need an integer `status`")
         if kind == "delay" and not isinstance(spec.get("delay_ms"), (int, float)):
             raise ValueError("delay faults need `delay_ms`")
+        if kind == "content_type" and not isinstance(spec.get("content_type"), str):
+            raise ValueError("content_type faults need a string `content_type`")
+        if kind == "body" and not isinstance(spec.get("body"), str):
+            raise ValueError("body faults need a string `body`")
         count = spec.get("count", 1)
         skip = spec.get("skip", 0)
         if not isinstance(count, int) or count < 1 or not isinstance(skip, int) or skip < 0:
@@ -72,7 +77,8 @@ class Faults:
         rule = {"id": self.next_id, "kind": kind, "status": spec.get("status"),
                 "delay_ms": spec.get("delay_ms", 0), "count": count, "skip": skip,
                 "path": spec.get("path"), "page": spec.get("page"),
-                "match": spec.get("match"), "then": spec.get("then")}
+                "match": spec.get("match"), "then": spec.get("then"),
+                "content_type": spec.get("content_type"), "body": spec.get("body")}
         with self.lock:
             self.next_id += 1
             self.rules.append(rule)

@@ -113,6 +113,12 @@ class Handler(BaseHTTPRequestHandler):
                                fault["kind"] if fault else None)
         if fault is None:
             self.respond(status, text, hdrs)
+        elif fault["kind"] == "content_type":
+            data = text.encode()
+            self.raw_respond(status, data, len(data), len(data), hdrs,
+                             content_type=fault["content_type"])
+        elif fault["kind"] == "body":
+            self.respond(200, fault["body"], hdrs)
         elif fault["kind"] == "malformed":
             self.respond(200, '{"data": {"@int": "1"}, "summary": ,,, not json', {})
         else:
@@ -208,10 +214,11 @@ class Handler(BaseHTTPRequestHandler):
         self.raw_respond(status, data, len(data), len(data), headers)
 
     def raw_respond(self, status: int, data: bytes, announce: int, send: int,
-                    headers: Dict[str, str]) -> None:
+                    headers: Dict[str, str],
+                    content_type: str = "application/json;charset=utf-8") -> None:
         try:
             self.send_response_only(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(announce))
             for k, v in headers.items():
                 self.send_header(k, v)

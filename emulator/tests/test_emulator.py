@@ -305,6 +305,23 @@ class ControlTests(ServerTest):
         self.assertLess(fast, 150)
         self.assertGreaterEqual(fast, 0)
 
+    def test_content_type_and_body_faults(self) -> None:
+        self.req("POST", "/_emulator/faults", {"kind": "content_type", "content_type": "text/html"})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("POST", "/query/1", body=json.dumps({"query": "1 + 1"}),
+                     headers={"Authorization": "Bearer " + SECRET})
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/html"))
+        self.assertEqual(json.loads(r.read())["data"], 2)
+        conn.close()
+        self.req("POST", "/_emulator/faults", {"kind": "body", "body": '{"data": null}'})
+        st, b = self.q("1 + 1")
+        self.assertEqual((st, b), (200, {"data": None}))
+        st, b = self.q("1 + 1")
+        self.assertEqual((st, b["data"]), (200, {"@int": "2"}))
+        st, b, _ = self.req("POST", "/_emulator/faults", {"kind": "body"})
+        self.assertEqual(st, 400)
+
     def test_control_needs_admin(self) -> None:
         st, _, _ = self.req("GET", "/_emulator/log", secret=None)
         self.assertEqual(st, 401)
