@@ -57,17 +57,28 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'fauna_fdw_check'
 LANGUAGE C STRICT PARALLEL RESTRICTED;
 
+-- The Fauna transaction time of the snapshot the last completed scan of a
+-- foreign table read in this session (NULL if none): where a refresh that
+-- read "ts > mark" has seen the collection up to, even if it read nothing.
+CREATE FUNCTION fauna_fdw_scan_snapshot(foreign_table regclass)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT STABLE PARALLEL RESTRICTED;
+
 -- ----------------------------------------------------------------
 -- fauna_sync: keep a local copy of a foreign table in sync
 -- ----------------------------------------------------------------
 
--- The high-water mark of each (foreign table, local table) pair: the
--- greatest document ts the last sync read.  Dumped with the database
--- (pg_extension_config_dump), so a restored copy resumes where it was.
+-- The marks of each (foreign table, local table) pair.  Dumped with the
+-- database (pg_extension_config_dump), so a restored copy resumes where it
+-- was.
 CREATE TABLE fauna_sync_state (
   foreign_table regclass NOT NULL,
   local_table regclass NOT NULL,
-  high_water timestamptz,         -- NULL: the next call copies everything
+  high_water timestamptz,         -- the greatest document ts the last sync
+                                  -- read; NULL: the next call copies all
+  seen_until timestamptz,         -- the Fauna time of the snapshot the last
+                                  -- sync read: deletions are read after it
   synced_at timestamptz NOT NULL, -- transaction time of the last sync
   upserted bigint NOT NULL,       -- rows written by the last sync
   deleted bigint NOT NULL,        -- rows deleted by the last sync
@@ -85,12 +96,17 @@ SELECT pg_catalog.pg_extension_config_dump('fauna_sync_state', '');
 --     local rows whose ref is not in Fauna are deleted.
 --   * Later calls: documents with ts > high-water mark are upserted
 --     (INSERT ... ON CONFLICT (ref) DO UPDATE); the documents removed after
---     the mark, read from the collection's event feed through a temporary
---     event table over the same server and collection, are deleted.  The
---     new mark is the greatest ts read: one scan reads one snapshot, so
---     documents sharing that ts (one transaction) are all in it.
---   * If the feed no longer holds events that old (the collection's history
---     is shorter than the time since the mark), a full copy is made instead.
+--     the last sync's snapshot (seen_until), read from the collection's
+--     event feed through a temporary event table over the same server and
+--     collection, are deleted, unless the document read by this call is
+--     newer than its removal (re-created with the same id).  The new mark
+--     is the greatest ts read: one scan reads one snapshot, so documents
+--     sharing that ts (one transaction) are all in it.  seen_until becomes
+--     that scan's snapshot time (fauna_fdw_scan_snapshot), which moves on
+--     even while the collection is quiet.
+--   * If the feed no longer holds events that old (the time since the last
+--     sync is longer than the collection's history), a full copy is made
+--     instead.
 --   * Calls for the same pair are serialized (transaction advisory lock);
 --     on any error nothing changes, the mark included.
 CREATE PROCEDURE fauna_sync(foreign_table regclass, local_table regclass)
@@ -107,6 +123,8 @@ DECLARE
   upd text;
   hwm timestamptz;
   new_hwm timestamptz;
+  seen timestamptz;
+  snap timestamptz;
   is_full boolean;
   n_up bigint := 0;
   n_del bigint := 0;
@@ -184,7 +202,7 @@ BEGIN
    WHERE l.attrelid = local_table AND l.attnum > 0 AND NOT l.attisdropped
      AND l.attgenerated = '';
 
-  SELECT s.high_water INTO hwm FROM fauna_sync_state s
+  SELECT s.high_water, s.seen_until INTO hwm, seen FROM fauna_sync_state s
    WHERE s.foreign_table = fauna_sync.foreign_table
      AND s.local_table = fauna_sync.local_table;
   is_full := hwm IS NULL;
@@ -194,8 +212,13 @@ BEGIN
     EXECUTE format('CREATE TEMP TABLE fauna_sync_changed ON COMMIT DROP AS '
                    'SELECT %s, ts AS fauna_sync_ts FROM %s WHERE ts > $1',
                    cols, foreign_table) USING hwm;
-    -- documents removed after the mark, from the collection's event feed
-    EXECUTE format('DROP FOREIGN TABLE IF EXISTS pg_temp.%I', ev_table);
+    snap := fauna_fdw_scan_snapshot(foreign_table);
+    -- documents removed after the last snapshot, from the event feed: every
+    -- earlier removal was applied by the last call (its feed read ran after
+    -- its scan)
+    IF pg_catalog.to_regclass(format('pg_temp.%I', ev_table)) IS NOT NULL THEN
+      EXECUTE format('DROP FOREIGN TABLE pg_temp.%I', ev_table);
+    END IF;
     EXECUTE format('CREATE FOREIGN TABLE pg_temp.%I (ref text, ts timestamptz, '
                    'action text OPTIONS (path %L)) SERVER %I OPTIONS '
                    '(collection %L, events %L%s)',
@@ -204,9 +227,9 @@ BEGIN
                         ELSE format(', page_size %L', page_size) END);
     BEGIN
       EXECUTE format('CREATE TEMP TABLE fauna_sync_removed ON COMMIT DROP AS '
-                     'SELECT DISTINCT ref::%s AS ref FROM pg_temp.%I '
-                     'WHERE ts > $1 AND action = %L',
-                     ref_type, ev_table, 'remove') USING hwm;
+                     'SELECT ref::%s AS ref, max(ts) AS removed_at FROM pg_temp.%I '
+                     'WHERE ts > $1 AND action = %L GROUP BY 1',
+                     ref_type, ev_table, 'remove') USING greatest(hwm, seen);
     EXCEPTION WHEN fdw_error THEN
       GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
       IF detail NOT LIKE '%invalid_stream_start_time%' THEN
@@ -223,6 +246,7 @@ BEGIN
     EXECUTE format('CREATE TEMP TABLE fauna_sync_changed ON COMMIT DROP AS '
                    'SELECT %s, ts AS fauna_sync_ts FROM %s',
                    cols, foreign_table);
+    snap := fauna_fdw_scan_snapshot(foreign_table);
     -- local rows whose document is gone
     EXECUTE format('DELETE FROM %s l WHERE NOT EXISTS '
                    '(SELECT 1 FROM fauna_sync_changed c WHERE c.ref = l.ref)',
@@ -237,7 +261,11 @@ BEGIN
   GET DIAGNOSTICS n_up = ROW_COUNT;
 
   IF NOT is_full THEN
-    EXECUTE format('DELETE FROM %s l USING fauna_sync_removed r WHERE l.ref = r.ref',
+    -- a removal older than the document read now was followed by a
+    -- re-creation under the same id: keep it
+    EXECUTE format('DELETE FROM %s l USING fauna_sync_removed r WHERE l.ref = r.ref '
+                   'AND NOT EXISTS (SELECT 1 FROM fauna_sync_changed c '
+                   'WHERE c.ref = r.ref AND c.fauna_sync_ts > r.removed_at)',
                    local_table);
     GET DIAGNOSTICS n_del = ROW_COUNT;
     DROP TABLE fauna_sync_removed;
@@ -248,11 +276,13 @@ BEGIN
   new_hwm := greatest(new_hwm, hwm);
 
   INSERT INTO fauna_sync_state AS s
-         (foreign_table, local_table, high_water, synced_at, upserted, deleted, full_copy)
-  VALUES (fauna_sync.foreign_table, fauna_sync.local_table, new_hwm, now(),
-          n_up, n_del, is_full)
+         (foreign_table, local_table, high_water, seen_until, synced_at,
+          upserted, deleted, full_copy)
+  VALUES (fauna_sync.foreign_table, fauna_sync.local_table, new_hwm,
+          greatest(snap, seen, new_hwm), now(), n_up, n_del, is_full)
   ON CONFLICT ON CONSTRAINT fauna_sync_state_pkey DO UPDATE
-     SET high_water = EXCLUDED.high_water, synced_at = EXCLUDED.synced_at,
+     SET high_water = EXCLUDED.high_water, seen_until = EXCLUDED.seen_until,
+         synced_at = EXCLUDED.synced_at,
          upserted = EXCLUDED.upserted, deleted = EXCLUDED.deleted,
          full_copy = EXCLUDED.full_copy;
 END

@@ -64,6 +64,22 @@ SELECT n, name, note FROM synced_copy ORDER BY n;
 CALL fauna_sync('synced', 'synced_copy');
 SELECT * FROM sync_check;
 SELECT n FROM synced_copy ORDER BY n;
+-- only deletions since the last call: the high-water mark (documents) stays,
+-- seen_until follows Fauna's snapshot to the last deletion, so a collection
+-- that stays quiet never falls behind the feed's history
+CREATE FOREIGN TABLE synced_feed (ref text, ts timestamptz, action text)
+  SERVER syncsrv OPTIONS (collection 'Synced', events 'true');
+SELECT s.seen_until > s.high_water AS past_the_mark,
+       s.seen_until = (SELECT max(ts) FROM synced_feed WHERE ts > s.high_water)
+         AS at_last_deletion
+  FROM fauna_sync_state s;
+-- the next call reads the feed from there (the emulator's request log)
+SELECT (extract(epoch FROM seen_until) * 1000000)::bigint AS seen_us
+  FROM fauna_sync_state \gset
+\setenv EXPECTED_START_US :seen_us
+CALL fauna_sync('synced', 'synced_copy');
+\! python3 test/feed_start.py
+SELECT * FROM sync_check;
 
 -- a failure changes nothing, the mark included
 \! python3 test/fauna_write.py 'Synced.where(.n == 8).forEach(d => d.update({ name: "eight" }))'
@@ -77,9 +93,9 @@ CALL fauna_sync('synced', 'synced_copy');
 SELECT * FROM sync_check;
 SELECT name FROM synced_copy WHERE n = 8;
 
--- a mark older than the feed's history: a full copy instead, which also
--- deletes local rows whose document is gone
-UPDATE fauna_sync_state SET high_water = '2000-01-01';
+-- marks older than the feed's history (no sync for longer than it keeps):
+-- a full copy instead, which also deletes local rows whose document is gone
+UPDATE fauna_sync_state SET high_water = '2000-01-01', seen_until = '2000-01-01';
 INSERT INTO synced_copy (ref, n) VALUES ('1', -1);
 CALL fauna_sync('synced', 'synced_copy');
 SELECT * FROM sync_check;

@@ -252,7 +252,7 @@ SELECT upserted, deleted, full_copy FROM fauna_sync_state
  WHERE local_table = 'feed4_copy'::regclass;
 SELECT n FROM feed4_copy ORDER BY n;
 -- a mark older than the collection's history: a full copy instead
-UPDATE fauna_sync_state SET high_water = '2000-01-01'
+UPDATE fauna_sync_state SET high_water = '2000-01-01', seen_until = '2000-01-01'
  WHERE local_table = 'feed4_copy'::regclass;
 CALL fauna_sync('feed4_docs', 'feed4_copy');
 SELECT upserted, deleted, full_copy FROM fauna_sync_state

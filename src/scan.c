@@ -156,6 +156,7 @@ typedef struct FaunaReader
 	int64		documents;
 	const FaunaQuerySpec *v4;	/* FQL v4: the query, to page through */
 	int64		v4_snapshot;	/* FQL v4: the first page's txn time */
+	int64		snapshot_ts;	/* the first page's txn time (µs), 0 before */
 } FaunaReader;
 
 /* Executor state of a scan (node->fdw_state). */
@@ -1324,6 +1325,8 @@ reader_fetch(FaunaReader *reader)
 
 	memset(&stats, 0, sizeof(stats));
 	fauna_page_stats(reader->page, &stats);
+	if (reader->snapshot_ts == 0)
+		reader->snapshot_ts = stats.txn_ts;
 	reader->totals.read_ops += stats.read_ops;
 	reader->totals.compute_ops += stats.compute_ops;
 	reader->totals.write_ops += stats.write_ops;
@@ -1363,6 +1366,7 @@ reader_start(FaunaReader *reader)
 	reader->count = 0;
 	reader->next = 0;
 	reader->returned = 0;
+	reader->snapshot_ts = 0;
 }
 
 /*
@@ -1707,6 +1711,58 @@ faunaReScanForeignScan(ForeignScanState *node)
 	fss->started = false;
 }
 
+/*
+ * The snapshot each foreign table's last scan in this session read: the
+ * Fauna transaction time of its first page.  fauna_sync() takes it as the
+ * point up to which the collection's changes have been seen, in Fauna's
+ * own clock, even when the scan returned nothing.
+ */
+typedef struct SnapshotEntry
+{
+	Oid			relid;			/* hash key */
+	int64		txn_ts;			/* µs since the Unix epoch */
+} SnapshotEntry;
+
+static HTAB *LastSnapshots = NULL;
+
+static void
+remember_snapshot(Oid relid, int64 txn_ts)
+{
+	SnapshotEntry *entry;
+
+	if (LastSnapshots == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(SnapshotEntry);
+		LastSnapshots = hash_create("fauna_fdw scan snapshots", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(LastSnapshots, &relid, HASH_ENTER, NULL);
+	entry->txn_ts = txn_ts;
+}
+
+PG_FUNCTION_INFO_V1(fauna_fdw_scan_snapshot);
+
+/*
+ * fauna_fdw_scan_snapshot(foreign_table regclass): the Fauna transaction
+ * time of the snapshot that the last completed scan of the table in this
+ * session read, or NULL if there was none.
+ */
+Datum
+fauna_fdw_scan_snapshot(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	SnapshotEntry *entry = NULL;
+
+	if (LastSnapshots != NULL)
+		entry = hash_search(LastSnapshots, &relid, HASH_FIND, NULL);
+	if (entry == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ((TimestampTz) (entry->txn_ts - FAUNA_UNIX_EPOCH_OFFSET_US));
+}
+
 /* Memory goes with the executor's context; only the connection needs care. */
 static void
 faunaEndForeignScan(ForeignScanState *node)
@@ -1717,6 +1773,9 @@ faunaEndForeignScan(ForeignScanState *node)
 		return;
 	if (fss->events)
 		fauna_events_end(fss->events);
+	if (fss->reader.snapshot_ts > 0)
+		remember_snapshot(RelationGetRelid(node->ss.ss_currentRelation),
+						  fss->reader.snapshot_ts);
 	reader_reset(&fss->reader);
 }
 
