@@ -51,6 +51,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/sampling.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -1838,11 +1839,12 @@ faunaAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 }
 
 /*
- * Sample rows for ANALYZE: the first targrows documents of Coll.all(),
- * read page by page.  Not a uniform sample (Fauna offers none cheaply),
- * but bounded in cost, and the statistics are far better than none.  When
- * more documents exist, the row count is the table's "rows" option if set,
- * else the number read (a lower bound).
+ * Sample rows for ANALYZE.  Fauna cannot hand out random documents, so,
+ * as postgres_fdw does on PostgreSQL 15, the whole collection is read
+ * (Coll.all(), only the table's columns, pipelined pages) and a uniform
+ * random sample of targrows documents kept (reservoir sampling, Vitter's
+ * algorithm Z as ANALYZE itself uses); only the documents kept are
+ * converted.  The row count is then exact.
  */
 static int
 fauna_acquire_sample_rows(Relation relation, int elevel,
@@ -1862,6 +1864,9 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 	List	   *attnums = NIL;
 	int			ncolumns;
 	int			numrows = 0;
+	double		seen = 0;		/* documents read */
+	double		rowstoskip = -1;
+	ReservoirStateData rstate;
 	MemoryContext tuple_cxt;
 	Datum	   *values = palloc(sizeof(Datum) * Max(tupdesc->natts, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(tupdesc->natts, 1));
@@ -1882,7 +1887,7 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 	columns = build_columns(relation, attnums, &ncolumns);
 
 	spec.collection = topts.collection;
-	spec.page_size = Min(topts.page_size, Max(targrows, 1));
+	spec.page_size = topts.page_size;
 	spec.paths = NIL;
 	for (i = 0; i < ncolumns; i++)
 	{
@@ -1903,22 +1908,42 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 	memset(&spec.ts_range, 0, sizeof(spec.ts_range));
 
 	reader_init(&reader, fauna_get_connection(user, server), topts.collection);
-	reader.prefetch = false;	/* no page beyond the sample is wanted */
 	scan_first_page(&spec, NULL, &reader.body, NULL);
 	reader_start(&reader);
 	reader.v4 = (spec.api_version == 4) ? &spec : NULL;
 
+	reservoir_init_selection_state(&rstate, targrows);
 	tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "fauna_fdw analyze tuple",
 									  ALLOCSET_DEFAULT_SIZES);
-	while (numrows < targrows)
+	for (;;)
 	{
 		MemoryContext oldcxt;
 		int			idx;
+		int			pos;
 
 		vacuum_delay_point();
 		idx = reader_next(&reader);
 		if (idx < 0)
 			break;
+
+		/* the first targrows fill the reservoir; later ones may replace */
+		if (numrows < targrows)
+			pos = numrows++;
+		else
+		{
+			if (rowstoskip < 0)
+				rowstoskip = reservoir_get_next_S(&rstate, seen, targrows);
+			pos = -1;
+			if (rowstoskip <= 0)
+			{
+				pos = (int) (targrows * sampler_random_fract(&rstate.randstate));
+				heap_freetuple(rows[pos]);
+			}
+			rowstoskip -= 1;
+		}
+		seen += 1;
+		if (pos < 0)
+			continue;
 
 		MemoryContextReset(tuple_cxt);
 		oldcxt = MemoryContextSwitchTo(tuple_cxt);
@@ -1926,22 +1951,19 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 		fauna_page_document(reader.page, idx, columns, ncolumns, values, nulls);
 		MemoryContextSwitchTo(oldcxt);
 		/* the sample outlives the tuple context: form it in the caller's */
-		rows[numrows++] = heap_form_tuple(tupdesc, values, nulls);
+		rows[pos] = heap_form_tuple(tupdesc, values, nulls);
 	}
 	MemoryContextDelete(tuple_cxt);
 
-	if (numrows < targrows || (!reader.more && reader.next >= reader.count))
-		*totalrows = numrows;
-	else
-		*totalrows = Max(topts.rows, (double) numrows);
+	*totalrows = seen;
 	*totaldeadrows = 0;
 	reader_reset(&reader);
 	MemoryContextDelete(reader.page_cxt);
 	MemoryContextDelete(reader.next_cxt);
 
 	ereport(elevel,
-			(errmsg("\"%s\": sampled %d documents of Fauna collection \"%s\" in " INT64_FORMAT " requests",
-					RelationGetRelationName(relation), numrows, topts.collection,
-					reader.counters.requests)));
+			(errmsg("\"%s\": sampled %d of %.0f documents of Fauna collection \"%s\" in " INT64_FORMAT " requests",
+					RelationGetRelationName(relation), numrows, seen,
+					topts.collection, reader.counters.requests)));
 	return numrows;
 }
