@@ -36,10 +36,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="logical: deterministic ids and timestamps")
     ap.add_argument("--load", metavar="FILE.jsonl", action="append", default=[],
                     help="bulk-load collections and documents at start")
+    ap.add_argument("--index-build-ms", type=int, default=500, metavar="MS",
+                    help="how long an index added to a collection of >= 128 documents is "
+                         "being built (not queryable) (default 500; 0: at once)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = ap.parse_args(argv)
+    if args.index_build_ms < 0:
+        ap.error("--index-build-ms must be >= 0")
 
-    store = Store(logical=args.clock == "logical")
+    store = Store(logical=args.clock == "logical", index_build_ms=args.index_build_ms)
     for path in args.load:
         try:
             n = load_file(store, path)

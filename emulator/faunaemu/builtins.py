@@ -8,21 +8,25 @@ from typing import Any, Dict, List, Optional
 
 from . import parser as P
 from . import sets as S
-from .errors import QueryError
-from .storage import Coll, Desc, parse_path, skey
+from .errors import QueryError, arity_error, arity_text, no_args
+from .storage import BACKGROUND_BUILD_DOCS, Coll, Desc, parse_path, skey
 from .values import (INT32_MAX, INT64_MIN, Closure, Doc, EventSource, FDate, FTime, Module,
                      Native, NullDoc, Page, Ref, SchemaDoc, SetVal, type_name)
-from .wire import dec_tagged, enc_tagged
+from .wire import SPECIAL_FIELDS, dec_tagged, enc_tagged
 
 COLL_METHODS = {"all", "byId", "create", "createData", "where", "firstWhere"}
 DOC_METHODS = {"update", "replace", "delete", "exists", "updateData", "replaceData"}
 ARRAY_METHODS = {"map", "forEach", "concat", "toSet", "first", "last", "includes", "where",
                  "indexOf", "isEmpty", "nonEmpty", "take", "drop", "reverse", "append",
                  "prepend", "flatMap", "distinct", "order", "any", "every", "fold",
-                 "reduce", "slice", "firstWhere", "toArray", "length"}
+                 "reduce", "slice", "firstWhere", "toArray"}
 STRING_METHODS = {"toUpperCase", "toLowerCase", "includes", "startsWith", "endsWith",
-                  "concat", "split", "slice", "trim", "indexOf", "toString", "length",
+                  "concat", "split", "slice", "trim", "indexOf", "toString",
                   "replaceAll", "parseInt", "parseDouble"}
+# methods of no arguments (the core checks the count first)
+NO_ARG_METHODS = {"first", "last", "isEmpty", "nonEmpty", "toSet", "toArray", "reverse",
+                  "distinct", "toUpperCase", "toLowerCase", "toString", "trim", "parseInt",
+                  "parseDouble", "toMicros", "toMillis", "toSeconds", "exists"}
 TIME_METHODS = {"toMicros", "toMillis", "toSeconds", "add", "subtract", "difference",
                 "toString"}
 UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 1_000_000,
@@ -78,9 +82,18 @@ def has_method(ev: Any, obj: Any, name: str) -> bool:
     return False
 
 
+def not_a_function(name: str, v: Any) -> QueryError:
+    """Calling a field that holds no function, e.g. `[1].length()`."""
+    return QueryError("invalid_function_invocation",
+                      f"`{name}`: Expected a function, found `{type_name(v)}`")
+
+
 def call_method(ev: Any, recv: Any, name: str, args: List[Any], node: Optional[P.Node],
                 from_set: bool = False) -> Any:
     t = type(recv)
+    if name in NO_ARG_METHODS and (t in (Doc, NullDoc) and name == "exists" or
+                                   t in (list, str, FTime) and has_method(ev, recv, name)):
+        no_args(args)
     if t is Module:
         if recv.is_coll:
             return coll_method(ev, recv.name, name, args)
@@ -109,6 +122,11 @@ def call_method(ev: Any, recv: Any, name: str, args: List[Any], node: Optional[P
         return schema_method(ev, recv, name, args)
     if t is FDate and name == "toString":
         return recv.iso()
+    if isinstance(recv, dict) and name in recv:
+        f = ev.resolve(recv[name])
+        if isinstance(f, (Closure, Native)):
+            return ev.call_fn(f, args)
+        raise not_a_function(name, f)
     if recv is None:
         raise QueryError("invalid_null_access", f"Cannot access `{name}` on null.")
     if isinstance(recv, (Closure, Native)):
@@ -146,8 +164,7 @@ def m_date_today(ev: Any, args: List[Any]) -> Any:
 
 def m_set_paginate(ev: Any, args: List[Any]) -> Any:
     if not args or len(args) > 2:
-        raise QueryError("invalid_function_invocation",
-                         f"callee function expects 1 or 2 arguments, but {len(args)} were provided")
+        raise arity_error("between 1 and 2 arguments", len(args))
     tok = args[0]
     if not isinstance(tok, str):
         raise QueryError("invalid_argument",
@@ -208,9 +225,33 @@ def normalize_index(name: str, d: Any) -> Dict[str, Any]:
 
 
 def constraint(what: str, failures: List[Any], verb: str = "create") -> QueryError:
-    e = QueryError("constraint_failure", f"Failed to {verb} {what}.")
+    return constraint_error(f"Failed to {verb} {what}.", failures)
+
+
+def constraint_error(message: str, failures: List[Any]) -> QueryError:
+    """A constraint_failure: `failures` are (path, message) pairs.  As in the
+    core, the summary lists them under the message ("constraint failures:\n
+    ts: Is a reserved field and cannot be used")."""
+    lines = [message, "constraint failures:"]
+    for path, m in failures:
+        label = ".".join(str(x) for x in path)
+        lines.append("  " + (f"{label}: {m}" if label else m).replace("\n", "\n      "))
+    e = QueryError("constraint_failure", message, summary_msg="\n".join(lines))
     e.constraint_failures = [{"paths": [p], "message": m} for p, m in failures]  # type: ignore[attr-defined]
     return e
+
+
+# Fields a document's `create` / `update` / `replace` may not set (the core's
+# Tokens.ReservedFieldNames; `id` sets the id on create): the *Data variants
+# store them as user fields, rendered under `data` (wire.SPECIAL_FIELDS).
+RESERVED_FIELDS = SPECIAL_FIELDS - {"ttl"}
+RESERVED_MSG = "Is a reserved field and cannot be used"
+
+
+def ttl_failure(ttl: Any) -> Optional[tuple]:
+    if ttl is not None and not isinstance(ttl, FTime):
+        return (["ttl"], f"Expected Time | Null, provided {type_name(ttl)}")
+    return None
 
 
 def m_collection_create(ev: Any, args: List[Any]) -> Any:
@@ -316,10 +357,7 @@ def m_math(fn: Any, names: tuple = ("x",)) -> Any:
     java.lang.Math does (NaN / Infinity results, never a Python exception)."""
     def f(ev: Any, args: List[Any]) -> Any:
         if len(args) != len(names):
-            n = len(names)
-            raise QueryError("invalid_function_invocation",
-                             f"callee function expects exactly {n} argument{'s' if n != 1 else ''}, "
-                             f"but {len(args)} were provided")
+            raise arity_error(arity_text(len(names)), len(args))
         for a, nm in zip(args, names):
             if isinstance(a, bool) or not isinstance(a, (int, float)):
                 raise QueryError("invalid_argument",
@@ -389,19 +427,49 @@ def java_pow(x: Any, y: Any) -> float:
         return math.nan
 
 
+def object_arg(ev: Any, args: List[Any]) -> Dict[str, Any]:
+    """The argument of Object.keys/values/entries; a document counts as the
+    object it renders as (FQL2DocSpec "Object methods"): id, coll, ts, ttl?,
+    its fields, and `data` holding the fields named like its own."""
+    o = ev.arg(args, 0, object, "object", 1)
+    if isinstance(o, (Doc, NullDoc)):
+        c = ev.store.coll(o.coll)
+        ver = None
+        if isinstance(o, Doc) and c is not None:
+            ver = c.visible(o.ver.idn, ev.ctx.snap)
+        if ver is None:
+            raise QueryError("invalid_argument",
+                             f"invalid argument `object`: collection `{o.coll}` does not contain "
+                             f"document with id {o.id}.")
+        ev.count_read(ver)
+        out: Dict[str, Any] = {"id": ver.id, "coll": Module(ver.coll, is_coll=True), "ts": ver.tso}
+        if ver.ttl is not None:
+            out["ttl"] = ver.ttl
+        special = {}
+        for k, v in ver.data.items():
+            if k in SPECIAL_FIELDS:
+                special[k] = v
+            else:
+                out[k] = v
+        if special:
+            out["data"] = special
+        return out
+    if not isinstance(o, dict):
+        raise QueryError("invalid_argument",
+                         f"expected value for `object` of type Object, received {type_name(o)}")
+    return o
+
+
 def m_object_keys(ev: Any, args: List[Any]) -> Any:
-    o = ev.arg(args, 0, dict, "object", 1)
-    return list(o.keys())
+    return list(object_arg(ev, args).keys())
 
 
 def m_object_values(ev: Any, args: List[Any]) -> Any:
-    o = ev.arg(args, 0, dict, "object", 1)
-    return [ev.resolve(v) for v in o.values()]
+    return [ev.resolve(v) for v in object_arg(ev, args).values()]
 
 
 def m_object_entries(ev: Any, args: List[Any]) -> Any:
-    o = ev.arg(args, 0, dict, "object", 1)
-    return [[k, ev.resolve(v)] for k, v in o.items()]
+    return [[k, ev.resolve(v)] for k, v in object_arg(ev, args).items()]
 
 
 MODULE_FUNCS = {
@@ -449,8 +517,7 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
     c = ev.need_coll(cname)
     if name == "all":
         if len(args) > 1:
-            raise QueryError("invalid_function_invocation",
-                             f"callee function expects at most 1 argument, but {len(args)} were provided")
+            raise arity_error(arity_text(1, "at most"), len(args))
         ev.auth.need(ev.ctx, cname, "read")
         src: Dict[str, Any] = {"k": "all", "c": cname}
         if args:
@@ -479,13 +546,14 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
     ix = c.indexes.get(name)
     if ix is not None:
         ev.auth.need(ev.ctx, cname, "read")
+        if not ix.queryable():
+            # still being built in the background (Store.add_index)
+            raise QueryError("invalid_index_invocation",
+                             f"The index `{cname}.{name}` is not queryable.")
         nt = len(ix.terms)
         if len(args) < nt or len(args) > nt + 1:
-            raise QueryError("invalid_function_invocation",
-                             f"callee function expects {'exactly ' + str(nt) if nt else 'at most 1'} "
-                             f"argument{'s' if nt != 1 else ''}"
-                             + (f" (plus an optional range)" if nt else "")
-                             + f", but {len(args)} were provided")
+            raise arity_error(arity_text(1, "at most") if nt == 0
+                              else f"between {nt} and {nt + 1} arguments", len(args))
         terms = args[:nt]
         src = {"k": "idx", "c": cname, "i": name, "t": [enc_tagged(t) for t in terms]}
         if len(args) > nt:
@@ -506,23 +574,19 @@ def range_pred(ev: Any, rng: Any) -> Any:
     raise QueryError("invalid_argument", "`all()` with a range is not supported by the emulator.")
 
 
-def check_fields(ev: Any, d: Dict[str, Any], allow_id: bool) -> None:
-    for k in d:
-        if k in ("coll", "ts") or (k == "id" and not allow_id):
-            raise QueryError("constraint_failure", f"Failed to create document in collection.")
-
-
 def create_doc(ev: Any, c: Coll, d: Dict[str, Any], raw: bool = False) -> Doc:
     ev.begin_write(c.name, "create")
     data = dict(d)
     ttl = None
     id_str = None
     if not raw:
-        for k in ("coll", "ts"):
-            if k in data:
-                raise QueryError("invalid_argument",
-                                 f"Failed to create document in collection `{c.name}`: "
-                                 f"field `{k}` is reserved.")
+        failures = [([k], RESERVED_MSG) for k in data if k in RESERVED_FIELDS and k != "id"]
+        tf = ttl_failure(data.get("ttl"))
+        if tf is not None:
+            failures.append(tf)
+        if failures:
+            raise constraint_error(f"Failed to create document in collection `{c.name}`.",
+                                   failures)
         if "id" in data:
             v = data.pop("id")
             if isinstance(v, int) and not isinstance(v, bool):
@@ -532,13 +596,6 @@ def create_doc(ev: Any, c: Coll, d: Dict[str, Any], raw: bool = False) -> Doc:
             id_str = v
         if "ttl" in data:
             ttl = data.pop("ttl")
-            if ttl is not None and not isinstance(ttl, FTime):
-                raise QueryError("invalid_argument",
-                                 f"expected value for `ttl` of type Time, received {type_name(ttl)}")
-        if "data" in data:
-            raise QueryError("invalid_argument",
-                             f"Failed to create document in collection `{c.name}`: "
-                             f"field `data` is reserved.")
     if ttl is None and c.ttl_days is not None:
         ttl = FTime.from_micros(ev.ctx.write_ts + c.ttl_days * 86_400_000_000)
     if id_str is not None:
@@ -546,7 +603,7 @@ def create_doc(ev: Any, c: Coll, d: Dict[str, Any], raw: bool = False) -> Doc:
         existing = c.visible(idn, ev.ctx.snap)
         if existing is not None:
             raise QueryError("document_id_exists",
-                             f"Document with id {id_str} already exists in the collection `{c.name}`.")
+                             f"Collection `{c.name}` already contains document with id {id_str}.")
     else:
         idn = ev.store.new_id()
         while idn in c.latest:
@@ -586,19 +643,16 @@ def doc_method(ev: Any, doc: Doc, name: str, args: List[Any]) -> Any:
         d = dict(d)
         ttl = cur.ttl
         if not name.endswith("Data"):
-            for k in ("id", "coll", "ts", "data"):
-                if k in d:
-                    if k == "id" and d[k] == doc.id:
-                        d.pop(k)
-                        continue
-                    raise QueryError("invalid_argument",
-                                     f"Failed to update document with id {doc.id} in collection "
-                                     f"`{c.name}`: field `{k}` is reserved.")
+            # replace words it "update" too (FQL2ReservedFieldAndDataAccessSpec)
+            failures = [([k], RESERVED_MSG) for k in d if k in RESERVED_FIELDS]
+            tf = ttl_failure(d.get("ttl"))
+            if tf is not None:
+                failures.append(tf)
+            if failures:
+                raise constraint_error(f"Failed to update document with id {doc.id} in "
+                                       f"collection `{c.name}`.", failures)
             if "ttl" in d:
                 ttl = d.pop("ttl")
-                if ttl is not None and not isinstance(ttl, FTime):
-                    raise QueryError("invalid_argument",
-                                     f"expected value for `ttl` of type Time, received {type_name(ttl)}")
         stored = {k: ev.to_stored(v) for k, v in d.items()}
         if name.startswith("update"):
             data = merge(cur.data, stored)
@@ -615,6 +669,8 @@ def doc_method(ev: Any, doc: Doc, name: str, args: List[Any]) -> Any:
                              f"Collection `{c.name}` does not contain document with id {doc.id}.")
         ev.write_version(c, cur.idn, cur.data, cur.ttl, deleted=True)
         return NullDoc(c.name, doc.id, "deleted")
+    if name in ("id", "coll", "ts", "ttl", "data") or name in doc.ver.data:
+        raise not_a_function(name, ev.doc_field(doc.ver, name))
     raise no_method(doc, name)
 
 
@@ -655,15 +711,20 @@ def schema_method(ev: Any, sd: SchemaDoc, name: str, args: List[Any]) -> Any:
             c.ttl_days = d["ttl_days"]
         if "indexes" in d:
             idx = d["indexes"] or {}
-            if name == "replace":
-                c.indexes = {}
-            else:
-                c.indexes = dict(c.indexes)
+            old_ix = c.indexes
+            c.indexes = {} if name == "replace" else dict(c.indexes)
+            # the core builds an index for a collection of >= 128 documents
+            # in a background task: not queryable until it is done
+            background = sum(1 for v in c.latest.values() if not v.deleted) >= BACKGROUND_BUILD_DOCS
             for n, x in idx.items():
                 if x is None:
                     c.indexes.pop(n, None)
+                    continue
+                norm = normalize_index(n, x)
+                if n in old_ix and old_ix[n].raw == norm:
+                    c.indexes[n] = old_ix[n]       # unchanged: no rebuild
                 else:
-                    ev.store.add_index(c, n, normalize_index(n, x))
+                    ev.store.add_index(c, n, norm, background=background)
         for k, v in d.items():
             if k not in ("name", "indexes", "history_days", "ttl_days", "coll", "ts"):
                 if v is None:
@@ -678,9 +739,11 @@ def schema_method(ev: Any, sd: SchemaDoc, name: str, args: List[Any]) -> Any:
 
 # ------------------------------------------------------------------ arrays
 def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bool = False) -> Any:
-    res = [ev.resolve(x) for x in a] if any(isinstance(x, Ref) for x in a) else a
     if name == "length":
-        return len(res)
+        if from_set:
+            raise no_method(S.make({"k": "arr"}), name)
+        raise not_a_function(name, len(a))
+    res = [ev.resolve(x) for x in a] if any(isinstance(x, Ref) for x in a) else a
     if name == "map":
         fn = ev.arg(args, 0, (Closure, Native), "mapper", 1)
         out = [ev.call_fn(fn, [x]) for x in res]
@@ -825,7 +888,7 @@ def bool_result(r: Any) -> bool:
 # ------------------------------------------------------------------ strings, times
 def string_method(ev: Any, s: str, name: str, args: List[Any]) -> Any:
     if name == "length":
-        return len(s)
+        raise not_a_function(name, len(s))
     if name == "toUpperCase":
         return s.upper()
     if name == "toLowerCase":

@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import parser as P
-from .errors import QueryError
+from .errors import QueryError, arity_error, arity_text, no_args
 from .storage import Coll, Store, Version, parse_path, skey
 from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
                      EventSource, FDate, FTime, Module, Native, NullDoc, Page,
@@ -320,27 +320,39 @@ class Evaluator:
                 return self.call_method(recv, n.fn.name, args, n)
             except QueryError as e:
                 if e.span is None:
-                    e.span = n.fn.name_span if e.code == "invalid_query" else (n.fn.name_span[0], n.span[1])
+                    # an unknown method at its name; the rest, as the core
+                    # does, at the argument list
+                    e.span = n.fn.name_span if e.code == "invalid_query" else \
+                        (n.args_span or (n.fn.name_span[0], n.span[1]))
                 raise
         fn = self.eval(n.fn, env)
         if n.optional and fn is None:
             return None
         args = [self.eval(a, env) for a in n.args]
-        if isinstance(fn, Module) and fn.name in ("Time", "Date") and not fn.is_coll:
-            return getattr(self, "f_" + fn.name)(args)
-        return self.call_fn(fn, args, n)
+        try:
+            if isinstance(fn, Module) and fn.name in ("Time", "Date") and not fn.is_coll:
+                return getattr(self, "f_" + fn.name)(args)
+            return self.call_fn(fn, args, n, direct=True)
+        except QueryError as e:
+            if e.span is None:
+                e.span = n.args_span or n.span
+            raise
 
     def e_projection(self, n: P.Projection, env: Env) -> Any:
         v = self.eval(n.expr, env)
         return self.project(v, n.fields, env)
 
     # ----------------------------------------------------------- functions
-    def call_fn(self, fn: Any, args: List[Any], node: Optional[P.Node] = None) -> Any:
+    def call_fn(self, fn: Any, args: List[Any], node: Optional[P.Node] = None,
+                direct: bool = False) -> Any:
         self.tick()
         self.ctx.stats.compute_ops += 1
         if isinstance(fn, Closure):
             params = fn.node.params
             if len(args) != len(params) and not fn.node.variadic:
+                if direct:
+                    # `f(1)` for `(x, y) => …`: the core's arity error
+                    raise arity_error(arity_text(len(params)), len(args))
                 if not (len(params) == 1 and params[0] == P.THIS and len(args) >= 1):
                     raise QueryError("invalid_argument",
                                      f"callback function has {len(params)} parameters but received "
@@ -361,9 +373,7 @@ class Evaluator:
 
     def f_abort(self, args: List[Any]) -> Any:
         if len(args) != 1:
-            raise QueryError("invalid_function_invocation",
-                             f"callee function expects exactly 1 argument, but 2 were provided"
-                             if len(args) > 1 else "callee function expects exactly 1 argument, but 0 were provided")
+            raise arity_error(arity_text(1), len(args))
         raise QueryError("abort", "Query aborted.", abort=args[0], has_abort=True)
 
     def f_Time(self, args: List[Any]) -> Any:
@@ -381,9 +391,11 @@ class Evaluator:
             raise QueryError("invalid_date", f"`{s}` is not a valid date.")
 
     def f_TransactionTime(self, args: List[Any]) -> Any:
+        no_args(args)
         return FTime.from_micros(self.txn_time())
 
     def f_newId(self, args: List[Any]) -> Any:
+        no_args(args)
         return str(self.store.new_id())
 
     def f_asc(self, args: List[Any]) -> Any:
@@ -416,13 +428,9 @@ class Evaluator:
 
     def arg(self, args: List[Any], i: int, typ: Any, name: str, nargs: Optional[int] = None) -> Any:
         if nargs is not None and len(args) != nargs:
-            raise QueryError("invalid_function_invocation",
-                             f"callee function expects exactly {nargs} argument{'s' if nargs != 1 else ''}, "
-                             f"but {len(args)} were provided")
+            raise arity_error(arity_text(nargs), len(args))
         if i >= len(args):
-            raise QueryError("invalid_function_invocation",
-                             f"callee function expects at least {i + 1} argument{'s' if i else ''}, "
-                             f"but {len(args)} were provided")
+            raise arity_error(arity_text(i + 1, "at least"), len(args))
         v = args[i]
         ok = isinstance(v, typ) and not (typ is int and isinstance(v, bool))
         if typ is int and isinstance(v, bool):
@@ -459,16 +467,15 @@ class Evaluator:
             prior = c.version_at(idn, self.ctx.snap)
             return NullDoc(coll, id, "deleted" if prior is not None and prior.deleted else "not found")
         self.count_read(ver)
-        return Doc(ver)
+        return Doc(ver, self.ctx.snap)
 
     def count_read(self, ver: Version) -> None:
         st = self.ctx.stats
         st.read_ops += 1
-        s = ver.enc_ft
-        if s is None:
+        if ver.enc_ft is None:
             from .wire import ver_fields_tagged
-            s = ver_fields_tagged(ver)
-        st.bytes_read += len(s) + 80
+            ver_fields_tagged(ver)
+        st.bytes_read += ver.sz + 80
 
     def doc_field(self, ver: Version, name: str) -> Any:
         if name == "id":
@@ -572,13 +579,13 @@ class Evaluator:
         ts = self.ctx.write_ts
         assert ts is not None
         ver = Version(c.name, idn, ts, data, ttl, deleted, id=id_str)
-        c.put(ver)
-        self.ctx.undo.append(lambda: c.unput(ver))
+        rec = c.put(ver)
+        self.ctx.undo.append(lambda: c.unput(ver, rec))
         st = self.ctx.stats
         st.write_ops += 1
         if not deleted:
-            from .wire import ver_fields_tagged
-            st.bytes_write += len(ver_fields_tagged(ver)) + 80
+            from .wire import ver_size
+            st.bytes_write += ver_size(ver) + 80
         return ver
 
     def to_stored(self, v: Any) -> Any:

@@ -37,7 +37,7 @@ def fault_body(status: int) -> str:
     return json.dumps(body)
 
 
-def page_number(body: bytes) -> int:
+def page_number(body: bytes, key: bytes) -> int:
     """1 for a first page; for `Set.paginate(cursor)` the page the cursor asks for."""
     try:
         text = body.decode("utf-8", "replace")
@@ -46,7 +46,7 @@ def page_number(body: bytes) -> int:
     if "paginate" not in text:
         return 1
     for m in _TOKEN_RE.finditer(text):
-        cur = S.unsign(m.group(0))
+        cur = S.unsign(m.group(0), key)
         if isinstance(cur, dict) and "g" in cur:
             return int(cur["g"])
     return 1
@@ -92,8 +92,9 @@ class Faults:
         with self.lock:
             return [dict(r) for r in self.rules]
 
-    def take(self, path: str, body: bytes) -> Optional[Dict[str, Any]]:
-        """The fault to apply to this request, if any (consumes one use)."""
+    def take(self, path: str, body: bytes, key: bytes) -> Optional[Dict[str, Any]]:
+        """The fault to apply to this request, if any (consumes one use);
+        `key` checks the cursors a `page` rule looks for."""
         with self.lock:
             if not self.rules:
                 return None
@@ -105,7 +106,7 @@ class Faults:
                     continue
                 if r["page"] is not None:
                     if page is None:
-                        page = page_number(body)
+                        page = page_number(body, key)
                     if page != r["page"]:
                         continue
                 if r["skip"] > 0:

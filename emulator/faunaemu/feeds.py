@@ -17,7 +17,7 @@ from .errors import QueryError
 from .evaluator import Ctx, Evaluator
 from .storage import Version, field_of
 from .values import Doc, FTime
-from .wire import encoder
+from .wire import RefResolver, encoder
 
 Response = Tuple[int, str, Dict[str, str]]
 
@@ -35,7 +35,8 @@ def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) 
         return _bad(str(e))
     if not isinstance(req, dict) or "token" not in req:
         return _bad("Value for key token not found.")
-    tok = S.unsign(req["token"])
+    key = svc.store.sign_key
+    tok = S.unsign(req["token"], key)
     if not isinstance(tok, dict) or tok.get("k") != "feed":
         return _bad("invalid event source provided.")
     page_size = req.get("page_size", 16)
@@ -49,7 +50,7 @@ def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) 
         return _bad("can not provide both `start_ts` and `cursor`.")
     start_ts, start_ord = tok["t"], None
     if "cursor" in req:
-        cur = S.unsign(req["cursor"])
+        cur = S.unsign(req["cursor"], key)
         if not isinstance(cur, dict) or cur.get("k") != "ec":
             return _bad("invalid event cursor provided.")
         start_ts, start_ord = cur["ts"], cur["o"]
@@ -102,7 +103,7 @@ def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) 
                 except QueryError as qe:
                     events.append(json.dumps({"type": "error", "error": {
                         "code": qe.code, "message": qe.message}, "txn_ts": ts,
-                        "cursor": S.sign(cursor)})[:-1] + "}")
+                        "cursor": S.sign(cursor, key)})[:-1] + "}")
                     last_cursor = cursor
                     has_next = i < len(log)
                     break
@@ -114,11 +115,14 @@ def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) 
                     break
                 typ, value = e
                 st = ctx.stats
+                from .service import ref_resolver
+                with RefResolver(ref_resolver(ev)):
+                    data = enc(value)
                 events.append('{"type":"%s","data":%s,"txn_ts":%d,"cursor":%s,"stats":%s}' % (
-                    typ, enc(value), ts, json.dumps(S.sign(cursor)), ev_stats(ctx)))
+                    typ, data, ts, json.dumps(S.sign(cursor, key)), ev_stats(ctx)))
                 last_cursor = cursor
         stats = ev_stats(ctx, t0)
-    body = ('{"events":[' + ",".join(events) + '],"cursor":' + json.dumps(S.sign(last_cursor)) +
+    body = ('{"events":[' + ",".join(events) + '],"cursor":' + json.dumps(S.sign(last_cursor, key)) +
             ',"has_next":' + ("true" if has_next else "false") + ',"stats":' + stats + "}")
     return 200, body, {}
 
@@ -164,7 +168,8 @@ def member(ev: Evaluator, desc: Dict[str, Any], ver: Optional[Version]) -> Tuple
 def event_for(ev: Evaluator, desc: Dict[str, Any], ver: Version,
               paths: Optional[List[List[str]]]) -> Optional[Tuple[str, Any]]:
     prev = ver.prev
-    # writes in the same transaction collapse: compare with the state before it
+    # a transaction leaves one version per document (Coll.put), so this is
+    # the state before it; versions bulk-loaded with one ts are skipped alike
     while prev is not None and prev.ts == ver.ts:
         prev = prev.prev
     ev.ctx.in_at += 1          # feeds never write

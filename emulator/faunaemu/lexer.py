@@ -104,21 +104,22 @@ def tokenize(src: str, allow_dollar: bool = False) -> List[Token]:
 def _number(src: str, i: int):
     n = len(src)
     start = i
-    if src.startswith(("0x", "0X"), i):
-        i += 2
-        while i < n and (src[i] in "0123456789abcdefABCDEF_"):
-            i += 1
-        return i, int(src[start + 2:i].replace("_", ""), 16)
-    if src.startswith(("0b", "0B"), i):
-        i += 2
-        while i < n and src[i] in "01_":
-            i += 1
-        return i, int(src[start + 2:i].replace("_", ""), 2)
-    if src.startswith(("0o", "0O"), i):
-        i += 2
-        while i < n and src[i] in "01234567_":
-            i += 1
-        return i, int(src[start + 2:i].replace("_", ""), 8)
+    for prefix, digits, base in (("0x", "0123456789abcdefABCDEF_", 16), ("0b", "01_", 2),
+                                 ("0o", "01234567_", 8)):
+        if src.startswith((prefix, prefix.upper()), i):
+            i += 2
+            while i < n and src[i] in digits:
+                i += 1
+            text = src[start + 2:i].replace("_", "")
+            # like the core's grammar: at least one digit, and none of
+            # another base glued on (`0xZZ`, `0b2`)
+            if not text or (i < n and (src[i].isalnum() or src[i] == "_")):
+                end = i
+                while end < n and (src[end].isalnum() or src[end] == "_"):
+                    end += 1
+                raise QueryError.syntax(f"Invalid number literal `{src[start:max(end, i)]}`",
+                                        start, max(end, i))
+            return i, int(text, base)
     is_float = False
     while i < n and (src[i].isdigit() or src[i] == "_"):
         i += 1
@@ -137,7 +138,25 @@ def _number(src: str, i: int):
             while i < n and src[i].isdigit():
                 i += 1
     text = src[start:i].replace("_", "")
-    return i, (float(text) if is_float else int(text))
+    try:
+        return i, (float(text) if is_float else int(text))
+    except ValueError:
+        raise QueryError.syntax(f"Invalid number literal `{src[start:i]}`", start, i)
+
+
+def _codepoint(src: str, digits: str, start: int, end: int) -> str:
+    """The character of a `\\x`/`\\u` escape; the core refuses code points
+    beyond U+10FFFF and surrogates."""
+    cp = int(digits, 16)
+    if cp > 0x10FFFF:
+        raise QueryError.syntax("Invalid escape sequence: outside of valid unicode range",
+                                start, end)
+    if 0xD800 <= cp <= 0xDFFF:
+        raise QueryError.syntax("Invalid escape sequence: surrogates are disallowed", start, end)
+    return chr(cp)
+
+
+_HEX = "0123456789abcdefABCDEF"
 
 
 def _string(src: str, i: int):
@@ -164,18 +183,29 @@ def _string(src: str, i: int):
                 i += 2
             elif e == "u":
                 if i + 2 < n and src[i + 2] == "{":
-                    j = src.find("}", i + 3)
-                    if j < 0:
-                        raise QueryError.syntax("Invalid unicode escape", i, i + 2)
-                    buf.append(chr(int(src[i + 3:j], 16)))
+                    # \\u{h…}: 1 to 6 hex digits
+                    j = i + 3
+                    while j < n and j - (i + 3) < 6 and src[j] in _HEX:
+                        j += 1
+                    if j == i + 3 or j >= n or src[j] != "}":
+                        raise QueryError.syntax("Invalid unicode escape: expected 1 to 6 hex "
+                                                "digits between `{` and `}`", i, min(j + 1, n))
+                    buf.append(_codepoint(src, src[i + 3:j], i, j + 1))
                     i = j + 1
                 else:
                     h = src[i + 2:i + 6]
-                    try:
-                        buf.append(chr(int(h, 16)))
-                    except ValueError:
-                        raise QueryError.syntax("Invalid unicode escape", i, i + 2)
+                    if len(h) != 4 or any(c not in _HEX for c in h):
+                        raise QueryError.syntax("Invalid unicode escape: expected 4 hex digits",
+                                                i, min(i + 6, n))
+                    buf.append(_codepoint(src, h, i, i + 6))
                     i += 6
+            elif e == "x":
+                h = src[i + 2:i + 4]
+                if len(h) != 2 or any(c not in _HEX for c in h):
+                    raise QueryError.syntax("Invalid hex escape: expected 2 hex digits",
+                                            i, min(i + 4, n))
+                buf.append(chr(int(h, 16)))
+                i += 4
             else:
                 raise QueryError.syntax(f"Invalid escape `\\{e}`", i, i + 2)
             continue

@@ -13,6 +13,18 @@ from .errors import QueryError
 from .lexer import Token, tokenize
 
 THIS = "$$this"   # the implicit parameter of `.field` shorthand lambdas
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def number_value(v: Any) -> Any:
+    """An integer literal beyond the Long range becomes a Double, as in the
+    core (`9223372036854775808` is 9.223372036854776E18)."""
+    if type(v) is int and not (INT64_MIN <= v <= INT64_MAX):
+        try:
+            return float(v)
+        except OverflowError:
+            return float("inf") if v > 0 else float("-inf")
+    return v
 
 
 @dataclass
@@ -65,6 +77,9 @@ class Call(Node):
     fn: Node
     args: List[Node]
     optional: bool = False
+    # the argument list, parentheses included: where the core points its
+    # errors about the call (arity, argument types, constraint failures)
+    args_span: Optional[Tuple[int, int]] = None
 
 
 @dataclass
@@ -350,15 +365,19 @@ class Parser:
             return Binary((base.span[0], exp.span[1]), "**", base, exp)
         return base
 
-    def unary(self) -> Node:
+    def unary(self, negated: bool = False) -> Node:
         if self.at_op("-", "!", "~", "+"):
             t = self.next()
-            e = self.unary()
+            e = self.unary(t.value == "-")
             if t.value == "-" and isinstance(e, Lit) and isinstance(e.value, (int, float)) \
                     and not isinstance(e.value, bool):
-                return Lit((t.start, e.span[1]), -e.value)
+                return Lit((t.start, e.span[1]), number_value(-e.value))
             return Unary((t.start, e.span[1]), t.value, e)
-        return self.postfix(self.primary())
+        e = self.postfix(self.primary())
+        if not negated and isinstance(e, Lit) and type(e.value) is int:
+            # `9223372036854775808` alone (not negated) is beyond Long
+            e.value = number_value(e.value)
+        return e
 
     def postfix(self, e: Node) -> Node:
         while True:
@@ -370,8 +389,10 @@ class Parser:
                 nt = self.peek()
                 if v == "?." and nt.kind == "op" and nt.value == "(":
                     self.next()
+                    lp = self.tok.start
                     args = self.call_args()
-                    e = Call((e.span[0], self.toks[self.i - 1].end), e, args, True)
+                    end = self.toks[self.i - 1].end
+                    e = Call((e.span[0], end), e, args, True, (lp, end))
                     continue
                 self.next()
                 nt = self.tok
@@ -387,8 +408,10 @@ class Parser:
             elif t.nl_before:
                 return e
             elif v == "(":
+                lp = t.start
                 args = self.call_args()
-                e = Call((e.span[0], self.toks[self.i - 1].end), e, args)
+                end = self.toks[self.i - 1].end
+                e = Call((e.span[0], end), e, args, False, (lp, end))
             elif v == "[":
                 self.next()
                 idx = self.expr()
@@ -445,7 +468,10 @@ class Parser:
         t = self.tok
         if t.kind == "num":
             self.next()
-            return Lit((t.start, t.end), t.value)
+            v = t.value
+            if type(v) is int and v > INT64_MAX + 1:
+                v = number_value(v)        # out of range even when negated
+            return Lit((t.start, t.end), v)
         if t.kind == "str":
             self.next()
             return Lit((t.start, t.end), t.value)

@@ -91,7 +91,7 @@ class Handler(BaseHTTPRequestHandler):
             status, text, hdrs = self.control(method, path, headers, body)
             self.respond(status, text, hdrs)
             return
-        fault = self.server.faults.take(path, body)
+        fault = self.server.faults.take(path, body, self.server.store.sign_key)
         if fault is not None and fault["kind"] == "delay":
             time.sleep(fault["delay_ms"] / 1000.0)
             fault = None
@@ -104,9 +104,12 @@ class Handler(BaseHTTPRequestHandler):
             self.log_request_entry(method, path, headers, body, st, "status")
             if path == "/":
                 from .v4 import fault_body_v4
-                self.respond(st, fault_body_v4(st), {})
+                # as the v4 API's own 401 (v4.py)
+                hdrs = {"WWW-Authenticate": 'Basic realm="Unauthorized"'} if st == 401 else {}
+                self.respond(st, fault_body_v4(st), hdrs)
             else:
-                self.respond(st, fault_body(st), {})
+                # a real 401 always carries the challenge (service.py)
+                self.respond(st, fault_body(st), {"WWW-Authenticate": "Bearer"} if st == 401 else {})
             return
         status, text, hdrs = self.route(method, path, headers, body)
         self.log_request_entry(method, path, headers, body, status,

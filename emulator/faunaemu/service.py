@@ -14,7 +14,7 @@ from .errors import ProtocolError, QueryError
 from .evaluator import Ctx, Env, Evaluator
 from .storage import Store
 from .values import FTime, Module, Page, Ref, SetVal
-from .wire import DecodeError, dec_tagged, encoder
+from .wire import DecodeError, RefResolver, dec_tagged, encoder
 
 Response = Tuple[int, str, Dict[str, str]]
 TAG_RE = re.compile(r"[a-zA-Z0-9_]+\Z")
@@ -55,6 +55,42 @@ def parse_query_tags(v: str) -> Dict[str, str]:
         raise ProtocolError(400, "invalid_request",
                             "Invalid header 'x-query-tags': too many tags (at most 25).")
     return tags
+
+
+def parse_query(src: str, allow_dollar: bool) -> P.Node:
+    """Parse FQL text; whatever goes wrong is the client's invalid query."""
+    try:
+        return P.parse(src, allow_dollar)
+    except QueryError:
+        raise
+    except RecursionError:
+        raise QueryError.syntax("Query is too deeply nested", 0, len(src))
+    except Exception as e:  # a parser bug must not become a 500
+        import sys
+        import traceback
+        sys.stderr.write("emulator: unexpected %s while parsing a query:\n%s"
+                         % (type(e).__name__, "".join(traceback.format_exception(e))))
+        raise QueryError.syntax("Invalid query", 0, len(src))
+
+
+def ref_resolver(ev: Evaluator) -> Any:
+    """For the encoder: whether a stored document ref's document exists for
+    this query's reader, else the cause a null document shows."""
+    store, ctx, auth = ev.store, ev.ctx, ev.auth
+
+    def cause(r: Ref, snap: Optional[int]) -> Optional[str]:
+        c = store.coll(r.coll)
+        if c is None:
+            return "not found"
+        if not auth.can(ctx, r.coll, "read"):
+            return "permission denied"
+        try:
+            idn = int(r.id)
+        except ValueError:
+            return "not found"
+        return None if c.visible(idn, ctx.snap if snap is None else snap) is not None \
+            else "not found"
+    return cause
 
 
 class Service:
@@ -187,12 +223,13 @@ class Service:
             ctx = Ctx(store, principal, src, allow_dollar, deadline=t0 + timeout_ms / 1000.0)
             ev = Evaluator(ctx, S, self.auth)
             try:
-                root = P.parse(src, allow_dollar)
+                root = parse_query(src, allow_dollar)
                 env_vars = {k: S.resolve_deep(ev, v) for k, v in values.items()}
                 env_vars.update({k: S.resolve_deep(ev, v) for k, v in argv.items()})
                 result = ev.run(root, Env(env_vars))
                 result = self.finish(ev, result)
-                data = enc(result)
+                with RefResolver(ref_resolver(ev)):
+                    data = enc(result)
                 if ctx.write_ts is not None and ctx.stats.write_ops:
                     store.last_ts = max(store.last_ts, ctx.write_ts)
                     txn_ts = ctx.write_ts
@@ -217,7 +254,8 @@ class Service:
                 err_text = json.dumps(err, separators=(",", ":"))[:-1]
                 if e.has_abort:
                     try:
-                        err_text += ',"abort":' + enc(self.finish(ev, e.abort))
+                        with RefResolver(ref_resolver(ev)):
+                            err_text += ',"abort":' + enc(self.finish(ev, e.abort))
                     except Exception:
                         err_text += ',"abort":null'
                 err_text += "}"

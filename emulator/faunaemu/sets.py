@@ -7,7 +7,9 @@ and the tagged encodings of the variables they capture, so a cursor carries
 everything needed to resume: description, the position of the last element
 served, take/drop counters, page size and the snapshot ts of page 1.
 Cursors and event-source tokens are base64 JSON signed with an HMAC keyed by
-a per-process random key, so the server stores nothing and rejects forgeries.
+the store's key (per process, or fixed under the logical clock so identical
+runs give identical tokens), so the server stores nothing and rejects
+forgeries.
 """
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ import bisect
 import hashlib
 import hmac
 import json
-import os
+import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from . import parser as P
-from .errors import QueryError
+from .errors import QueryError, arity_error, arity_text, no_args
 from .storage import MAX_KEY, Desc, skey
 from .values import (Closure, Doc, EventSource, FTime, Module, NullDoc, Page,
                      Ref, SchemaDoc, SetVal, type_name)
@@ -28,18 +30,17 @@ from .wire import dec_tagged, enc_tagged
 
 DEFAULT_PAGE = 16
 MAX_PAGE = 16000
-_KEY = os.urandom(32)
 _body_cache: Dict[str, P.Node] = {}
 
 
 # ------------------------------------------------------------------ tokens
-def sign(obj: Any) -> str:
+def sign(obj: Any, key: bytes) -> str:
     raw = json.dumps(obj, separators=(",", ":")).encode()
-    mac = hmac.new(_KEY, raw, hashlib.sha256).digest()[:16]
+    mac = hmac.new(key, raw, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
 
 
-def unsign(tok: Any) -> Optional[Any]:
+def unsign(tok: Any, key: bytes) -> Optional[Any]:
     if not isinstance(tok, str) or len(tok) < 24:
         return None
     try:
@@ -47,7 +48,7 @@ def unsign(tok: Any) -> Optional[Any]:
     except Exception:
         return None
     mac, raw = data[:16], data[16:]
-    if not hmac.compare_digest(mac, hmac.new(_KEY, raw, hashlib.sha256).digest()[:16]):
+    if not hmac.compare_digest(mac, hmac.new(key, raw, hashlib.sha256).digest()[:16]):
         return None
     try:
         return json.loads(raw)
@@ -227,6 +228,15 @@ def index_bounds(ix: Any, terms: List[Any], rng: Dict[str, Any]) -> Tuple[tuple,
 def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[Tuple[Any, Any]]:
     k = src["k"]
     store = ev.store
+    # the query's deadline is checked while scanning, too (every 256 elements)
+    ctx = ev.ctx
+    deadline = ctx.deadline
+    n = 0
+
+    def tick() -> None:
+        ctx.ticks += 256
+        if deadline is not None and time.monotonic() > deadline:
+            raise QueryError("time_out", "Query timed out.", status=440)
     if k == "all":
         c = store.coll(src["c"])
         if c is None:
@@ -236,6 +246,9 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
         latest = c.latest
         count = ev.count_read
         while i < len(ids):
+            n += 1
+            if not n & 255:
+                tick()
             idn = ids[i]
             i += 1
             v = latest.get(idn)
@@ -246,7 +259,7 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
                 if v is None:
                     continue
             count(v)
-            yield idn, Doc(v)
+            yield idn, Doc(v, snap)
     elif k == "idx":
         c = store.coll(src["c"])
         if c is None or src["i"] not in c.indexes:
@@ -263,6 +276,9 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
         ent = ix.ent
         count = ev.count_read
         while i < len(keys):
+            n += 1
+            if not n & 255:
+                tick()
             key = keys[i]
             i += 1
             if not key < hi:
@@ -276,7 +292,7 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
             if v.ttl is not None and v.ttl.ns // 1000 <= snap:
                 continue
             count(v)
-            yield key, Doc(v)
+            yield key, Doc(v, snap)
     elif k == "arr":
         items = src.get("_v")
         if items is None:
@@ -284,18 +300,28 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
             src["_v"] = items
         i = 0 if pos is None else pos + 1
         while i < len(items):
+            n += 1
+            if not n & 255:
+                tick()
             yield i, items[i]
             i += 1
     elif k == "seq":
         i = src["a"] if pos is None else pos + 1
-        while i < src["b"]:
+        b = src["b"]
+        while i < b:
+            n += 1
+            if not n & 255:
+                tick()
             yield i, i
             i += 1
     elif k == "colls":
         names = sorted(store.colls)
         i = 0 if pos is None else bisect.bisect_right(names, pos)
-        for n in names[i:]:
-            yield n, ev.coll_def(store.colls[n])
+        for name in names[i:]:
+            n += 1
+            if not n & 255:
+                tick()
+            yield name, ev.coll_def(store.colls[name])
     else:
         raise QueryError("invalid_cursor", "Cursor is invalid or expired.")
 
@@ -320,9 +346,7 @@ def iter_items(ev: Any, desc: Dict[str, Any], snap: int, pos: Any,
             compiled.append((kind, live_proj(ev, op)))
         else:
             compiled.append((kind, op["n"]))
-    tick = ev.tick
     for p, item in iter_source(ev, desc["src"], snap, pos):
-        tick()
         ok = True
         for i, (kind, arg) in enumerate(compiled):
             if kind == "where":
@@ -381,12 +405,12 @@ def materialize(ev: Any, s: SetVal, size: Optional[int], as_set: bool,
     after = None
     if more:
         after = sign({"d": desc_json(ev, desc), "s": snap, "p": pos_json(desc["src"], last_pos),
-                      "c": saved, "n": size, "g": page_no + 1})
+                      "c": saved, "n": size, "g": page_no + 1}, ev.store.sign_key)
     return Page(items, after, as_set)
 
 
 def decode_cursor(ev: Any, tok: Any) -> Dict[str, Any]:
-    cur = unsign(tok)
+    cur = unsign(tok, ev.store.sign_key)
     if not isinstance(cur, dict) or not {"d", "s", "p", "c", "n", "g"} <= cur.keys():
         raise QueryError("invalid_cursor", "Cursor is invalid or expired.")
     src = cur["d"]["src"]
@@ -427,14 +451,20 @@ SET_METHODS = {"pageSize", "paginate", "where", "map", "take", "drop", "first", 
                "aggregate", "firstWhere"}
 
 
+# methods of no arguments (the core's arity check comes first)
+NO_ARG_SET_METHODS = {"first", "last", "count", "toArray", "isEmpty", "nonEmpty", "toSet",
+                      "reverse", "eventSource", "toStream", "distinct"}
+
+
 def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
+    if name in NO_ARG_SET_METHODS:
+        no_args(args)
     if name == "pageSize":
         n = page_size_arg(ev.arg(args, 0, int, "size", 1))
         return SetVal(s.desc, n)
     if name == "paginate":
         if len(args) > 1:
-            raise QueryError("invalid_function_invocation",
-                             f"callee function expects at most 1 argument, but {len(args)} were provided")
+            raise arity_error(arity_text(1, "at most"), len(args))
         n = page_size_arg(args[0]) if args else None
         return materialize(ev, s, n, False)
     if name in ("where", "map"):
@@ -511,7 +541,7 @@ def event_source(ev: Any, s: SetVal, paths: Optional[List[List[str]]]) -> EventS
                              f"can't call `.eventSource()` because streaming is not supported on "
                              f"sets returned from `.{op['op']}()`.")
     ts = ev.ctx.write_ts if ev.ctx.write_ts is not None else ev.ctx.snap
-    tok = sign({"k": "feed", "d": desc_json(ev, s.desc), "t": ts, "w": paths})
+    tok = sign({"k": "feed", "d": desc_json(ev, s.desc), "t": ts, "w": paths}, ev.store.sign_key)
     return EventSource(tok)
 
 

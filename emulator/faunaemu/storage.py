@@ -1,7 +1,9 @@
 """Versioned document store with indexes and history.
 
 Every write appends a new Version (deletes append a tombstone) linked to
-the previous one, so reads at any snapshot ts see the right state.  Each
+the previous one, so reads at any snapshot ts see the right state; a second
+write to a document in the same transaction (same ts) replaces the version
+the transaction wrote, as in Fauna.  Each
 collection keeps a sorted list of document ids and each index a sorted list
 of entry keys, both searched with bisect, so a page read costs O(log N +
 page size) whatever the collection's size.  Entries carry [start, end) ts
@@ -10,7 +12,9 @@ validity so index reads honour the snapshot too.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
+import os
 import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -21,12 +25,15 @@ INF_TS = 1 << 62
 LOGICAL_START_US = 1704067200 * 1_000_000       # 2024-01-01T00:00:00Z
 LOGICAL_FIRST_ID = 400000000000000001
 HISTORY_SLACK_US = 15 * 60 * 1_000_000
+BACKGROUND_BUILD_DOCS = 128          # the core builds smaller indexes synchronously
+PROCESS_SIGN_KEY = os.urandom(32)
+LOGICAL_SIGN_KEY = hashlib.sha256(b"fauna emulator: logical clock signing key").digest()
 
 
 class Version:
     """One stored version of a document; also caches its encodings."""
     __slots__ = ("coll", "id", "idn", "ts", "tso", "ttl", "data", "deleted",
-                 "prev", "enc_t", "enc_s", "enc_ft", "enc_fs", "dd")
+                 "prev", "enc_t", "enc_s", "enc_ft", "enc_fs", "dd", "rk", "sz", "plain")
 
     def __init__(self, coll: str, idn: int, ts: int, data: Dict[str, Any],
                  ttl: Optional[FTime] = None, deleted: bool = False,
@@ -42,6 +49,9 @@ class Version:
         self.prev = prev
         self.enc_t = self.enc_s = self.enc_ft = self.enc_fs = None
         self.dd = None
+        self.rk: Optional[tuple] = None   # (coll, id) of the refs it holds (wire.py)
+        self.sz = 0             # length of the user fields' tagged encoding
+        self.plain = True       # no user field named like a document's own (wire.py)
 
 
 # ----------------------------------------------------------------- ordering
@@ -142,6 +152,8 @@ class Index:
         self.keys: List[tuple] = []
         self.ent: Dict[tuple, list] = {}      # key -> [end_ts, version]
         self.cur: Dict[int, tuple] = {}       # doc id -> current key
+        # A background build (see Store.add_index): not queryable until then.
+        self.ready_at: Optional[float] = None
 
     def key_for(self, ver: Version) -> tuple:
         tk = tuple(skey(field_of(ver, p)) for p in self.terms)
@@ -167,6 +179,33 @@ class Index:
         else:
             bisect.insort(self.keys, k)
 
+    def _drop_key(self, k: tuple) -> None:
+        self.ent.pop(k, None)
+        i = bisect.bisect_left(self.keys, k)
+        if i < len(self.keys) and self.keys[i] == k:
+            del self.keys[i]
+
+    def replace(self, old: Version, ver: Version) -> None:
+        """`ver` takes the place of `old`, written earlier in the same
+        transaction (same ts): `old`'s entry goes, `ver`'s comes."""
+        k = self.cur.pop(old.idn, None)
+        if k is not None:
+            self._drop_key(k)
+        if ver.deleted:
+            return
+        k = self.key_for(ver)
+        self.ent[k] = [INF_TS, ver]
+        self.cur[ver.idn] = k
+        bisect.insort(self.keys, k)
+
+    def queryable(self) -> bool:
+        if self.ready_at is None:
+            return True
+        if time.monotonic() >= self.ready_at:
+            self.ready_at = None
+            return True
+        return False
+
     def rebuild(self, latest: Dict[int, Version]) -> None:
         """Build from every version of every document (history included)."""
         self.keys, self.ent, self.cur = [], {}, {}
@@ -190,8 +229,9 @@ class Index:
         if self.values:
             d["values"] = [{"field": "." + ".".join(p), "order": "desc" if desc else "asc",
                             "mva": False} for p, desc in self.values]
-        d["queryable"] = True
-        d["status"] = "complete"
+        ready = self.queryable()
+        d["queryable"] = ready
+        d["status"] = "complete" if ready else "building"
         return d
 
 
@@ -209,6 +249,7 @@ class Coll:
         self.ids_dirty = False
         self.log: List[Tuple[int, Version]] = []    # (ts, version) in commit order
         self.log_ts: List[int] = []
+        self.gen = 0            # bumped by every change other than an append
 
     def visible(self, idn: int, snap: int) -> Optional[Version]:
         v = self.latest.get(idn)
@@ -227,8 +268,18 @@ class Coll:
             v = v.prev
         return v
 
-    def put(self, ver: Version, bulk: bool = False) -> None:
+    def put(self, ver: Version, bulk: bool = False) -> Optional[tuple]:
+        """Store a new version; returns what `unput` needs to undo it.
+
+        A write to a document already written by the same transaction (same
+        ts) takes the place of that version instead of adding one: as in
+        Fauna, a transaction leaves at most one version per document, so one
+        log entry, one index entry and one feed event.  A document created
+        and deleted by one transaction leaves nothing.
+        """
         prev = self.latest.get(ver.idn)
+        if prev is not None and prev.ts == ver.ts and not bulk:
+            return self._replace(prev, ver)
         ver.prev = prev
         self.latest[ver.idn] = ver
         if prev is None:
@@ -241,9 +292,64 @@ class Coll:
             ix.update(ver, bulk)
         self.log.append((ver.ts, ver))
         self.log_ts.append(ver.ts)
+        return None
 
-    def unput(self, ver: Version) -> None:
-        """Undo the last put of `ver` (aborted transaction)."""
+    def _log_pos(self, ver: Version) -> int:
+        """Index of `ver`'s log entry (same-transaction entries are last)."""
+        log = self.log
+        i = len(log) - 1
+        while i >= 0 and log[i][0] >= ver.ts:
+            if log[i][1] is ver:
+                return i
+            i -= 1
+        for j, (_, v) in enumerate(log):
+            if v is ver:
+                return j
+        return -1
+
+    def _replace(self, prev: Version, ver: Version) -> tuple:
+        ver.prev = prev.prev
+        i = self._log_pos(prev)
+        for ix in self.indexes.values():
+            ix.replace(prev, ver)
+        self.gen += 1
+        if ver.deleted and (ver.prev is None or ver.prev.deleted):
+            # (re)created and deleted by this transaction: no version remains
+            if ver.prev is None:
+                del self.latest[ver.idn]
+                j = bisect.bisect_left(self.ids, ver.idn)
+                if j < len(self.ids) and self.ids[j] == ver.idn:
+                    del self.ids[j]
+            else:
+                self.latest[ver.idn] = ver.prev
+            if i >= 0:
+                del self.log[i]
+                del self.log_ts[i]
+            return ("drop", prev, i)
+        self.latest[ver.idn] = ver
+        if i >= 0:
+            self.log[i] = (ver.ts, ver)
+        return ("replace", prev, i)
+
+    def unput(self, ver: Version, rec: Optional[tuple] = None) -> None:
+        """Undo the put of `ver` (aborted transaction); `rec` is what put returned."""
+        self.gen += 1
+        if rec is not None:
+            kind, prev, i = rec
+            for ix in self.indexes.values():
+                ix.replace(ver, prev)
+            self.latest[prev.idn] = prev
+            if kind == "drop":
+                if prev.prev is None:
+                    j = bisect.bisect_left(self.ids, prev.idn)
+                    if j >= len(self.ids) or self.ids[j] != prev.idn:
+                        self.ids.insert(j, prev.idn)
+                if i >= 0:
+                    self.log.insert(i, (prev.ts, prev))
+                    self.log_ts.insert(i, prev.ts)
+            elif i >= 0:
+                self.log[i] = (prev.ts, prev)
+            return
         prev = ver.prev
         if prev is None:
             del self.latest[ver.idn]
@@ -286,8 +392,15 @@ class Coll:
 class Store:
     """All data of the single database the emulator serves."""
 
-    def __init__(self, logical: bool = False) -> None:
+    def __init__(self, logical: bool = False, index_build_ms: int = 500) -> None:
         self.logical = logical
+        # Cursors and event-source tokens are signed with this key: fixed
+        # under the logical clock (identical runs give identical tokens),
+        # per process otherwise.
+        self.sign_key = LOGICAL_SIGN_KEY if logical else PROCESS_SIGN_KEY
+        # An index added to a collection of >= BACKGROUND_BUILD_DOCS documents
+        # is built "in the background": not queryable for this long.
+        self.index_build_ms = index_build_ms
         self.lock = threading.RLock()
         self.reset()
 
@@ -335,7 +448,13 @@ class Store:
     def coll(self, name: str) -> Optional[Coll]:
         return self.colls.get(name)
 
-    def add_index(self, c: Coll, name: str, d: Dict[str, Any]) -> Index:
+    def add_index(self, c: Coll, name: str, d: Dict[str, Any], background: bool = False) -> Index:
+        """Define (or redefine) an index and build it from the collection.
+
+        `background`: the build is one the core runs as a task (an index
+        added to a collection holding >= BACKGROUND_BUILD_DOCS documents); the
+        index answers `queryable: false` until `index_build_ms` have passed.
+        """
         terms = [parse_path(t["field"] if isinstance(t, dict) else str(t))
                  for t in (d.get("terms") or [])]
         values = []
@@ -346,5 +465,7 @@ class Store:
                 values.append((parse_path(str(v)), False))
         ix = Index(name, terms, values, d)
         ix.rebuild(c.latest)
+        if background and self.index_build_ms > 0:
+            ix.ready_at = time.monotonic() + self.index_build_ms / 1000.0
         c.indexes[name] = ix
         return ix

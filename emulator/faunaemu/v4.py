@@ -180,6 +180,7 @@ class V4Index(Index):
         self.ts = ts
         self.extra = extra
         self.synced = 0
+        self.synced_gen = 0
         self.synced_last: Optional[Version] = None
         self.coll_obj: Optional[Coll] = None
 
@@ -217,7 +218,9 @@ class V4Index(Index):
             self.coll_obj, self.synced, self.synced_last = None, 0, None
             return
         log = c.log
-        stale = (c is not self.coll_obj or len(log) < self.synced or
+        # anything but appends to the log (a write replacing one of the same
+        # transaction, an undo) bumps c.gen: rebuild then
+        stale = (c is not self.coll_obj or len(log) < self.synced or c.gen != self.synced_gen or
                  (self.synced and log[self.synced - 1][1] is not self.synced_last))
         if stale:
             self.rebuild(c.latest)
@@ -226,6 +229,7 @@ class V4Index(Index):
                 self.update(ver)
         self.coll_obj = c
         self.synced = len(log)
+        self.synced_gen = c.gen
         self.synced_last = log[-1][1] if log else None
 
 
@@ -876,22 +880,26 @@ class V4Query:
             return SRef(base.name, id_)
         raise bad_arg(pos + ["ref"], f"Ref expected, {type_name(base)} provided.")
 
-    def _named(self, kind: str, key: str, e, env, pos) -> SRef:
+    def _named(self, kind: str, key: str, e, env, pos, checked: bool = True) -> SRef:
         name = self.arg(e, key, env, pos)
         if isinstance(name, SRef) and name.kind == kind:
             return name
         if not isinstance(name, str):
             raise bad_arg(pos + [key], f"String expected, {type_name(name)} provided.")
-        return self.check_sref(SRef(kind, name), pos)
+        r = SRef(kind, name)
+        return self.check_sref(r, pos) if checked else r
 
+    # As in Fauna, Collection("x") and Index("x") only build the ref: a
+    # missing one is an error where the ref is used (get, paginate, match,
+    # writes), and `Exists(Collection("x"))` is false.
     def f_collection(self, e, env, pos):
-        return self._named("collections", "collection", e, env, pos)
+        return self._named("collections", "collection", e, env, pos, False)
 
     def f_class(self, e, env, pos):
-        return self._named("collections", "class", e, env, pos)
+        return self._named("collections", "class", e, env, pos, False)
 
     def f_index(self, e, env, pos):
-        return self._named("indexes", "index", e, env, pos)
+        return self._named("indexes", "index", e, env, pos, False)
 
     def f_role(self, e, env, pos):
         return self._named("roles", "role", e, env, pos)
@@ -1636,6 +1644,8 @@ class V4Query:
             if not isinstance(res, SRef) or res.kind is None:
                 raise self.validation(pos, [(["privileges", "resource"], "invalid type",
                                              "Expected a Ref.")])
+            if res.kind in ("collections", "indexes"):
+                self.check_sref(res, pos)
             acts = p.get("actions") or {}
             acts = {k: v for k, v in acts.items() if isinstance(v, bool)} if isinstance(acts, dict) else {}
             stored.append({"resource": res.name if res.kind == "collections" else res.path(),

@@ -130,12 +130,14 @@ class Ref:
 
 
 class Doc:
-    """A live user document: a particular stored version.  Schema documents
-    (collection and role definitions) are Docs with `name` set."""
-    __slots__ = ("ver",)
+    """A live user document: a particular stored version.  `snap`: the
+    snapshot it was read at, when known (the refs it holds render as they
+    stand then, see wire.RefResolver)."""
+    __slots__ = ("ver", "snap")
 
-    def __init__(self, ver: Any) -> None:
+    def __init__(self, ver: Any, snap: Optional[int] = None) -> None:
         self.ver = ver
+        self.snap = snap
 
     @property
     def coll(self) -> str:

@@ -11,7 +11,8 @@ import base64
 import decimal
 import json
 import math
-from typing import Any, Callable, Dict, List
+import threading
+from typing import Any, Callable, Dict, List, Optional
 
 from .errors import QueryError
 from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
@@ -20,6 +21,130 @@ from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
 
 _dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 _str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+# User fields whose names are the document's own (meta fields, methods) are
+# rendered inside a `data` object when a document is encoded (the core's
+# Tokens.SpecialFieldNames); `doc.data` holds every user field.
+SPECIAL_FIELDS = frozenset(("id", "coll", "ts", "ttl", "data", "delete", "update", "replace",
+                            "updateData", "replaceData", "exists"))
+
+
+# ---------------------------------------------------------------- refs
+# A document ref stored in a field renders as a plain ref while its document
+# exists, and with `"exists": false, "cause": …` once it does not (deleted,
+# never created, unreadable).  That depends on the reader and the snapshot,
+# so a version's cached encodings hold plain refs and remember which refs
+# they hold (Version.rk); while a response is encoded the service installs a
+# RefResolver, and a version whose refs do not all exist is encoded afresh
+# (not cached) with the dangling ones marked.  Live refs, the common case,
+# cost a memoized lookup per ref.
+class _Local(threading.local):
+    resolver: Optional["RefResolver"] = None     # class defaults: no AttributeError
+    refs: Optional[List[tuple]] = None           # (cheap lookups on the hot path)
+    snap: Optional[int] = None
+
+
+_tls = _Local()
+_UNKNOWN = object()
+_RK: Dict[tuple, tuple] = {}
+
+
+class RefResolver:
+    """`with RefResolver(fn):` while encoding a response; fn(ref, snap)
+    returns None when the ref's document exists for the reader at `snap`
+    (the snapshot the document holding the ref was read at; None: the
+    query's), else the cause."""
+
+    def __init__(self, fn: Callable[[Ref, Optional[int]], Optional[str]]) -> None:
+        self.fn = fn
+        self.snaps: Dict[Optional[int], Dict[tuple, Optional[str]]] = {}
+        # snap -> {id(a version's refs tuple): any dangling}; ids are stable
+        # while encoding (the versions keep their tuples alive)
+        self.sets: Dict[Optional[int], Dict[int, bool]] = {}
+
+    def cause(self, coll: str, id: str, snap: Optional[int]) -> Optional[str]:
+        return self._cause((coll, id), snap)
+
+    def _cause(self, k: tuple, snap: Optional[int]) -> Optional[str]:
+        m = self.snaps.get(snap)
+        if m is None:
+            m = self.snaps[snap] = {}
+        c = m.get(k, _UNKNOWN)
+        if c is _UNKNOWN:
+            c = m[k] = self.fn(Ref(k[0], k[1]), snap)
+        return c  # type: ignore[return-value]
+
+    def any_dangling(self, refs: tuple, snap: Optional[int]) -> bool:
+        m = self.sets.get(snap)
+        if m is None:
+            m = self.sets[snap] = {}
+        v = m.get(id(refs))
+        if v is None:
+            v = m[id(refs)] = any(self._cause(k, snap) is not None for k in refs)
+        return v
+
+    def __enter__(self) -> "RefResolver":
+        self.saved = _tls.resolver
+        _tls.resolver = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _tls.resolver = self.saved
+
+
+def _enc_ref(v: Any, tagged: bool) -> str:
+    coll, id = v.coll, v.id
+    refs = _tls.refs
+    cause = None
+    if refs is not None:             # building a cached encoding: plain, noted
+        refs.append((coll, id))
+    else:
+        r = _tls.resolver
+        if r is not None:
+            cause = r.cause(coll, id, _tls.snap)
+    if tagged:
+        head = '{"@ref":{"id":' + _str(id) + ',"coll":{"@mod":' + _str(coll) + "}"
+        if cause is None:
+            return head + "}}"
+        return head + ',"exists":false,"cause":' + _str(cause) + "}}"
+    head = '{"id":' + _str(id) + ',"coll":' + _str(coll)
+    if cause is None:
+        return head + "}"
+    return head + ',"exists":false,"cause":' + _str(cause) + "}"
+
+
+def _cached(ver: Any, build: Callable[[], str]) -> str:
+    """Run `build` (an encoding of `ver` to cache) noting the refs it holds."""
+    saved = _tls.refs
+    _tls.refs = []
+    try:
+        s = build()
+        if _tls.refs and ver.rk is None:
+            rk = tuple(sorted(set(_tls.refs)))
+            # versions holding the same refs share one tuple (RefResolver
+            # remembers its verdict per tuple)
+            ver.rk = _RK.setdefault(rk, rk) if len(_RK) < 100_000 else rk
+    finally:
+        _tls.refs = saved
+    return s
+
+
+def _dangling(ver: Any, snap: Optional[int]) -> bool:
+    """Whether some ref `ver` holds must render as a null document now
+    (only called for versions holding refs: ver.rk)."""
+    r = _tls.resolver
+    return r is not None and r.any_dangling(ver.rk, snap)
+
+
+def _fresh(build: Callable[[], str], snap: Optional[int]) -> str:
+    """Encode uncached, with the resolver marking the dangling refs."""
+    saved = _tls.snap
+    _tls.snap = snap
+    try:
+        return build()
+    finally:
+        _tls.snap = saved
 
 
 class DataDict(dict):
@@ -94,8 +219,9 @@ _TAGGERS: Dict[type, Callable[[Any], str]] = {
     dict: _tag_dict,
     list: lambda v: "[" + ",".join([enc_tagged(x) for x in v]) + "]",
     FTime: lambda v: '{"@time":"' + time_iso(v) + '"}',
-    Doc: lambda v: ver_tagged(v.ver),
+    Doc: lambda v: ver_tagged(v.ver, v.snap),
     DataDict: lambda v: "{" + ver_fields_tagged(v.ver) + "}",
+    Ref: lambda v: _enc_ref(v, True),
 }
 
 
@@ -127,12 +253,12 @@ def _enc_tagged_other(v: Any) -> str:
     if t is FTime:
         return '{"@time":"' + time_iso(v) + '"}'
     if t is Doc:
-        return ver_tagged(v.ver)
+        return ver_tagged(v.ver, v.snap)
     if t is NullDoc:
         return ('{"@ref":{"id":' + _str(v.id) + ',"coll":{"@mod":' + _str(v.coll) +
                 '},"exists":false,"cause":' + _str(v.cause) + "}}")
     if t is Ref:
-        return '{"@ref":{"id":' + _str(v.id) + ',"coll":{"@mod":' + _str(v.coll) + "}}}"
+        return _enc_ref(v, True)
     if t is Module:
         return '{"@mod":' + _str(v.name) + "}"
     if t is FDate:
@@ -168,22 +294,63 @@ def _enc_tagged_other(v: Any) -> str:
     raise TypeError(f"cannot encode {t}")
 
 
-def ver_fields_tagged(ver: Any) -> str:
+def _ver_fields_raw(ver: Any, enc: Callable[[Any], str]) -> str:
+    return ",".join([_str(k) + ":" + enc(x) for k, x in ver.data.items()])
+
+
+def _ver_body(ver: Any, enc: Callable[[Any], str], fields: str) -> str:
+    """The user fields as a document shows them: special names under `data`."""
+    data = ver.data
+    if SPECIAL_FIELDS.isdisjoint(data):
+        return fields
+    top = [_str(k) + ":" + enc(x) for k, x in data.items() if k not in SPECIAL_FIELDS]
+    inner = [_str(k) + ":" + enc(x) for k, x in data.items() if k in SPECIAL_FIELDS]
+    top.append('"data":{' + ",".join(inner) + "}")
+    return ",".join(top)
+
+
+def ver_fields_tagged(ver: Any, snap: Optional[int] = None) -> str:
+    """The tagged encoding of a version's user fields (`doc.data`'s body)."""
     s = ver.enc_ft
     if s is None:
-        s = ",".join([_str(k) + ":" + enc_tagged(x) for k, x in ver.data.items()])
+        s = _cached(ver, lambda: _ver_fields_raw(ver, enc_tagged))
         ver.enc_ft = s
+        ver.sz = len(s)
+        ver.plain = SPECIAL_FIELDS.isdisjoint(ver.data)
+    if ver.rk is not None and _dangling(ver, snap):
+        return _fresh(lambda: _ver_fields_raw(ver, enc_tagged), snap)
     return s
 
 
-def ver_tagged(ver: Any) -> str:
+def ver_size(ver: Any) -> int:
+    """Length of the tagged user fields (for storage_bytes_read/write)."""
+    if ver.enc_ft is None:
+        ver_fields_tagged(ver)
+    return ver.sz
+
+
+def _doc_tagged(ver: Any, fields: str) -> str:
+    f = fields if ver.plain else _ver_body(ver, enc_tagged, fields)
+    ttl = ',"ttl":' + enc_tagged(ver.ttl) if ver.ttl is not None else ""
+    return ('{"@doc":{"id":"' + ver.id + '","coll":{"@mod":' + _str(ver.coll) +
+            '},"ts":{"@time":"' + time_iso(ver.tso) + '"}' + ttl + ("," + f if f else "") + "}}")
+
+
+def ver_tagged(ver: Any, snap: Optional[int] = None) -> str:
     s = ver.enc_t
     if s is None:
-        f = ver_fields_tagged(ver)
-        ttl = ',"ttl":' + enc_tagged(ver.ttl) if ver.ttl is not None else ""
-        s = ('{"@doc":{"id":"' + ver.id + '","coll":{"@mod":' + _str(ver.coll) +
-             '},"ts":{"@time":"' + time_iso(ver.tso) + '"}' + ttl + ("," + f if f else "") + "}}")
+        if ver.enc_ft is None:
+            ver_fields_tagged(ver)
+        # no field named like the document's own: the fields' text as it is
+        # (nothing is encoded again, so no refs to note)
+        s = _doc_tagged(ver, ver.enc_ft) if ver.plain else \
+            _cached(ver, lambda: _doc_tagged(ver, ver.enc_ft))
         ver.enc_t = s
+    rk = ver.rk
+    if rk is not None:
+        r = _tls.resolver
+        if r is not None and r.any_dangling(rk, snap):
+            return _fresh(lambda: _doc_tagged(ver, _ver_fields_raw(ver, enc_tagged)), snap)
     return s
 
 
@@ -211,12 +378,12 @@ def enc_simple(v: Any) -> str:
     if t is FTime:
         return '"' + time_iso(v) + '"'
     if t is Doc:
-        return ver_simple(v.ver)
+        return ver_simple(v.ver, v.snap)
     if t is NullDoc:
         return ('{"id":' + _str(v.id) + ',"coll":' + _str(v.coll) +
                 ',"exists":false,"cause":' + _str(v.cause) + "}")
     if t is Ref:
-        return '{"id":' + _str(v.id) + ',"coll":' + _str(v.coll) + "}"
+        return _enc_ref(v, False)
     if t is Module:
         return _str(v.name)
     if t is FDate:
@@ -244,22 +411,34 @@ def enc_simple(v: Any) -> str:
     raise TypeError(f"cannot encode {t}")
 
 
-def ver_fields_simple(ver: Any) -> str:
+def ver_fields_simple(ver: Any, snap: Optional[int] = None) -> str:
     s = ver.enc_fs
     if s is None:
-        s = ",".join([_str(k) + ":" + enc_simple(x) for k, x in ver.data.items()])
+        s = _cached(ver, lambda: _ver_fields_raw(ver, enc_simple))
         ver.enc_fs = s
+        ver.plain = SPECIAL_FIELDS.isdisjoint(ver.data)
+    if ver.rk is not None and _dangling(ver, snap):
+        return _fresh(lambda: _ver_fields_raw(ver, enc_simple), snap)
     return s
 
 
-def ver_simple(ver: Any) -> str:
+def _doc_simple(ver: Any, fields: str) -> str:
+    f = fields if ver.plain else _ver_body(ver, enc_simple, fields)
+    ttl = ',"ttl":' + enc_simple(ver.ttl) if ver.ttl is not None else ""
+    return ('{"id":"' + ver.id + '","coll":' + _str(ver.coll) + ',"ts":"' +
+            time_iso(ver.tso) + '"' + ttl + ("," + f if f else "") + "}")
+
+
+def ver_simple(ver: Any, snap: Optional[int] = None) -> str:
     s = ver.enc_s
     if s is None:
-        f = ver_fields_simple(ver)
-        ttl = ',"ttl":' + enc_simple(ver.ttl) if ver.ttl is not None else ""
-        s = ('{"id":"' + ver.id + '","coll":' + _str(ver.coll) + ',"ts":"' +
-             time_iso(ver.tso) + '"' + ttl + ("," + f if f else "") + "}")
+        if ver.enc_fs is None:
+            ver_fields_simple(ver)
+        s = _doc_simple(ver, ver.enc_fs) if ver.plain else \
+            _cached(ver, lambda: _doc_simple(ver, ver.enc_fs))
         ver.enc_s = s
+    if ver.rk is not None and _dangling(ver, snap):
+        return _fresh(lambda: _doc_simple(ver, _ver_fields_raw(ver, enc_simple)), snap)
     return s
 
 

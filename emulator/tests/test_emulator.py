@@ -448,7 +448,7 @@ class DriverGapTests(ServerTest):
         st, b = self.q("asc()")
         self.assertEqual((st, b["error"]), (400, {
             "code": "invalid_function_invocation",
-            "message": "callee function expects exactly 1 argument, but 0 were provided"}))
+            "message": "callee function expects exactly 1 argument, but 0 were provided."}))
 
     def test_math_java_semantics(self) -> None:
         nan, inf, ninf = {"@double": "NaN"}, {"@double": "Infinity"}, {"@double": "-Infinity"}
@@ -471,9 +471,9 @@ class DriverGapTests(ServerTest):
         errors = [("Math.abs(-9223372036854775807 - 1)", "integer_overflow", "Integer overflow."),
                   ("-(-9223372036854775807 - 1)", "integer_overflow", "Integer overflow."),
                   ("Math.abs()", "invalid_function_invocation",
-                   "callee function expects exactly 1 argument, but 0 were provided"),
+                   "callee function expects exactly 1 argument, but 0 were provided."),
                   ("Math.max(1)", "invalid_function_invocation",
-                   "callee function expects exactly 2 arguments, but 1 were provided"),
+                   "callee function expects exactly 2 arguments, but 1 was provided."),
                   ("Math.pow(2, 'a')", "invalid_argument",
                    "expected value for `exponent` of type Number, received String"),
                   ('Time("9999-12-31T23:59:59Z").add(1, "days")', "invalid_time",
@@ -501,6 +501,586 @@ class DriverGapTests(ServerTest):
                                       "message": "The arguments of this expression cannot be evaluated."})
         self.assertEqual(b["summary"], "error: The arguments of this expression cannot be evaluated.\n"
                                        "at *query*:1:5\n  |\n1 | 1 + Math.abs(1)\n  |     ^^^^^^^^^^^\n  |")
+
+
+T0 = 1704067200000000          # the logical clock's first write: 2024-01-01T00:00:00Z
+MS = 1000
+NO_WRITE_TS = T0 - MS          # txn_ts of a read-only query on a fresh logical store
+
+
+def stats(compute: int = 1, read: int = 0, write: int = 0, bytes_read: int = 0,
+          bytes_write: int = 0) -> dict:
+    return {"compute_ops": compute, "read_ops": read, "write_ops": write, "query_time_ms": 0,
+            "contention_retries": 0, "storage_bytes_read": bytes_read,
+            "storage_bytes_write": bytes_write, "rate_limits_hit": []}
+
+
+def summary(msg: str, src: str, start: int, end: int) -> str:
+    """The core's single-line rendering (0-based [start, end) of `src`)."""
+    return (f"error: {msg}\nat *query*:1:{start + 1}\n  |\n1 | {src}\n"
+            f"  | {' ' * start}{'^' * (end - start)}\n  |")
+
+
+class ExactServerTest(ServerTest):
+    maxDiff = None
+
+    def exact(self, query: object, fmt: str = "tagged", secret: str = SECRET,
+              headers: dict | None = None, **kw: object) -> tuple:
+        """(status, body) of a query; stats.query_time_ms (measured) set to 0."""
+        body = {"query": query}
+        body.update(kw)
+        h = {"x-format": fmt}
+        h.update(headers or {})
+        st, b, _ = self.req("POST", "/query/1", body, secret, h)
+        if isinstance(b, dict) and isinstance(b.get("stats"), dict):
+            self.assertIsInstance(b["stats"]["query_time_ms"], int)
+            b["stats"]["query_time_ms"] = 0
+        return st, b
+
+    def qerr(self, code: str, message: str, summ: str, txn_ts: int = NO_WRITE_TS,
+             schema_version: int = 0, st: dict | None = None, **extra: object) -> dict:
+        err = {"code": code, "message": message}
+        err.update(extra)
+        return {"error": err, "summary": summ, "txn_ts": txn_ts,
+                "stats": st if st is not None else stats(), "schema_version": schema_version}
+
+    def feed(self, body: dict) -> tuple:
+        st, b, _ = self.req("POST", "/feed/1", body, headers={"x-format": "tagged"})
+        return st, b
+
+
+class SameTransactionWriteTests(ExactServerTest):
+    """Audit item 1: several writes to one document in one query."""
+
+    def test_create_then_update_is_one_version(self) -> None:
+        self.ok('Collection.create({ name: "H", indexes: { byTs: { values: '
+                '[{ field: ".ts", order: "asc" }] } } })')                          # T0
+        q = "let d = H.create({ a: 1 })\nd.update({ a: 2 })\nH.byTs().count()"
+        st, b = self.exact(q)                                                       # T0+1ms
+        # read: the one index entry ('"a":{"@int":"2"}' is 16 bytes, + 80 per
+        # document); written: both writes
+        self.assertEqual((st, b), (200, {"data": {"@int": "1"}, "summary": "", "txn_ts": T0 + MS,
+                                         "stats": stats(1, 1, 2, 96, 192),
+                                         "schema_version": T0}))
+        docs = self.ok("H.byTs() { id, a }")["@set"]["data"]
+        self.assertEqual(docs, [{"id": "400000000000000001", "a": {"@int": "2"}}])
+        st, b, _ = self.req("GET", "/_emulator/stats")
+        self.assertEqual(b["collections"]["H"], {"documents": 1, "versions": 1})
+
+    def test_one_feed_event_per_document_per_transaction(self) -> None:
+        self.ok('Collection.create({ name: "H", indexes: { byTs: { values: '
+                '[{ field: ".ts", order: "asc" }] } } })')                          # T0
+        tok = self.ok("H.all().eventSource()")["@stream"]
+        self.ok("let d = H.create({ a: 1 })\nd.update({ a: 2 })\nd.update({ a: 3 })")  # +1 ms
+        self.ok("let d = H.create({ a: 9 })\nd.delete()")                               # +2 ms: nothing
+        self.ok('let d = H.all().first()!\nd.update({ a: 4 })\nd.update({ a: 5 })')   # +3 ms
+        self.ok('let d = H.all().first()!\nd.update({ a: 6 })\nd.delete()')           # +4 ms
+        st, page = self.feed({"token": tok})
+        self.assertEqual(st, 200, page)
+
+        def doc(ts: int, a: int) -> dict:
+            return {"@doc": {"id": "400000000000000001", "coll": {"@mod": "H"},
+                             "ts": {"@time": "2024-01-01T00:00:00.%03dZ" % ((ts - T0) // MS)},
+                             "a": {"@int": str(a)}}}
+        for e in page["events"]:
+            self.assertIsInstance(e.pop("cursor"), str)
+            self.assertIsInstance(e.pop("stats"), dict)
+        self.assertEqual(page["events"], [
+            {"type": "add", "data": doc(T0 + MS, 3), "txn_ts": T0 + MS},
+            {"type": "update", "data": doc(T0 + 3 * MS, 5), "txn_ts": T0 + 3 * MS},
+            {"type": "remove", "data": doc(T0 + 3 * MS, 5), "txn_ts": T0 + 4 * MS}])
+        self.assertFalse(page["has_next"])
+        self.assertEqual(self.ok("H.byTs().count()"), {"@int": "0"})
+        st, b, _ = self.req("GET", "/_emulator/stats")
+        self.assertEqual(b["collections"]["H"], {"documents": 1, "versions": 3})
+
+    def test_failed_transaction_restores_replaced_versions(self) -> None:
+        self.ok('Collection.create({ name: "H", indexes: { byA: { terms: [{ field: ".k" }], '
+                'values: [{ field: ".a" }] } } })')
+        self.ok('H.create({ k: "x", a: 1 })')
+        for q in ('let d = H.all().first()!\nd.update({ a: 2 })\nd.update({ a: 3 })\nabort(0)',
+                  'let d = H.all().first()!\nd.update({ a: 2 })\nd.delete()\nabort(0)',
+                  'let d = H.create({ k: "x", a: 7 })\nd.update({ a: 8 })\nd.delete()\nabort(0)'):
+            self.assertEqual(self.q(q)[0], 400, q)
+            self.assertEqual(self.ok('H.byA("x") { a }')["@set"]["data"], [{"a": {"@int": "1"}}], q)
+            self.assertEqual(self.ok("H.all().count()"), {"@int": "1"}, q)
+        st, b, _ = self.req("GET", "/_emulator/stats")
+        self.assertEqual(b["collections"]["H"], {"documents": 1, "versions": 1})
+
+
+class AuditFixTests(ExactServerTest):
+    def test_lexer_errors_are_invalid_query(self) -> None:
+        """Audit item 2: bad escapes and number literals are syntax errors."""
+        cases = [(r"'\u{zz}'", "Invalid unicode escape: expected 1 to 6 hex digits between "
+                                "`{` and `}`", 1, 5),
+                 (r"'\u{110000}'", "Invalid escape sequence: outside of valid unicode range", 1, 11),
+                 (r"'\uD800'", "Invalid escape sequence: surrogates are disallowed", 1, 7),
+                 ("0x", "Invalid number literal `0x`", 0, 2),
+                 ("0xZZ", "Invalid number literal `0xZZ`", 0, 4),
+                 ("0b", "Invalid number literal `0b`", 0, 2)]
+        for src, msg, start, end in cases:
+            st, b = self.exact(src)
+            self.assertEqual((st, b), (400, self.qerr("invalid_query", "The query failed 1 validation check",
+                                                      summary(msg, src, start, end))), src)
+        self.assertEqual(self.ok(r"'\u{41}\x42\u0043'"), "ABC")
+
+    def test_parser_exceptions_are_invalid_query(self) -> None:
+        from faunaemu import parser as PP
+        src = "[" * 300 + "]" * 300
+        st, b = self.exact(src)
+        self.assertEqual((st, b), (400, self.qerr("invalid_query", "The query failed 1 validation check",
+                                                  summary("Query is too deeply nested", src, 0, 600))))
+        saved = PP.parse
+        PP.parse = lambda src, allow_dollar=False: 1 // 0
+        stderr = sys.stderr
+        try:
+            sys.stderr = open(os.devnull, "w")
+            st, b = self.exact("1")
+        finally:
+            sys.stderr.close()
+            sys.stderr = stderr
+            PP.parse = saved
+        self.assertEqual((st, b), (400, self.qerr("invalid_query", "The query failed 1 validation check",
+                                                  summary("Invalid query", "1", 0, 1))))
+
+    def test_create_data_reserved_names_go_under_data(self) -> None:
+        """Audit item 3 (FQL2DocSpec "*Data variants")."""
+        self.ok('Collection.create({ name: "Users" })')                             # T0
+        for q, data, want in (('Users.createData({ ts: "x" })', {"ts": "x"}, ("400000000000000001", 1, False)),
+                              ('Users.createData({ id: "x", a: 0, update: 0 })',
+                               {"id": "x", "update": {"@int": "0"}}, ("400000000000000002", 2, True))):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            c.request("POST", "/query/1", json.dumps({"query": q}),
+                      {"Authorization": "Bearer " + SECRET, "x-format": "tagged"})
+            text = c.getresponse().read()
+            c.close()
+
+            def no_dup(pairs: list) -> dict:
+                keys = [k for k, _ in pairs]
+                self.assertEqual(len(keys), len(set(keys)), text)
+                return dict(pairs)
+            b = json.loads(text, object_pairs_hook=no_dup)
+            d = {"id": want[0], "coll": {"@mod": "Users"},
+                 "ts": {"@time": "2024-01-01T00:00:00.%03dZ" % want[1]}}
+            if want[2]:
+                d["a"] = {"@int": "0"}
+            d["data"] = data
+            self.assertEqual(b["data"], {"@doc": d}, q)
+        # every user field is in `doc.data`; the meta fields stay the document's
+        got = self.ok('let d = Users.byId("400000000000000002")!\n'
+                      '{ id: d.id, data: d.data, a: d.a }', "simple")
+        self.assertEqual(got, {"id": "400000000000000002",
+                               "data": {"id": "x", "a": 0, "update": 0}, "a": 0})
+        got = self.ok('Users.byId("400000000000000002")!.updateData({ ttl: 5 }) { ttl, data }',
+                      "simple")
+        self.assertEqual(got, {"ttl": None, "data": {"id": "x", "a": 0, "update": 0, "ttl": 5}})
+        self.assertEqual(self.ok('Users.byId("400000000000000002")', "simple"),
+                         {"id": "400000000000000002", "coll": "Users", "ts": "2024-01-01T00:00:00.003Z",
+                          "a": 0, "data": {"id": "x", "update": 0, "ttl": 5}})
+
+    def test_reserved_fields_are_constraint_failures(self) -> None:
+        """Audit item 4 (FQL2DocSpec, FQL2ReservedFieldAndDataAccessSpec)."""
+        self.ok('Collection.create({ name: "Users" })')                             # T0
+        self.ok('Users.create({ a: 1 })')                                           # T0+1ms: id ...01
+        src = "Users.create({a:0, update:0})"
+        st, b = self.exact(src)
+        self.assertEqual((st, b), (400, self.qerr(
+            "constraint_failure", "Failed to create document in collection `Users`.",
+            summary("Failed to create document in collection `Users`.\nconstraint failures:\n"
+                    "  update: Is a reserved field and cannot be used", src, 12, 29),
+            T0 + MS, T0, constraint_failures=[{"paths": [["update"]],
+                                               "message": "Is a reserved field and cannot be used"}])))
+        for field in ("ts", "coll", "id", "data", "exists"):
+            src = f'Users.byId("400000000000000001")!.update({{ {field}: 1 }})'
+            st, b = self.exact(src)
+            msg = "Failed to update document with id 400000000000000001 in collection `Users`."
+            self.assertEqual((st, b), (400, self.qerr(
+                "constraint_failure", msg,
+                summary(msg + f"\nconstraint failures:\n  {field}: Is a reserved field and cannot be used",
+                        src, src.index("({"), len(src)),
+                T0 + MS, T0, stats(1, 1, 0, 96), constraint_failures=[{"paths": [[field]],
+                                                   "message": "Is a reserved field and cannot be used"}])),
+                field)
+        # replace is worded "update" too; several lines: the core's multi-line rendering
+        src = 'let doc = Users.byId("400000000000000001")!\ndoc.replace({\n  ts: 1\n})'
+        st, b = self.exact(src)
+        msg = "Failed to update document with id 400000000000000001 in collection `Users`."
+        self.assertEqual(b["summary"], f"error: {msg}\nconstraint failures:\n"
+                                       "  ts: Is a reserved field and cannot be used\n"
+                                       "at *query*:2:12\n  |\n2 |   doc.replace({\n  |  ____________^\n"
+                                       "3 | |   ts: 1\n4 | | })\n  | |__^\n  |")
+        # a ttl that is not a time
+        src = 'Users.create({ a: 1, ttl: "x" })'
+        st, b = self.exact(src)
+        self.assertEqual((st, b), (400, self.qerr(
+            "constraint_failure", "Failed to create document in collection `Users`.",
+            summary("Failed to create document in collection `Users`.\nconstraint failures:\n"
+                    "  ttl: Expected Time | Null, provided String", src, 12, len(src)),
+            T0 + MS, T0, constraint_failures=[{"paths": [["ttl"]],
+                                               "message": "Expected Time | Null, provided String"}])))
+        src = 'Users.byId("400000000000000001")!.update({ ttl: 3 })'
+        st, b = self.exact(src)
+        self.assertEqual((st["code"] if isinstance(st, dict) else st, b["error"]), (400, {
+            "code": "constraint_failure", "message": msg,
+            "constraint_failures": [{"paths": [["ttl"]], "message": "Expected Time | Null, provided Int"}]}))
+        # the *Data variants take them (as user fields)
+        self.assertEqual(self.ok('Users.byId("400000000000000001")!.updateData({ update: 1 }).data',
+                                 "simple"), {"a": 1, "update": 1})
+
+    def test_argument_counts(self) -> None:
+        """Audit item 4: the core's invalid_function_invocation for arity."""
+        self.ok('Collection.create({ name: "Users" })')                             # T0
+        for src in ("TransactionTime(1)", "newId(1)", "Users.all().count(1)", "Users.all().first(1)",
+                    "[1, 2].first(1)", "Time.now(1)", "'a'.toUpperCase(1)"):
+            st, b = self.exact(src)
+            msg = "callee function expects no arguments, but 1 was provided."
+            self.assertEqual((st, b), (400, self.qerr(
+                "invalid_function_invocation", msg, summary(msg, src, src.rindex("("), len(src)),
+                T0, T0)), src)
+        src = "let f = (x, y) => x\nf(1)"
+        st, b = self.exact(src)
+        msg = "callee function expects exactly 2 arguments, but 1 was provided."
+        self.assertEqual((st, b["error"], b["summary"]), (400, {
+            "code": "invalid_function_invocation", "message": msg},
+            f"error: {msg}\nat *query*:2:2\n  |\n2 | f(1)\n  |  ^^^\n  |"))
+        for src, t in (("[1, 2, 3].length()", "Int"), ("'abc'.length()", "Int"),
+                       ("{ a: 1 }.a()", "Int")):
+            st, b = self.exact(src)
+            msg = f"`{src.split('.')[-1][:-2]}`: Expected a function, found `{t}`"
+            self.assertEqual((st, b), (400, self.qerr(
+                "invalid_function_invocation", msg, summary(msg, src, len(src) - 2, len(src)),
+                T0, T0)), src)
+        self.assertEqual(self.ok("[1, 2, 3].length"), {"@int": "3"})
+        self.assertEqual(self.ok("{ f: x => x + 1 }.f(1)"), {"@int": "2"})
+
+    def test_integer_literals_beyond_long(self) -> None:
+        """Audit item 4: FQL2EncodedResultSpec "number lits encode as numbers":
+        Long.MaxValue + 1 is a Double, never a @long the drivers cannot read."""
+        self.assertEqual(self.ok("9223372036854775807"), {"@long": "9223372036854775807"})
+        self.assertEqual(self.ok("-9223372036854775808"), {"@long": "-9223372036854775808"})
+        self.assertEqual(self.ok("9223372036854775808"), {"@double": "9.223372036854776E18"})
+        self.assertEqual(self.ok("-9223372036854775809"), {"@double": "-9.223372036854776E18"})
+        self.assertEqual(self.ok("0xFFFFFFFFFFFFFFFF"), {"@double": "1.8446744073709552E19"})
+        self.assertEqual(self.ok("1" + "0" * 400), {"@double": "Infinity"})
+        self.assertEqual(self.ok("9223372036854775808", "simple"), 9.223372036854776e18)
+
+    def test_query_timeout_inside_set_scans(self) -> None:
+        """Audit item 5 and a real 440: the deadline is checked while a set is scanned."""
+        st, b, h = self.req("POST", "/query/1", {"query": "Set.sequence(0, 3000000).count()"},
+                            headers={"x-query-timeout-ms": "1"})
+        self.assertEqual((st, b), (440, {"error": {"code": "time_out", "message": "Query timed out."}}))
+        self.ok('Collection.create({ name: "Big" })')
+        self.ok("Set.sequence(0, 3000).forEach(i => Big.create({ i: i }))")
+        st, b, _ = self.req("POST", "/query/1", {"query": "Big.all().count() + Big.all().count() + "
+                                                          "Big.all().count() + Big.all().count()"},
+                            headers={"x-query-timeout-ms": "1"})
+        self.assertEqual((st, b), (440, {"error": {"code": "time_out", "message": "Query timed out."}}))
+        st, b, _ = self.req("POST", "/query/1", {"query": "Big.all().count()"},
+                            headers={"x-query-timeout-ms": "60000"})
+        self.assertEqual((st, b["data"]), (200, 3000))
+
+    def test_dangling_ref_in_a_field(self) -> None:
+        """Audit item 6: fauna-protocol.md's tagged values table."""
+        self.ok('Collection.create({ name: "H" })')                                 # T0
+        self.ok('Collection.create({ name: "Secret" })')                            # +1
+        self.ok('H.create({ n: 1 })')                                               # +2: ...01
+        self.ok('Secret.create({ s: 1 })')                                          # +3: ...02
+        self.ok('H.create({ r: H.byId("400000000000000001"), rs: [H.byId("999")], '
+                'o: { s: Secret.byId("400000000000000002") } })')                   # +4: ...03
+        live = {"@ref": {"id": "400000000000000001", "coll": {"@mod": "H"}}}
+        gone = {"@ref": {"id": "400000000000000001", "coll": {"@mod": "H"}, "exists": False,
+                         "cause": "not found"}}
+        never = {"@ref": {"id": "999", "coll": {"@mod": "H"}, "exists": False, "cause": "not found"}}
+        sec = {"@ref": {"id": "400000000000000002", "coll": {"@mod": "Secret"}}}
+
+        def holder(r: dict, s: dict) -> dict:
+            return {"@doc": {"id": "400000000000000003", "coll": {"@mod": "H"},
+                             "ts": {"@time": "2024-01-01T00:00:00.004Z"}, "r": r, "rs": [never],
+                             "o": {"s": s}}}
+        self.assertEqual(self.ok('H.byId("400000000000000003")'), holder(live, sec))
+        self.ok('H.byId("400000000000000001")!.delete()')
+        st, b = self.exact('H.byId("400000000000000003")')
+        # storage_bytes_read: the stored fields' tagged size (refs plain) + 80
+        size = len('"r":{"@ref":{"id":"400000000000000001","coll":{"@mod":"H"}}},'
+                   '"rs":[{"@ref":{"id":"999","coll":{"@mod":"H"}}}],'
+                   '"o":{"s":{"@ref":{"id":"400000000000000002","coll":{"@mod":"Secret"}}}}')
+        self.assertEqual((st, b), (200, {"data": holder(gone, sec), "summary": "",
+                                         "txn_ts": T0 + 5 * MS, "stats": stats(1, 1, 0, size + 80),
+                                         "schema_version": T0 + MS}))
+        self.assertEqual(self.ok('H.byId("400000000000000003")', "simple"), {
+            "id": "400000000000000003", "coll": "H", "ts": "2024-01-01T00:00:00.004Z",
+            "r": {"id": "400000000000000001", "coll": "H", "exists": False, "cause": "not found"},
+            "rs": [{"id": "999", "coll": "H", "exists": False, "cause": "not found"}],
+            "o": {"s": {"id": "400000000000000002", "coll": "Secret"}}})
+        # doc.data and historical reads render the refs too
+        self.assertEqual(self.ok('H.byId("400000000000000003")!.data')["r"], gone)
+        self.assertEqual(self.ok('at (Time("2024-01-01T00:00:00.004Z")) { H.byId("400000000000000003") }'),
+                         holder(live, sec))
+        # a reader who may not read the target sees why
+        self.ok('Role.create({ name: "hreader", privileges: [{ resource: "H", actions: { read: true } }] })')
+        key = self.ok('Key.create({ role: "hreader" }).secret')
+        denied = {"@ref": {"id": "400000000000000002", "coll": {"@mod": "Secret"}, "exists": False,
+                           "cause": "permission denied"}}
+        self.assertEqual(self.ok('H.byId("400000000000000003")', secret=key)["@doc"]["o"], {"s": denied})
+
+    def test_object_keys_values_entries_of_a_document(self) -> None:
+        """Audit item 10 (FQL2DocSpec "Object methods")."""
+        self.ok('Collection.create({ name: "C" })')                                 # T0
+        self.assertEqual(self.ok('let d = C.create({ a: 0, b: 1 })\nObject.keys(d)', "simple"),
+                         ["id", "coll", "ts", "a", "b"])
+        self.assertEqual(self.ok('Object.values(C.all().first()!)', "simple"),
+                         ["400000000000000001", "C", "2024-01-01T00:00:00.001Z", 0, 1])
+        self.assertEqual(self.ok('Object.entries(C.all().first()!)'),
+                         [["id", "400000000000000001"], ["coll", {"@mod": "C"}],
+                          ["ts", {"@time": "2024-01-01T00:00:00.001Z"}], ["a", {"@int": "0"}],
+                          ["b", {"@int": "1"}]])
+        self.assertEqual(self.ok('Object.keys(C.createData({ x: 1, ts: 2, ttl: Time("2099-01-01T00:00:00Z") }))',
+                                 "simple"), ["id", "coll", "ts", "x", "data"])
+        self.assertEqual(self.ok('Object.keys(C.create({ x: 1, ttl: Time("2099-01-01T00:00:00Z") }))',
+                                 "simple"), ["id", "coll", "ts", "ttl", "x"])
+        src = "let d = C.create({\n  a: 0,\n  id: 1234,\n})\nd.delete()\nObject.keys(d)"
+        st, b = self.exact(src)
+        msg = "invalid argument `object`: collection `C` does not contain document with id 1234."
+        self.assertEqual((st, b["error"]), (400, {"code": "invalid_argument", "message": msg}))
+        st, b = self.exact("Object.keys(1)")
+        self.assertEqual(b["error"], {"code": "invalid_argument",
+                                      "message": "expected value for `object` of type Object, received Int"})
+
+    def test_logical_clock_signs_tokens_with_a_fixed_key(self) -> None:
+        """Audit item 8: identical runs under --clock logical give identical
+        cursors and event tokens; the wall clock keeps a per-process key."""
+        from faunaemu import storage as ST
+        self.assertEqual(Store(logical=True).sign_key, ST.LOGICAL_SIGN_KEY)
+        self.assertEqual(Store().sign_key, ST.PROCESS_SIGN_KEY)
+        self.assertNotEqual(ST.PROCESS_SIGN_KEY, ST.LOGICAL_SIGN_KEY)
+
+        def run(clock: str) -> list:
+            import subprocess
+            emu = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fauna_emulator.py")
+            p = subprocess.Popen([sys.executable, emu, "--port", "0", "--secret", "k", "--clock", clock],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                line = p.stdout.readline()
+                port = int(line.rsplit(":", 1)[1])
+                out = []
+                for q in ('Collection.create({ name: "C" })', "Set.sequence(0, 3).forEach(i => C.create({ i: i }))",
+                          "C.all().pageSize(1)", "C.all().eventSource()"):
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    c.request("POST", "/query/1", json.dumps({"query": q}),
+                              {"Authorization": "Bearer k", "x-format": "tagged"})
+                    out.append(json.loads(c.getresponse().read())["data"])
+                    c.close()
+                return [out[2]["@set"]["after"], out[3]["@stream"]]
+            finally:
+                p.terminate()
+                p.wait(10)
+                p.stdout.close()
+        self.assertEqual(run("logical"), run("logical"))
+        self.assertNotEqual(run("wall")[0], run("wall")[0])
+
+
+class IndexBuildTests(ExactServerTest):
+    """Audit item 11: fauna-protocol.md §1, background index builds."""
+
+    def test_index_added_to_a_large_collection_builds_in_the_background(self) -> None:
+        self.store.index_build_ms = 300
+        try:
+            self.ok('Collection.create({ name: "Big" })')                           # T0
+            self.ok("Set.sequence(0, 128).forEach(i => Big.create({ i: i }))")        # +1 ms
+            d = self.ok('Big.definition.update({ indexes: { byI: { values: [{ field: ".i" }] } } })',
+                        "simple")                                                     # +2 ms
+            self.assertEqual(d["indexes"], {"byI": {"values": [{"field": ".i", "order": "asc", "mva": False}],
+                                                    "queryable": False, "status": "building"}})
+            src = "Big.byI().count()"
+            st, b = self.exact(src)
+            msg = "The index `Big.byI` is not queryable."
+            self.assertEqual((st, b), (400, self.qerr("invalid_index_invocation", msg,
+                                                      summary(msg, src, 7, 9), T0 + 2 * MS, T0 + 2 * MS)))
+            self.assertEqual(self.ok("Collection.byName('Big')!.indexes.byI.status"), "building")
+            # writes during the build are in the index when it is done
+            self.ok("Big.create({ i: -1 })")
+            import time as _t
+            _t.sleep(0.35)
+            self.assertEqual(self.ok("Big.definition.indexes.byI", "simple"),
+                             {"values": [{"field": ".i", "order": "asc", "mva": False}],
+                              "queryable": True, "status": "complete"})
+            self.assertEqual(self.ok("Big.byI().count()"), {"@int": "129"})
+            self.assertEqual(self.ok("Big.byI().first()!.i"), {"@int": "-1"})
+            # an unchanged definition is not rebuilt
+            self.ok('Big.definition.update({ indexes: { byI: { values: [{ field: ".i" }] } } })')
+            self.assertEqual(self.ok("Big.byI().count()"), {"@int": "129"})
+        finally:
+            self.store.index_build_ms = 500
+
+    def test_small_collections_and_loads_build_synchronously(self) -> None:
+        self.ok('Collection.create({ name: "Small" })')
+        self.ok("Set.sequence(0, 127).forEach(i => Small.create({ i: i }))")
+        d = self.ok('Small.definition.update({ indexes: { byI: { values: [{ field: ".i" }] } } })', "simple")
+        self.assertEqual((d["indexes"]["byI"]["queryable"], d["indexes"]["byI"]["status"]), (True, "complete"))
+        self.assertEqual(self.ok("Small.byI().count()"), {"@int": "127"})
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            f.write(json.dumps({"collection": {"name": "L", "indexes": {"byN": {"values": [{"field": ".n"}]}}}}) + "\n")
+            for i in range(300):
+                f.write(json.dumps({"coll": "L", "data": {"n": {"@int": str(i)}}}) + "\n")
+            name = f.name
+        try:
+            with self.store.lock:
+                load_file(self.store, name)
+        finally:
+            os.unlink(name)
+        self.assertEqual(self.ok("L.definition.indexes.byN.queryable"), True)
+        self.assertEqual(self.ok("L.byN().count()"), {"@int": "300"})
+
+
+class ProtocolExactTests(ExactServerTest):
+    """Audit item 13 (and 7): exact statuses and bodies."""
+
+    def test_control_api_refuses_other_keys(self) -> None:
+        key = self.ok('Key.create({ role: "admin" }).secret')
+        for method, path in (("GET", "/_emulator/log"), ("POST", "/_emulator/reset"),
+                             ("GET", "/_emulator/faults")):
+            st, b, _ = self.req(method, path, secret=key)
+            self.assertEqual((st, b), (403, {"error": {"code": "forbidden",
+                                                       "message": "The control API needs the admin secret."}}))
+        st, b, h = self.req("GET", "/_emulator/log", secret="nope")
+        self.assertEqual((st, b, h.get("WWW-Authenticate")), (401, {"error": {
+            "code": "unauthorized", "message": "Invalid token, unable to validate request."}}, "Bearer"))
+
+    def test_injected_status_bodies(self) -> None:
+        want = {409: ("contended_transaction",
+                      "Transaction was aborted due to detection of concurrent modification."),
+                413: ("request_size_exceeded", "Request body too large."),
+                440: ("time_out", "Query timed out."),
+                500: ("internal_error", "Internal error."),
+                502: ("bad_gateway", "Bad gateway."),
+                504: ("gateway_timeout", "Gateway timeout."),
+                401: ("unauthorized", "Invalid token, unable to validate request.")}
+        for status, (code, msg) in want.items():
+            self.req("POST", "/_emulator/faults", {"kind": "status", "status": status, "path": "/query/1"})
+            st, b, h = self.req("POST", "/query/1", {"query": "1"})
+            self.assertEqual((st, b), (status, {"error": {"code": code, "message": msg}}), status)
+            # audit item 7: an injected 401 carries the challenge a real one has
+            self.assertEqual(h.get("WWW-Authenticate"), "Bearer" if status == 401 else None, status)
+        self.req("POST", "/_emulator/faults", {"kind": "status", "status": 401, "path": "/"})
+        st, b, h = self.req("POST", "/", {"now": None})
+        self.assertEqual((st, b, h.get("WWW-Authenticate")), (401, {"errors": [
+            {"position": [], "code": "unauthorized", "description": "Unauthorized"}]},
+            'Basic realm="Unauthorized"'))
+
+    def test_request_body_over_8_mib(self) -> None:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(b"POST /query/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + SECRET.encode() +
+                  b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (8 * 1024 * 1024 + 1))
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 413 "), head)
+        self.assertEqual(json.loads(body), {"error": {
+            "code": "request_size_exceeded", "message": "Request body exceeds the maximum of 8388608 bytes."}})
+        # a body of exactly 8 MiB is read (and here refused as JSON)
+        big = b'{"query": "1", "pad": "' + b"x" * (8 * 1024 * 1024 - 25) + b'"}'
+        self.assertEqual(len(big), 8 * 1024 * 1024)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c.request("POST", "/query/1", big, {"Authorization": "Bearer " + SECRET})
+        r = c.getresponse()
+        self.assertEqual((r.status, json.loads(r.read())["data"]), (200, 1))
+        c.close()
+
+    def test_cursor_with_a_bad_signature(self) -> None:
+        self.ok('Collection.create({ name: "P" })')                                 # T0
+        self.ok("Set.sequence(0, 3).forEach(i => P.create({ i: i }))")                # +1 ms
+        after = self.ok("P.all().pageSize(1)")["@set"]["after"]
+        raw = bytearray(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+        raw[0] ^= 1                                    # the MAC, payload untouched
+        forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+        json.loads(bytes(raw[16:]))                    # still a well-formed payload
+        st, b = self.exact({"fql": ["Set.paginate(", {"value": forged}, ")"]})
+        src = "Set.paginate($v0)"
+        self.assertEqual((st, b), (400, self.qerr(
+            "invalid_cursor", "Cursor is invalid or expired.",
+            summary("Cursor is invalid or expired.", src, 12, 17), T0 + MS, T0)))
+
+    def test_feed_start_ts_page_size_and_cursor(self) -> None:
+        self.ok('Collection.create({ name: "F" })')                                 # T0
+        tok = self.ok("F.all().eventSource()")["@stream"]
+        for i in range(3):
+            self.ok(f"F.create({{ i: {i} }})")                                        # +1..+3 ms
+        # start_ts: events strictly after it (FeedSpec "start from a txn time")
+        st, page = self.feed({"token": tok, "start_ts": T0 + MS})
+        self.assertEqual((st, [(e["type"], e["txn_ts"]) for e in page["events"]], page["has_next"]),
+                         (200, [("add", T0 + 2 * MS), ("add", T0 + 3 * MS)], False))
+        # page_size bounds (1..16000)
+        for size, msg in ((0, "page size must be greater than zero."),
+                          (-1, "page size must be greater than zero."),
+                          (16001, "page size can not be greater than 16000.")):
+            st, b = self.feed({"token": tok, "page_size": size})
+            self.assertEqual((st, b), (400, {"error": {"code": "invalid_request",
+                                                       "message": "Invalid request body: " + msg}}), size)
+        st, page = self.feed({"token": tok, "page_size": 1})
+        self.assertEqual((st, len(page["events"]), page["has_next"]), (200, 1, True))
+        st, rest = self.feed({"token": tok, "page_size": 16000, "cursor": page["cursor"]})
+        self.assertEqual((st, [e["txn_ts"] for e in rest["events"]], rest["has_next"]),
+                         (200, [T0 + 2 * MS, T0 + 3 * MS], False))
+        # cursor and start_ts are exclusive of each other
+        st, b = self.feed({"token": tok, "cursor": page["cursor"], "start_ts": T0})
+        self.assertEqual((st, b), (400, {"error": {
+            "code": "invalid_request",
+            "message": "Invalid request body: can not provide both `start_ts` and `cursor`."}}))
+        st, b = self.feed({"token": tok, "start_ts": "x"})
+        self.assertEqual((st, b), (400, {"error": {
+            "code": "invalid_request", "message": "Invalid request body: Unexpected string value 'x'."}}))
+
+    def test_basic_auth(self) -> None:
+        basic = "Basic " + base64.b64encode((SECRET + ":").encode()).decode()
+        st, b, _ = self.req("POST", "/query/1", {"query": "1 + 1"}, secret=None,
+                            headers={"Authorization": basic, "x-format": "tagged"})
+        b["stats"]["query_time_ms"] = 0
+        self.assertEqual((st, b), (200, {"data": {"@int": "2"}, "summary": "", "txn_ts": NO_WRITE_TS,
+                                         "stats": stats(), "schema_version": 0}))
+        bad = "Basic " + base64.b64encode(b"nope:").decode()
+        st, b, h = self.req("POST", "/query/1", {"query": "1"}, secret=None, headers={"Authorization": bad})
+        self.assertEqual((st, b, h.get("WWW-Authenticate")), (401, {"error": {
+            "code": "unauthorized", "message": "Invalid token, unable to validate request."}}, "Bearer"))
+
+    def test_user_role_write_privileges(self) -> None:
+        self.ok('Collection.create({ name: "W" })')                                 # T0
+        self.ok('W.create({ n: 0 })')                                               # +1: ...01
+        self.ok('Role.create({ name: "writer", privileges: [{ resource: "W", actions: '
+                '{ read: true, create: true, write: true } }] })')
+        self.ok('Role.create({ name: "creator", privileges: [{ resource: "W", actions: '
+                '{ create: true } }] })')
+        writer = self.ok('Key.create({ role: "writer" }).secret')
+        creator = self.ok('Key.create({ role: "creator" }).secret')
+        self.assertEqual(self.ok('W.create({ n: 1 }).n', secret=writer), {"@int": "1"})
+        self.assertEqual(self.ok('W.byId("400000000000000001")!.update({ n: 5 }).n', secret=writer),
+                         {"@int": "5"})
+        denied = {"code": "permission_denied", "message": "Insufficient privileges to perform the action."}
+        src = 'W.byId("400000000000000001")!.delete()'
+        st, b = self.exact(src, secret=writer)
+        self.assertEqual((st, b["error"], b["summary"]), (400, denied,
+                                                          summary(denied["message"], src, len(src) - 2,
+                                                                  len(src))))
+        self.assertEqual(self.ok('W.create({ n: 2 }).n', secret=creator), {"@int": "2"})
+        st, b = self.exact('W.all().count()', secret=creator)
+        self.assertEqual((st, b["error"]), (400, denied))
+        self.assertEqual(self.ok("W.all().count()"), {"@int": "3"})
+
+    def test_read_stats_of_a_small_read(self) -> None:
+        self.ok('Collection.create({ name: "S" })')                                 # T0
+        self.ok('S.create({ a: 1, s: "xy" })')                                      # +1: ...01
+        # '"a":{"@int":"1"},"s":"xy"' is 25 bytes of tagged fields, + 80 per document
+        st, b = self.exact('S.byId("400000000000000001")!.a')
+        self.assertEqual((st, b), (200, {"data": {"@int": "1"}, "summary": "", "txn_ts": T0 + MS,
+                                         "stats": stats(1, 1, 0, 105), "schema_version": T0}))
+        st, b = self.exact("S.all().toArray().length")
+        self.assertEqual(b["stats"], stats(1, 1, 0, 105))
+        st, b = self.exact('S.byId("5")')
+        self.assertEqual(b["stats"], stats(1, 0, 0, 0))
 
 
 class LoadTests(unittest.TestCase):

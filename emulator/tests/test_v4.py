@@ -206,6 +206,58 @@ class V4Test(unittest.TestCase):
         self.raw("/_emulator/faults", {"kind": "status", "status": 503, "path": "/query/1"}, bearer=True, v4=False)
         self.assertEqual(self.q({"now": None})[0], 200)
 
+    def test_exists_of_missing_collection_and_index(self):
+        """Collection("x") / Index("x") only build the ref, as in Fauna: Exists
+        is false; the undefined ref is an error where it is used."""
+        self.setup_users()
+        self.assertEqual(self.q({"exists": {"collection": "nope"}})[:2], (200, {"resource": False}))
+        self.assertEqual(self.q({"exists": {"index": "nope"}})[:2], (200, {"resource": False}))
+        self.assertEqual(self.q({"exists": {"class": "nope"}}, v4=False)[:2], (200, {"resource": False}))
+        self.assertEqual(self.q({"exists": {"collection": "users"}})[:2], (200, {"resource": True}))
+        self.assertEqual(self.q({"exists": {"index": "users_ts"}})[:2], (200, {"resource": True}))
+        self.assertEqual(self.q({"collection": "nope"})[:2], (200, {"resource": cref("nope")}))
+        # the common idiom: create the collection unless it exists
+        idiom = {"if": {"exists": {"collection": "things"}}, "then": "had it",
+                 "else": {"create_collection": obj({"name": "things"})}}
+        self.assertEqual(self.ok(idiom)["name"], "things")
+        self.assertEqual(self.ok(idiom), "had it")
+        # used, the undefined ref is still an error, positioned where it is used
+        und = {"errors": [{"position": ["get"], "code": "invalid ref",
+                           "description": "Ref refers to undefined collection 'nope'"}]}
+        self.assertEqual(self.q({"get": {"collection": "nope"}})[:2], (400, und))
+        self.err({"paginate": {"documents": {"collection": "nope"}}}, 400, "invalid ref",
+                 ["paginate", "documents"], "Ref refers to undefined collection 'nope'")
+        self.err({"paginate": {"match": {"index": "nope"}}}, 400, "invalid ref",
+                 ["paginate", "match"], "Ref refers to undefined index 'nope'")
+        self.err({"create": {"collection": "nope"}, "params": obj({"data": obj({"a": 1})})}, 400,
+                 "invalid ref", ["create"], "Ref refers to undefined collection 'nope'")
+        self.err({"delete": {"collection": "nope"}}, 400, "invalid ref", ["delete"],
+                 "Ref refers to undefined collection 'nope'")
+        self.err({"create_index": obj({"name": "x", "source": {"collection": "nope"}})}, 400,
+                 "invalid ref", [], "Ref refers to undefined collection 'nope'")
+        self.err({"create_role": obj({"name": "r", "privileges": [obj({
+            "resource": {"collection": "nope"}, "actions": obj({"read": True})})]})}, 400,
+                 "invalid ref", [], "Ref refers to undefined collection 'nope'")
+        self.assertEqual(self.q({"exists": {"ref": {"collection": "nope"}, "id": "1"}})[:2],
+                         (200, {"resource": False}))
+
+    def test_writes_to_one_document_in_one_transaction(self):
+        """One version per document per transaction: one event, one index entry."""
+        self.setup_users()                                                  # up to T0+2ms
+        self.ok({"do": [create_doc("users", {"n": 5}, id="5"),              # T0+3ms
+                        {"update": {"ref": {"collection": "users"}, "id": "5"},
+                         "params": obj({"data": obj({"n": 50})})},
+                        create_doc("users", {"n": 6}, id="6"),
+                        {"delete": {"ref": {"collection": "users"}, "id": "6"}}]})
+        evs = self.ok({"paginate": {"documents": {"collection": "users"}}, "events": True,
+                       "after": T0 + 3 * MS})
+        self.assertEqual(evs["data"], [{"ts": T0 + 3 * MS, "action": "create",
+                                        "document": dref("users", "5"), "data": {"n": 50}}])
+        page = self.ok({"paginate": {"match": {"index": "users_ts"}}})
+        self.assertEqual(page["data"], [[T0 + 2 * MS, dref("users", str(i))] for i in (1, 2, 3)] +
+                         [[T0 + 3 * MS, dref("users", "5")]])
+        self.assertEqual(self.ok({"exists": dref("users", "6")}), False)
+
     def test_failed_query_undoes_writes_and_log(self):
         self.ok({"create_collection": obj({"name": "users"})})
         self.err({"do": [create_doc("users", {"a": 1}, id="5"), {"abort": "x"}]}, 400, "transaction aborted", ["do", 1])
