@@ -191,9 +191,14 @@ convert(const char *body, size_t chunk, int elem, const char *path,
 	return result;
 }
 
-/* Page-level facts: count, after, ids, stats, or the error. */
+/*
+ * Page-level facts: count, after, ids, stats, or the error.  The response
+ * is parsed as the answer to a query that expects `expect`, as FQL v4 if
+ * v4, and given the header counters hdr if not NULL.
+ */
 static char *
-page_summary(const char *body, size_t chunk)
+page_summary_of(const char *body, size_t chunk, FaunaExpect expect, bool v4,
+				const FaunaStats *hdr)
 {
 	MemoryContext cxt = shim_context_create();
 	sigjmp_buf	jb;
@@ -210,9 +215,14 @@ page_summary(const char *body, size_t chunk)
 		char	   *after;
 		int			n;
 
+		if (v4)
+			fauna_parser_set_v4(parser);
+		fauna_parser_expect(parser, expect);
 		for (size_t off = 0; off < len; off += chunk)
 			fauna_parser_feed(parser, body + off, Min(chunk, len - off));
 		page = fauna_parser_finish_page(parser, "collection \"T\"");
+		if (hdr)
+			fauna_page_set_header_stats(page, hdr);
 		fauna_page_stats(page, &st);
 		after = fauna_page_after(page);
 		n = fauna_page_count(page);
@@ -238,6 +248,12 @@ page_summary(const char *body, size_t chunk)
 	CurrentMemoryContext = test_cxt;
 	shim_context_delete(cxt);
 	return out;
+}
+
+static char *
+page_summary(const char *body, size_t chunk)
+{
+	return page_summary_of(body, chunk, FAUNA_EXPECT_ANY, false, NULL);
 }
 
 /* A response with one document of the given user fields. */
@@ -504,10 +520,16 @@ test_columns(void)
 static void
 test_pages(void)
 {
+	/*
+	 * expect: what the query can answer (FAUNA_EXPECT_ANY when left out:
+	 * discovery and import, which accept any shape); scans ask for PAGE,
+	 * lookups by id for DOCUMENT.
+	 */
 	static const struct
 	{
 		const char *body;
 		const char *want;
+		FaunaExpect expect;
 	}			cases[] = {
 		{"{\"data\":{\"@set\":{\"data\":[{\"@doc\":{\"id\":\"1\"}},{\"@doc\":{\"id\":\"2\"}}],\"after\":\"abc\"}},"
 			"\"static_type\":\"Set<U>\",\"summary\":\"\",\"txn_ts\":1704067200000000,"
@@ -515,14 +537,38 @@ test_pages(void)
 			"\"contention_retries\":0,\"storage_bytes_read\":300,\"storage_bytes_write\":0,\"rate_limits_hit\":[]},"
 			"\"schema_version\":0}  \n",
 		"count=2 after=abc ids=1,2, stats=2/1/0/300/1704067200000000"},
-		{"{\"data\":{\"data\":[{\"id\":\"3\",\"email\":\"x\"}]}}", "count=1 after=NULL ids=3, stats=0/0/0/0/0"},
-		{"{\"data\":{\"data\":[]}}", "count=0 after=NULL ids= stats=0/0/0/0/0"},
-		{"{\"data\":null,\"txn_ts\":3}", "count=0 after=NULL ids= stats=0/0/0/0/3"},
+		{"{\"data\":{\"data\":[{\"id\":\"3\",\"email\":\"x\"}]}}", "count=1 after=NULL ids=3, stats=0/0/0/0/0", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"data\":[]}}", "count=0 after=NULL ids= stats=0/0/0/0/0", FAUNA_EXPECT_PAGE},
+		/* null and null documents: a lookup by id of a missing document */
+		{"{\"data\":null,\"txn_ts\":3}", "count=0 after=NULL ids= stats=0/0/0/0/3", FAUNA_EXPECT_DOCUMENT},
 		{"{\"data\":{\"@ref\":{\"id\":\"1\",\"coll\":{\"@mod\":\"U\"},\"exists\":false,\"cause\":\"not found\"}}}",
-		"count=0 after=NULL ids= stats=0/0/0/0/0"},
-		{"{\"data\":{\"@doc\":{\"id\":\"9\",\"coll\":{\"@mod\":\"U\"}}}}", "count=1 after=NULL ids=9, stats=0/0/0/0/0"},
+		"count=0 after=NULL ids= stats=0/0/0/0/0", FAUNA_EXPECT_DOCUMENT},
+		{"{\"data\":{\"@doc\":{\"id\":\"9\",\"coll\":{\"@mod\":\"U\"}}}}", "count=1 after=NULL ids=9, stats=0/0/0/0/0", FAUNA_EXPECT_DOCUMENT},
+		{"{\"data\":{\"id\":\"5\",\"email\":\"x\"}}", "count=1 after=NULL ids=5, stats=0/0/0/0/0", FAUNA_EXPECT_DOCUMENT},
+		/* objects without id: only where any shape goes (Collection.byName) */
 		{"{\"data\":{\"email\":\"x\"}}", "count=1 after=NULL ids=-, stats=0/0/0/0/0"},
 		{"{\"data\":{\"@object\":{\"@x\":1}}}", "count=1 after=NULL ids=-, stats=0/0/0/0/0"},
+		{"{\"data\":{\"data\":[{\"email\":\"x\"}]}}", "count=1 after=NULL ids=-, stats=0/0/0/0/0"},
+		/* what a scan cannot be answered: never a page */
+		{"{\"data\":null,\"txn_ts\":3}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is null, where a page of documents was expected.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"email\":\"x\"}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is an object that is not a page {\"data\": [...], \"after\"?}, where a page of documents was expected.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"n\":1}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is an object that is not a page {\"data\": [...], \"after\"?}, where a page of documents was expected.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"data\":[],\"after\":\"x\",\"more\":1}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is an object that is not a page {\"data\": [...], \"after\"?}, where a page of documents was expected.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"@doc\":{\"id\":\"9\",\"coll\":{\"@mod\":\"U\"}}}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is a Fauna document, where a page of documents was expected.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"@ref\":{\"id\":\"1\",\"coll\":{\"@mod\":\"U\"},\"exists\":false}}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is a Fauna ref, where a page of documents was expected.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"@stream\":\"tok\"}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is a Fauna stream, where a page of documents was expected.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":[]}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is a Fauna array, where a page of documents was expected.", FAUNA_EXPECT_PAGE},
+		{"{\"events\":[],\"cursor\":\"c\",\"has_next\":false}", "ERROR: invalid response from Fauna for collection \"T\" | The response has no \"data\".", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"data\":[{\"email\":\"x\"}]}}", "ERROR: invalid response from Fauna for collection \"T\" | Element 0 of the page is an object without an \"id\".", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"},{\"n\":2}]}}}", "ERROR: invalid response from Fauna for collection \"T\" | Element 1 of the page is an object without an \"id\".", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"data\":[],\"after\":null}}", "ERROR: invalid response from Fauna for collection \"T\" | The \"after\" cursor of the page is not a string.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"@set\":{\"data\":[{\"@ref\":{\"id\":\"1\",\"coll\":{\"@mod\":\"U\"},\"exists\":false}}]}}}", "ERROR: invalid response from Fauna for collection \"T\" | Element 0 of the page is a document that does not exist.", FAUNA_EXPECT_PAGE},
+		{"{\"data\":{\"@set\":{\"data\":[{\"@ref\":{\"id\":\"1\",\"coll\":{\"@mod\":\"U\"},\"exists\":false}}]}}}", "count=0 after=NULL ids= stats=0/0/0/0/0"},
+		/* nor a lookup by id a page */
+		{"{\"data\":{\"@set\":{\"data\":[]}}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is a set, where a single document or null was expected.", FAUNA_EXPECT_DOCUMENT},
+		{"{\"data\":{\"data\":[{\"id\":\"1\"}]}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is a page, where a single document or null was expected.", FAUNA_EXPECT_DOCUMENT},
+		{"{\"data\":{\"email\":\"x\"}}", "ERROR: invalid response from Fauna for collection \"T\" | Element 0 of the page is an object without an \"id\".", FAUNA_EXPECT_DOCUMENT},
+		{"{\"data\":{\"@stream\":\"tok\"}}", "ERROR: invalid response from Fauna for collection \"T\" | \"data\" is an event source, where a single document or null was expected.", FAUNA_EXPECT_DOCUMENT},
 		{"{\"data\":{\"@set\":{\"data\":[{\"@doc\":{\"name\":\"Users\",\"coll\":{\"@mod\":\"Collection\"}}}]}}}",
 		"count=1 after=NULL ids=Users, stats=0/0/0/0/0"},
 		/* errors */
@@ -597,9 +643,11 @@ test_pages(void)
 		char		name[64];
 
 		snprintf(name, sizeof(name), "page case %d", i);
-		check(name, page_summary(cases[i].body, 1 << 20), cases[i].want);
+		check(name, page_summary_of(cases[i].body, 1 << 20, cases[i].expect,
+									false, NULL), cases[i].want);
 		snprintf(name, sizeof(name), "page case %d bytewise", i);
-		check(name, page_summary(cases[i].body, 1), cases[i].want);
+		check(name, page_summary_of(cases[i].body, 1, cases[i].expect,
+									false, NULL), cases[i].want);
 	}
 }
 
@@ -658,6 +706,69 @@ test_event_ts(void)
 	}
 }
 
+/*
+ * FQL v4 ({"resource": ...}): a scan's answer must be a page whose
+ * elements are all documents, a lookup's null or a document; the counters
+ * come from the response's headers.
+ */
+#define V4_DOC(id) \
+	"{\"ref\":{\"@ref\":{\"id\":\"" id "\",\"collection\":{\"@ref\":{\"id\":\"U\"," \
+	"\"collection\":{\"@ref\":{\"id\":\"collections\"}}}}}},\"ts\":1704067200000000,\"data\":{}}"
+
+static void
+test_v4_shapes(void)
+{
+	static const struct
+	{
+		const char *body;
+		FaunaExpect expect;
+		const char *want;
+	}			cases[] = {
+		{"{\"resource\":{\"data\":[" V4_DOC("1") "," V4_DOC("2") "],\"after\":[" V4_DOC("3") "]}}",
+			FAUNA_EXPECT_PAGE, "count=2 after=[{\"ref\":{\"@ref\":{\"id\":\"3\",\"collection\":{\"@ref\":{\"id\":\"U\",\"collection\":{\"@ref\":{\"id\":\"collections\"}}}}}},\"ts\":1704067200000000,\"data\":{}}] ids=1,2, stats=5/2/1/300/77"},
+		{"{\"resource\":{\"data\":[]}}", FAUNA_EXPECT_PAGE,
+			"count=0 after=NULL ids= stats=5/2/1/300/77"},
+		{"{\"resource\":null}", FAUNA_EXPECT_PAGE,
+			"ERROR: invalid response from Fauna for collection \"T\" | The \"resource\" is null, where a page of documents was expected."},
+		{"{\"resource\":" V4_DOC("1") "}", FAUNA_EXPECT_PAGE,
+			"ERROR: invalid response from Fauna for collection \"T\" | The \"resource\" is a document, where a page of documents was expected."},
+		{"{\"resource\":{\"data\":[" V4_DOC("1") ",null]}}", FAUNA_EXPECT_PAGE,
+			"ERROR: invalid response from Fauna for collection \"T\" | An element of the page is null, not a document."},
+		{"{\"resource\":{\"data\":[" V4_DOC("1") ",null]}}", FAUNA_EXPECT_ANY,
+			"count=1 after=NULL ids=1, stats=5/2/1/300/77"},
+		{"{\"resource\":null}", FAUNA_EXPECT_DOCUMENT,
+			"count=0 after=NULL ids= stats=5/2/1/300/77"},
+		{"{\"resource\":" V4_DOC("1") "}", FAUNA_EXPECT_DOCUMENT,
+			"count=1 after=NULL ids=1, stats=5/2/1/300/77"},
+		{"{\"resource\":{\"data\":[]}}", FAUNA_EXPECT_DOCUMENT,
+			"ERROR: invalid response from Fauna for collection \"T\" | The \"resource\" is a page, where a single document or null was expected."},
+	};
+	FaunaStats	hdr = {5, 2, 1, 300, 77};
+	FaunaStats	none = {-1, -1, -1, -1, 0};
+
+	for (int i = 0; i < (int) lengthof(cases); i++)
+	{
+		char		name[64];
+
+		snprintf(name, sizeof(name), "v4 case %d", i);
+		check(name, page_summary_of(cases[i].body, 1 << 20, cases[i].expect,
+									true, &hdr), cases[i].want);
+		snprintf(name, sizeof(name), "v4 case %d bytewise", i);
+		check(name, page_summary_of(cases[i].body, 1, cases[i].expect,
+									true, &hdr), cases[i].want);
+	}
+
+	/* counters not sent stay at zero; a body's own counters win */
+	check("v4 no header counters",
+		  page_summary_of("{\"resource\":null}", 1 << 20, FAUNA_EXPECT_ANY,
+						  true, &none),
+		  "count=0 after=NULL ids= stats=0/0/0/0/0");
+	check("v10 body counters win",
+		  page_summary_of("{\"data\":null,\"txn_ts\":3,\"stats\":{\"read_ops\":9}}",
+						  1 << 20, FAUNA_EXPECT_ANY, false, &hdr),
+		  "count=0 after=NULL ids= stats=9/2/1/300/3");
+}
+
 int
 main(void)
 {
@@ -668,6 +779,7 @@ main(void)
 	test_pages();
 	test_error_body();
 	test_event_ts();
+	test_v4_shapes();
 	printf("decode_test: %d checks, %d failures\n", checks, failures);
 	shim_context_delete(test_cxt);
 	return failures ? 1 : 0;

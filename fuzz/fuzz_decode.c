@@ -5,7 +5,8 @@
  *		  response body, fed in chunks, turned into a page, and every
  *		  element converted for a spread of columns (each kind, each type),
  *		  then as an error body (v10 and v4).  Bit 7 of the first byte makes
- *		  it a v4 response.  Runs on the backend stand-in of pg_shim.c.
+ *		  it a v4 response, bits 5-6 choose what the query expects (a page,
+ *		  a document, anything).  Runs on the backend stand-in of pg_shim.c.
  *
  * An ERROR is fine (it longjmps back here, as in the server); what must
  * never happen: a crash, a sanitizer report, a leak (all memory must be
@@ -206,6 +207,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* bit 7 of the first byte: an FQL v4 response */
 		if (size > 0 && (data[0] & 0x80))
 			fauna_parser_set_v4(parser);
+		/* bits 5-6: what the query expects (ANY for '{', 0x7b) */
+		if (size > 0)
+			fauna_parser_expect(parser, (FaunaExpect) (((data[0] >> 5) & 3) % 3));
 		for (size_t off = 0; off < size; off += chunk)
 			if (!fauna_parser_feed(parser, (const char *) data + off,
 								   Min(chunk, size - off)))
@@ -215,7 +219,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void) fauna_page_after(page);
 		fauna_page_stats(page, &st);
 		if (size > 0 && (data[0] & 0x80))
-			(void) fauna_v4_page_ts_index(page, "Fuzz");
+			for (int i = 0; i < n; i++)
+			{
+				char	   *name;
+				char	   *coll;
+				const char *why;
+
+				(void) fauna_v4_page_index(page, i, &name, &coll, &why);
+			}
 		for (int i = 0; i < n; i++)
 		{
 			(void) fauna_page_document_id(page, i);

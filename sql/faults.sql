@@ -74,6 +74,84 @@ SELECT array_agg(n) FROM paged;
 SELECT array_agg(n) FROM paged;
 \set VERBOSITY default
 
+-- a 200 answer that is not application/json is no page, whatever its
+-- body: an error saying what came, from where, and what to check (the
+-- endpoint, which differs between runs, masked)
+CREATE FUNCTION error_of(query text, endpoint text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+  state text; msg text; detail text; hint text;
+BEGIN
+  EXECUTE query;
+  RETURN NEXT 'no error';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+  RETURN NEXT 'ERROR ' || state || ': ' || msg;
+  RETURN NEXT 'DETAIL: ' || replace(detail, endpoint, 'ENDPOINT');
+  RETURN NEXT 'HINT: ' || hint;
+END
+$$;
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html; charset=utf-8","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT error_of('SELECT array_agg(n) FROM paged', :'fauna_endpoint');
+-- on page 3 of 4: the statement fails, no partial result
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/plain","page":3,"path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT error_of('SELECT array_agg(n) FROM paged', :'fauna_endpoint');
+-- no Content-Type at all
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT error_of('SELECT array_agg(n) FROM paged', :'fauna_endpoint');
+-- parameters and letter case do not matter
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"Application/JSON ; Charset=UTF-8","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+-- event feeds (POST /feed/1) and FQL v4 (POST /) are checked the same way
+CREATE FOREIGN TABLE paged_events (ref text, ts timestamptz, action text)
+  SERVER fauna OPTIONS (collection 'Paged', events 'true');
+CREATE FOREIGN TABLE paged_ts (ts timestamptz) SERVER fauna
+  OPTIONS (collection 'Paged');
+SELECT max(ts) AS paged_mark FROM paged_ts \gset
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html","path":"/feed/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT error_of(format('SELECT count(*) FROM paged_events WHERE ts > %L', :'paged_mark'), :'fauna_endpoint');
+SELECT count(*) FROM paged_events WHERE ts > :'paged_mark';
+CREATE SERVER fauna_v4 FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', api_version '4', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna_v4
+  OPTIONS (secret :'fauna_secret');
+CREATE FOREIGN TABLE paged_v4 (ref text, n int)
+  SERVER fauna_v4 OPTIONS (collection 'Paged', index 'none', page_size '4');
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html","path":"/"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT error_of('SELECT array_agg(n ORDER BY n) FROM paged_v4', :'fauna_endpoint');
+SELECT array_agg(n ORDER BY n) FROM paged_v4;
+
+-- a body of the wrong shape for the query is an error too, never rows:
+-- a scan (Coll.all(), Set.paginate) must get a page whose elements each
+-- have a string "id", and its cursor must be a string
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":null}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"txn_ts\":1}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"n\":{\"@int\":\"1\"}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@doc\":{\"id\":\"1\",\"coll\":{\"@mod\":\"Paged\"},\"n\":{\"@int\":\"1\"}}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"data\":[{\"n\":{\"@int\":\"1\"}}]}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"n\":{\"@int\":\"1\"}}],\"after\":5}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+-- a document without an id on page 2: no partial result
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@set\":{\"data\":[{\"@doc\":{\"coll\":{\"@mod\":\"Paged\"},\"n\":{\"@int\":\"3\"}}}],\"after\":\"x\"}}}","page":2,"path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+-- a lookup by id may answer null (no such document), not a page
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":null}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT count(*) FROM paged WHERE ref = '1';
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"data\":[{\"id\":\"1\"}]}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT count(*) FROM paged WHERE ref = '1';
+-- FQL v4: a scan's "resource" must be a page
+\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"resource\":null}","path":"/"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged_v4;
+SELECT array_agg(n) FROM paged;
+DROP FUNCTION error_of;
+DROP SERVER fauna_v4 CASCADE;
+
 -- responses larger than max_response_bytes are refused
 CREATE FOREIGN TABLE paged_docs (ref text, ts timestamptz, coll text, data jsonb)
   SERVER fauna OPTIONS (collection 'Paged', page_size '7');

@@ -76,6 +76,18 @@ IMPORT FOREIGN SCHEMA fauna LIMIT TO (impplain, impplain_events, order_events)
 SELECT table_name, options FROM imp_tables WHERE schema = 'imp_events'
   ORDER BY table_name;
 \d imp_events.impplain_events
+-- read back: a write to ImpPlain (one transaction: a create and an update)
+-- comes through the imported event table, and the document table shows it
+SELECT max(ts) AS imp_mark FROM imp_events.impplain \gset
+\! python3 test/fauna_write.py 'ImpPlain.create({ n: 3 }); ImpPlain.where(.n == 1).forEach(d => d.update({ seen: true }))'
+SELECT action, data, ts > :'imp_mark' AS after_mark
+  FROM imp_events.impplain_events WHERE ts > :'imp_mark'
+  ORDER BY action, data->>'n';
+SELECT count(*) AS same_ts FROM imp_events.impplain_events
+  WHERE ts > :'imp_mark' GROUP BY ts;
+SELECT data FROM imp_events.impplain ORDER BY data->>'n';
+-- a scan of an event table needs a lower bound on ts
+SELECT * FROM imp_events.impplain_events;
 
 -- fields 'true': typed columns from the collection's schema
 CREATE SCHEMA imp_fields;
@@ -85,6 +97,17 @@ IMPORT FOREIGN SCHEMA fauna LIMIT TO (impindexed, impplain)
 \d imp_fields.impplain
 SELECT name, qty, big, price, total, active, seenat, day, blob, tags, kind
   FROM imp_fields.impindexed ORDER BY name;
+-- every typed column read back, and a ts range through the recorded index
+SELECT name, pg_typeof(blob) AS blob_type, encode(blob, 'base64') AS blob_base64,
+       length(blob) AS blob_bytes, pg_typeof(seenat) AS seenat_type,
+       pg_typeof(total) AS total_type, data->>'blob' AS blob_in_data
+  FROM imp_fields.impindexed ORDER BY name;
+SELECT name FROM imp_fields.impindexed
+  WHERE ts >= (SELECT max(ts) FROM imp_fields.impindexed);
+EXPLAIN (COSTS OFF) SELECT name FROM imp_fields.impindexed
+  WHERE ts >= '2024-01-01' AND blob IS NOT NULL;
+SELECT ref ~ '^[0-9]+$' AS has_id, ts > :'imp_mark' AS written_here, ttl, data
+  FROM imp_fields.impplain ORDER BY data->>'n';
 
 -- a key that may not read ImpHidden: the import still works (it only lists)
 CREATE SERVER imp_limited FOREIGN DATA WRAPPER fauna_fdw

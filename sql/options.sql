@@ -19,6 +19,13 @@ CREATE SERVER opt_http FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'http://
 
 -- server: bad values
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'ftp://db.fauna.com');
+-- only http(s): no other scheme curl knows can make the backend read a
+-- file or talk to another kind of server (curl is limited to them too)
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'file:///etc/passwd');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'ftp://x');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'dict://127.0.0.1:11211/');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'http:/db.fauna.com');
+ALTER SERVER opt_http OPTIONS (SET endpoint 'file:///etc/passwd');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://user:pw@db.fauna.com');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db.fauna.com/?x=1');

@@ -24,8 +24,9 @@
  * transfers forward without waiting, between the rows of a scan.
  *
  * Response bodies of HTTP 200 are streamed into decode.c's incremental
- * parser as they arrive; other bodies are buffered (bounded) and parsed as
- * Fauna error objects.  curl's callbacks never throw: an ERROR raised there
+ * parser as they arrive, and become a page only if the response was
+ * application/json and of the shape the caller's query can answer; other
+ * bodies are buffered (bounded) and parsed as Fauna error objects.  curl's callbacks never throw: an ERROR raised there
  * would longjmp out of libcurl and corrupt its state.
  *
  * The secret is sent only in the Authorization header.  It is never logged
@@ -67,6 +68,33 @@
 
 /* Sockets curl may watch at once for one entry (happy eyeballs: 2 each). */
 #define FAUNA_MAX_SOCKETS		32
+
+/*
+ * Response headers worth keeping.  FQL v4 answers carry their transaction
+ * time and their cost only as headers (x-txn-time, x-byte-read-ops ...);
+ * /query/1 has them in the body's "txn_ts" and "stats".
+ */
+typedef enum FaunaHeaderStat
+{
+	HS_TXN_TIME,
+	HS_BYTE_READ_OPS,
+	HS_READ_OPS,
+	HS_BYTE_WRITE_OPS,
+	HS_WRITE_OPS,
+	HS_COMPUTE_OPS,
+	HS_STORAGE_BYTES_READ,
+	HS_COUNT
+} FaunaHeaderStat;
+
+static const char *const header_stat_names[HS_COUNT] = {
+	[HS_TXN_TIME] = "x-txn-time",
+	[HS_BYTE_READ_OPS] = "x-byte-read-ops",
+	[HS_READ_OPS] = "x-read-ops",
+	[HS_BYTE_WRITE_OPS] = "x-byte-write-ops",
+	[HS_WRITE_OPS] = "x-write-ops",
+	[HS_COMPUTE_OPS] = "x-compute-ops",
+	[HS_STORAGE_BYTES_READ] = "x-storage-bytes-read",
+};
 
 typedef struct FaunaSocket
 {
@@ -112,7 +140,9 @@ typedef struct FaunaSlot
 	char		errbuf[CURL_ERROR_SIZE];
 	char		errbody[FAUNA_ERROR_BODY_MAX];
 	size_t		errbody_len;
-	int64		txn_time;		/* FQL v4: x-txn-time of this attempt, or 0 */
+	FaunaExpect expect;			/* what the query can answer (decode.c) */
+	int64		hstat[HS_COUNT];	/* this attempt's counter headers; -1:
+									 * not sent */
 } FaunaSlot;
 
 /*
@@ -197,6 +227,8 @@ static AttemptResult run_attempt(FaunaSlot *slot);
 static void wait_for_sockets(FaunaEntry *entry, long timeout_ms);
 static size_t write_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
 static size_t header_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
+static void set_header_stats(FaunaSlot *slot, FaunaPage *page);
+static void check_content_type(FaunaSlot *slot);
 static void report_v4_http_error(FaunaSlot *slot, long status,
 								 int attempts) pg_attribute_noreturn();
 static int	socket_callback(CURL *easy, curl_socket_t s, int what,
@@ -394,6 +426,22 @@ configure_easy(FaunaSlot *slot)
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_VERBOSE, 0L);
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+
+	/*
+	 * Nothing but the server's options decides where the request goes and
+	 * what credentials it carries.  ~/.netrc is the postgres OS user's
+	 * file: a user who may only create a server must not make the backend
+	 * send its logins (libcurl's default is to ignore it; say so anyway).
+	 * Proxies from the environment (http_proxy, HTTPS_PROXY, ALL_PROXY,
+	 * NO_PROXY, set for whatever else runs as that user) would route the
+	 * secret, and with http:// the whole request, through a host the
+	 * server's owner never chose; an empty CURLOPT_PROXY disables them,
+	 * environment included (CURLOPT_NOPROXY "*" would then add nothing).
+	 * No cookie engine is enabled, and redirects are not followed, so no
+	 * other host can be sent the Authorization header either.
+	 */
+	SETOPT(CURLOPT_NETRC, (long) CURL_NETRC_IGNORED);
+	SETOPT(CURLOPT_PROXY, "");
 	SETOPT(CURLOPT_TIMEOUT_MS, (long) entry->timeout_ms);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) entry->connect_timeout_ms);
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -486,6 +534,7 @@ checkout_slot(FaunaEntry *entry)
 	slot->busy = false;
 	slot->done = false;
 	slot->optional = false;
+	slot->expect = FAUNA_EXPECT_ANY;
 	slot->page_cxt = NULL;
 	slot->attempt_cxt = NULL;
 	slot->parser = NULL;
@@ -632,7 +681,9 @@ begin_attempt(FaunaSlot *slot)
 	slot->parser = fauna_parser_create(slot->attempt_cxt);
 	if (entry->api_version == 4)
 		fauna_parser_set_v4(slot->parser);
-	slot->txn_time = 0;
+	fauna_parser_expect(slot->parser, slot->expect);
+	for (int i = 0; i < HS_COUNT; i++)
+		slot->hstat[i] = -1;
 	slot->status = 0;
 	slot->received = 0;
 	slot->too_large = false;
@@ -706,12 +757,18 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 			counters->attempts++;
 			counters->bytes_received += slot->received;
 
+			/* before anything is made of a 200's body, even an error */
+			if (res.status == 200)
+				check_content_type(slot);
+
 			if (res.curlcode == CURLE_OK && res.status == 200)
 			{
 				/* decode.c raises its own ERROR for a bad body */
 				page = fauna_parser_finish_page(slot->parser, slot->what_phrase);
-				if (slot->txn_time > 0)
-					fauna_page_set_txn_ts(page, slot->txn_time);
+				if (slot->hstat[HS_TXN_TIME] > 0)
+					fauna_page_set_txn_ts(page, slot->hstat[HS_TXN_TIME]);
+				if (entry->api_version == 4)
+					set_header_stats(slot, page);
 				counters->requests++;
 				break;
 			}
@@ -767,6 +824,22 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 
 	release_slot(slot);
 	return page;
+}
+
+/*
+ * Set what the started request's query can answer; applies to the attempt
+ * in progress and to its retries.
+ */
+void
+fauna_request_expect(FaunaConn *conn, FaunaExpect expect)
+{
+	FaunaSlot  *slot = owned_slot(conn);
+
+	if (slot == NULL)
+		return;
+	slot->expect = expect;
+	if (slot->parser)
+		fauna_parser_expect(slot->parser, expect);
 }
 
 /*
@@ -1078,33 +1151,125 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
- * Header lines from curl.  Must not throw.  Keeps x-txn-time (microseconds),
- * which FQL v4 sends only as a header: the snapshot of a multi-page read.
+ * Header lines from curl.  Must not throw.  Keeps the counters of
+ * header_stat_names (decimal integers, case-insensitive names); anything
+ * malformed is left unset, as if not sent.
  */
 static size_t
 header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	FaunaSlot  *slot = (FaunaSlot *) userdata;
 	size_t		len = size * nmemb;
-	static const char name[] = "x-txn-time:";
+	const char *colon = memchr(ptr, ':', len);
+	size_t		namelen;
+	int			i;
 
-	if (len > sizeof(name) - 1 && len < 64 &&
-		pg_strncasecmp(ptr, name, sizeof(name) - 1) == 0)
+	if (colon == NULL)
+		return len;				/* the status line, the final empty line */
+	namelen = colon - ptr;
+	for (i = 0; i < HS_COUNT; i++)
 	{
-		char		value[64];
+		if (strlen(header_stat_names[i]) == namelen &&
+			pg_strncasecmp(ptr, header_stat_names[i], namelen) == 0)
+			break;
+	}
+	if (i < HS_COUNT)
+	{
+		char		value[32];
+		size_t		vlen = len - namelen - 1;
 		char	   *end;
 		long long	v;
 
-		memcpy(value, ptr + sizeof(name) - 1, len - (sizeof(name) - 1));
-		value[len - (sizeof(name) - 1)] = '\0';
+		if (vlen >= sizeof(value))
+			return len;
+		memcpy(value, colon + 1, vlen);
+		value[vlen] = '\0';
 		errno = 0;
 		v = strtoll(value, &end, 10);
 		while (*end == ' ' || *end == '\r' || *end == '\n' || *end == '\t')
 			end++;
-		if (errno == 0 && *end == '\0' && v > 0)
-			slot->txn_time = (int64) v;
+		if (errno == 0 && *end == '\0' && end != value && v >= 0)
+			slot->hstat[i] = (int64) v;
 	}
 	return len;
+}
+
+/*
+ * A v4 response's counters, from its headers.  read_ops and write_ops are
+ * the billed byte ops (what /query/1 reports as stats.read_ops and
+ * write_ops); the hosted service also sent x-read-ops and x-write-ops,
+ * used only when the byte ops are missing.
+ */
+static void
+set_header_stats(FaunaSlot *slot, FaunaPage *page)
+{
+	FaunaStats	st;
+
+	st.read_ops = slot->hstat[HS_BYTE_READ_OPS] >= 0
+		? slot->hstat[HS_BYTE_READ_OPS] : slot->hstat[HS_READ_OPS];
+	st.write_ops = slot->hstat[HS_BYTE_WRITE_OPS] >= 0
+		? slot->hstat[HS_BYTE_WRITE_OPS] : slot->hstat[HS_WRITE_OPS];
+	st.compute_ops = slot->hstat[HS_COMPUTE_OPS];
+	st.bytes_read = slot->hstat[HS_STORAGE_BYTES_READ];
+	st.txn_ts = slot->hstat[HS_TXN_TIME];
+	fauna_page_set_header_stats(page, &st);
+}
+
+/* At most max bytes of s, any byte but printable ASCII as '?'. */
+static char *
+printable_text(const char *s, size_t max)
+{
+	size_t		n = strlen(s);
+	char	   *r;
+
+	if (n > max)
+		n = max;
+	r = palloc(n + 4);
+	for (size_t i = 0; i < n; i++)
+		r[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	strcpy(r + n, strlen(s) > max ? "..." : "");
+	return r;
+}
+
+/*
+ * A 200 answer must be JSON.  Anything else comes from something that is
+ * not Fauna (a proxy's or a captive portal's page, an endpoint that names
+ * a web site), and is never taken for a page even if its body happens to
+ * parse.  Parameters (";charset=utf-8") and letter case do not matter.
+ */
+static void
+check_content_type(FaunaSlot *slot)
+{
+	FaunaEntry *entry = slot->entry;
+	char	   *ct = NULL;
+	const char *p;
+	size_t		n;
+
+	if (curl_easy_getinfo(slot->easy, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
+		ct = NULL;
+	if (ct)
+	{
+		for (p = ct; *p == ' ' || *p == '\t'; p++)
+			;
+		n = strcspn(p, ";");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == strlen("application/json") &&
+			pg_strncasecmp(p, "application/json", n) == 0)
+			return;
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("invalid response from Fauna server \"%s\" for collection \"%s\"",
+					entry->server_name, slot->what),
+			 ct
+			 ? errdetail("POST %s answered HTTP 200 with Content-Type \"%s\", not application/json.",
+						 slot->feed ? entry->feed_url : entry->url,
+						 redact(entry, printable_text(ct, 100)))
+			 : errdetail("POST %s answered HTTP 200 without a Content-Type, not with application/json.",
+						 slot->feed ? entry->feed_url : entry->url),
+			 errhint("Check that the endpoint of the server names a Fauna API, not a proxy or a web page.")));
 }
 
 /* Transport failures worth another try: the next attempt may well work. */

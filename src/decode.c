@@ -989,6 +989,7 @@ struct FaunaPage
 	const char *stream;			/* an event source token ("@stream") */
 	const char *error_code;		/* an event feed's error event */
 	const char *error_message;
+	FaunaExpect expect;			/* what the query can answer */
 };
 
 struct FaunaParser
@@ -997,6 +998,7 @@ struct FaunaParser
 								 * jp.cxt) and its tape */
 	size_t		cap;			/* of jp.buf */
 	bool		v4;				/* an FQL v4 response (POST /) */
+	FaunaExpect expect;			/* set by the caller; checked at the end */
 	bool		failed;
 	char		errdetail[256];
 };
@@ -1015,6 +1017,8 @@ static FaunaVType classify_v(JV *v, JV **inner, const char *what, bool v4);
 static void page_build_v4(FaunaPage *page);
 static void ref_export_v4(FaunaConv *cv, JV *obj, struct RefExport *r);
 static bool v4_number_int64(JV *v, int64 *out);
+static FaunaVType v4_number_type(JV *v);
+static bool v4_special_double(JV *v);
 static void append_export_json(FaunaConv *cv, StringInfo buf, JV *v);
 static bool parse_int64(const char *s, int64 *out);
 
@@ -1152,7 +1156,7 @@ classify_v(JV *v, JV **inner, const char *what, bool v4)
 		case JT_FALSE:
 			return FV_BOOL;
 		case JT_NUMBER:
-			return FV_NUMBER;
+			return v4 ? v4_number_type(v) : FV_NUMBER;
 		case JT_ARRAY:
 			return FV_ARRAY;
 		case JT_OBJECT:
@@ -1398,10 +1402,31 @@ page_add_element(FaunaPage *page, JV *v, int index)
 						 index);
 				invalid_response(page->what, detail);
 			}
+
+			/*
+			 * A scan always projects "id" first (fql.c): an element
+			 * without one is not an answer to its query, and would give
+			 * rows whose ref is NULL.
+			 */
+			if (idobj == NULL && page->expect != FAUNA_EXPECT_ANY)
+			{
+				snprintf(detail, sizeof(detail),
+						 "Element %d of the page is an object without an \"id\".",
+						 index);
+				invalid_response(page->what, detail);
+			}
 			break;
 		case FV_REF:
-			if (ref_is_null_doc(inner))
+			/* byId of a missing document; a scan's set never holds one */
+			if (ref_is_null_doc(inner) && page->expect != FAUNA_EXPECT_PAGE)
 				return false;
+			if (ref_is_null_doc(inner))
+			{
+				snprintf(detail, sizeof(detail),
+						 "Element %d of the page is a document that does not exist.",
+						 index);
+				invalid_response(page->what, detail);
+			}
 			snprintf(detail, sizeof(detail),
 					 "Element %d of the page is a reference, not a document.",
 					 index);
@@ -1632,7 +1657,8 @@ page_build(FaunaPage *page)
 	if (root->type != JT_OBJECT)
 		invalid_response(page->what, "The response is not a JSON object.");
 	data = JV_GET(root, "data");
-	if (data == NULL && JV_GET(root, "events") != NULL)
+	if (data == NULL && JV_GET(root, "events") != NULL &&
+		page->expect == FAUNA_EXPECT_ANY)
 	{
 		page_build_events(page);
 		return;
@@ -1650,6 +1676,42 @@ page_build(FaunaPage *page)
 	page->stats.txn_ts = stat_int(root, "txn_ts");
 
 	t = classify(data, &inner, page->what);
+
+	/*
+	 * The shapes a scan's query cannot answer.  A set read as one object,
+	 * or null read as an empty collection, would be a wrong result that
+	 * looks complete.
+	 */
+	if (page->expect == FAUNA_EXPECT_PAGE &&
+		!(t == FV_SET ||
+		  (t == FV_OBJECT && inner == data && is_plain_page(data))))
+	{
+		char		detail[160];
+
+		if (t == FV_OBJECT)
+			snprintf(detail, sizeof(detail),
+					 "\"data\" is an object that is not a page {\"data\": [...], \"after\"?}, where a page of documents was expected.");
+		else if (t == FV_NULL)
+			snprintf(detail, sizeof(detail),
+					 "\"data\" is null, where a page of documents was expected.");
+		else
+			snprintf(detail, sizeof(detail),
+					 "\"data\" is a Fauna %s, where a page of documents was expected.",
+					 fauna_type_names[t]);
+		invalid_response(page->what, detail);
+	}
+	if (page->expect == FAUNA_EXPECT_DOCUMENT &&
+		(t == FV_SET || t == FV_STREAM ||
+		 (t == FV_OBJECT && inner == data && is_plain_page(data))))
+	{
+		char		detail[160];
+
+		snprintf(detail, sizeof(detail),
+				 "\"data\" is %s, where a single document or null was expected.",
+				 t == FV_OBJECT ? "a page" : t == FV_STREAM ? "an event source" : "a set");
+		invalid_response(page->what, detail);
+	}
+
 	switch (t)
 	{
 		case FV_NULL:
@@ -1688,6 +1750,47 @@ page_build(FaunaPage *page)
 	}
 }
 
+/*
+ * FQL v4: what page_build_v4 accepted ({"resource": page | document |
+ * null}) against the caller's expectation.  A v4 page is an object with a
+ * "data" array and no "ref"; each element of a scan's page must have
+ * become a document (page_build_v4 skips null elements).
+ */
+static void
+page_check_v4(FaunaPage *page)
+{
+	JV		   *res = JV_GET(page->root, "resource");
+	JV		   *data = NULL;
+	bool		is_page;
+
+	if (page->expect == FAUNA_EXPECT_ANY || res == NULL)
+		return;
+	is_page = res->type == JT_OBJECT &&
+		jv_is(data = JV_GET(res, "data"), JT_ARRAY) &&
+		JV_GET(res, "ref") == NULL;
+	if (page->expect == FAUNA_EXPECT_PAGE)
+	{
+		if (!is_page)
+			invalid_response(page->what,
+							 res->type == JT_NULL
+							 ? "The \"resource\" is null, where a page of documents was expected."
+							 : "The \"resource\" is a document, where a page of documents was expected.");
+		if ((uint32) page->count != data->u.count)
+			invalid_response(page->what,
+							 "An element of the page is null, not a document.");
+	}
+	else if (is_page)
+		invalid_response(page->what,
+						 "The \"resource\" is a page, where a single document or null was expected.");
+}
+
+/* What the query of the response being parsed can answer. */
+void
+fauna_parser_expect(FaunaParser *parser, FaunaExpect expect)
+{
+	parser->expect = expect;
+}
+
 FaunaPage *
 fauna_parser_finish_page(FaunaParser *parser, const char *what)
 {
@@ -1723,9 +1826,13 @@ fauna_parser_finish_page(FaunaParser *parser, const char *what)
 	jp->toks = NULL;
 	jp->len = parser->cap = 0;
 	jp->ntok = jp->cap = 0;
+	page->expect = parser->expect;
 
 	if (parser->v4)
+	{
 		page_build_v4(page);
+		page_check_v4(page);
+	}
 	else
 		page_build(page);
 	return page;
@@ -1757,6 +1864,25 @@ void
 fauna_page_stats(FaunaPage *page, FaunaStats *stats)
 {
 	*stats = page->stats;
+}
+
+/*
+ * Counters sent as headers (FQL v4 has no "stats" in its body); < 0: not
+ * sent.  The body's own counters, when it has any, win.
+ */
+void
+fauna_page_set_header_stats(FaunaPage *page, const FaunaStats *stats)
+{
+	if (stats->read_ops >= 0 && page->stats.read_ops == 0)
+		page->stats.read_ops = stats->read_ops;
+	if (stats->compute_ops >= 0 && page->stats.compute_ops == 0)
+		page->stats.compute_ops = stats->compute_ops;
+	if (stats->write_ops >= 0 && page->stats.write_ops == 0)
+		page->stats.write_ops = stats->write_ops;
+	if (stats->bytes_read >= 0 && page->stats.bytes_read == 0)
+		page->stats.bytes_read = stats->bytes_read;
+	if (stats->txn_ts > 0 && page->stats.txn_ts == 0)
+		page->stats.txn_ts = stats->txn_ts;
 }
 
 const char *
@@ -2978,6 +3104,18 @@ convert_value(FaunaConv *cv, JV *v, Oid typid, int32 typmod, bool in_array)
 	if (in_array && t == FV_ARRAY && typid != JSONBOID && typid != JSONOID)
 		cannot_convert(cv, t, typid);
 
+	/*
+	 * Over FQL v4 a NaN or infinite double arrives as the string "NaN",
+	 * "Infinity" or "-Infinity" (v4_special_double): the types that hold
+	 * those doubles take the string as the double, as the v10 path's
+	 * {"@double": "NaN"}.  (v4 cannot tell such a double from a string;
+	 * a string is not a number for these types either way.)
+	 */
+	if (t == FV_STRING && cv->page->v4 &&
+		(typid == NUMERICOID || typid == FLOAT4OID || typid == FLOAT8OID) &&
+		v4_special_double(inner))
+		t = FV_DOUBLE;
+
 	switch (typid)
 	{
 		case TEXTOID:
@@ -3209,6 +3347,9 @@ convert_id(FaunaConv *cv, FaunaElem *e)
 			return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
 		}
 	}
+	/* an id is a string, never an array (convert_value expects no array type) */
+	if (OidIsValid(col->elemtypid))
+		cannot_convert(cv, FV_STRING, col->typid);
 	if (col->typid == INT8OID || col->typid == NUMERICOID)
 	{
 		/* ids are 64-bit integers in a string */
@@ -3418,6 +3559,63 @@ v4_number_int64(JV *v, int64 *out)
 		parse_int64(v->u.s, out);
 }
 
+/*
+ * The Fauna type of a v4 number.  v4 numbers are untagged, but the core
+ * writes a long as its digits and a double with Java's Double.toString,
+ * which always has a "." or an exponent ("12.0", "1.0E10"): so an integer
+ * literal is a long and anything else a double.  A long that fits 32 bits
+ * is an int, as the v10 path receives it ({"@int"}), so that conversions
+ * and their errors are the same on both paths.  An integer beyond int64
+ * (Fauna never sends one) stays an untyped number.
+ */
+static FaunaVType
+v4_number_type(JV *v)
+{
+	int64		i;
+
+	if (!(v->flags & JF_INT))
+		return FV_DOUBLE;
+	if (!parse_int64(v->u.s, &i))
+		return FV_NUMBER;
+	return (i >= PG_INT32_MIN && i <= PG_INT32_MAX) ? FV_INT : FV_LONG;
+}
+
+/*
+ * Does a v4 string stand for a double that JSON cannot write?  The core's
+ * JSON writer quotes NaN and the infinities ("NaN", "Infinity",
+ * "-Infinity"), so over v4 they arrive as strings.
+ */
+static bool
+v4_special_double(JV *v)
+{
+	return jv_is(v, JT_STRING) &&
+		(JV_KEY_IS(v, "NaN") || JV_KEY_IS(v, "Infinity") ||
+		 JV_KEY_IS(v, "-Infinity"));
+}
+
+/*
+ * A v4 ts (µs) as the time string the v10 path receives for the same
+ * instant: Java's Instant.toString, whose fraction is omitted when zero
+ * and otherwise has 3 or 6 digits ("2024-01-01T00:00:00.021Z"), so that
+ * ts read as text is the same either way.  format_unix_micros() always
+ * writes 6 digits (the form of a feed event's txn_ts); trimmed here.
+ */
+static bool
+v4_format_time(int64 us, char *buf, size_t size)
+{
+	char	   *frac;
+
+	if (!format_unix_micros(us, buf, size))
+		return false;
+	frac = strchr(buf, '.');
+	Assert(frac != NULL && strlen(frac) == 8);	/* ".uuuuuuZ" */
+	if (strncmp(frac + 1, "000000", 6) == 0)
+		strcpy(frac, "Z");
+	else if (strncmp(frac + 4, "000", 3) == 0)
+		strcpy(frac + 4, "Z");
+	return true;
+}
+
 /* Native v4 classes (refs {"id": name} with no collection) and their type. */
 static const struct
 {
@@ -3552,7 +3750,7 @@ v4_add_element(FaunaPage *page, JV *v, int index)
 		invalid_response(page->what, detail);
 	}
 	ts = JV_GET(v, "ts");
-	if (!v4_number_int64(ts, &us) || !format_unix_micros(us, iso, sizeof(iso)))
+	if (!v4_number_int64(ts, &us) || !v4_format_time(us, iso, sizeof(iso)))
 	{
 		snprintf(detail, sizeof(detail),
 				 "Element %d of the page has no \"ts\" in microseconds.", index);
@@ -3628,6 +3826,8 @@ v4_add_element(FaunaPage *page, JV *v, int index)
 					 "The \"action\" of event %d is not add, update or remove.", index);
 			invalid_response(page->what, detail);
 		}
+		/* as a v10 feed event's txn_ts (page_build_events) */
+		(void) format_unix_micros(us, iso, sizeof(iso));
 		e->action = action;
 		e->event_ts = synth_time(page, iso);
 		e->txn_ts = us;
@@ -3718,40 +3918,47 @@ v4_is_field(JV *value, const char *name)
 }
 
 /*
- * From a page of v4 index documents, the name of the first (in page order)
- * index an incremental reader can use for the collection: active, source
- * the collection itself, no terms, values exactly [ts, ref] ascending.
- * NULL if none; palloc'd.
+ * Element i of a page of v4 index definitions (Get(Index(...)) of each
+ * index): its name, the collection it indexes, and why it cannot serve
+ * the ts ranges of that collection's scans (NULL when it can: active, no
+ * terms, values exactly [ts, ref] ascending, a name that is an FQL
+ * identifier).  *collection is NULL when the source is not a single
+ * collection (several sources, or one with bindings): such an index could
+ * return documents of other collections, and is never used.  Returns false
+ * when the element is not an index definition.  Strings are palloc'd.
  */
-char *
-fauna_v4_page_ts_index(FaunaPage *page, const char *collection)
+bool
+fauna_v4_page_index(FaunaPage *page, int i, char **name, char **collection,
+					const char **why_not)
 {
-	for (int i = 0; i < page->count; i++)
-	{
-		JV		   *ix = page->v4raw[i];
-		JV		   *x;
-		JV		   *name;
+	JV		   *ix;
+	JV		   *x;
+	JV		   *src;
 
-		if (!jv_is(JV_GET(ix, "active"), JT_TRUE))
-			continue;
-		name = v4_ref_id(v4_ref_payload(JV_GET(ix, "source")));
-		if (name == NULL || strcmp(name->u.s, collection) != 0)
-			continue;
-		if ((x = JV_GET(ix, "terms")) != NULL && x->type != JT_NULL &&
-			!(x->type == JT_ARRAY && x->u.count == 0))
-			continue;
-		x = JV_GET(ix, "values");
-		if (!jv_is(x, JT_ARRAY) || x->u.count != 2 ||
-			!v4_is_field(jv_elem(x, 0), "ts") ||
-			!v4_is_field(jv_elem(x, 1), "ref"))
-			continue;
-		x = JV_GET(ix, "name");
-		if (!jv_is(x, JT_STRING))
-			continue;
-		if (fauna_is_identifier(x->u.s))
-			return pstrdup(x->u.s);
-	}
-	return NULL;
+	if (i < 0 || i >= page->count || page->v4raw == NULL)
+		return false;
+	ix = page->v4raw[i];
+	x = JV_GET(ix, "name");
+	if (!jv_is(x, JT_STRING) || (x->flags & JF_NUL))
+		return false;
+	*name = pstrdup(x->u.s);
+	src = v4_ref_id(v4_ref_payload(JV_GET(ix, "source")));
+	*collection = src && !(src->flags & JF_NUL) ? pstrdup(src->u.s) : NULL;
+
+	if (!fauna_is_identifier(*name))
+		*why_not = "its name is not an FQL identifier";
+	else if (!jv_is(JV_GET(ix, "active"), JT_TRUE))
+		*why_not = "it is not active yet (still building)";
+	else if ((x = JV_GET(ix, "terms")) != NULL && x->type != JT_NULL &&
+			 !(x->type == JT_ARRAY && x->u.count == 0))
+		*why_not = "it has terms";
+	else if (!jv_is(x = JV_GET(ix, "values"), JT_ARRAY) || x->u.count != 2 ||
+			 !v4_is_field(jv_elem(x, 0), "ts") ||
+			 !v4_is_field(jv_elem(x, 1), "ref"))
+		*why_not = "its values are not [ts, ref] in ascending order";
+	else
+		*why_not = NULL;
+	return true;
 }
 
 /*

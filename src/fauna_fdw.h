@@ -112,6 +112,29 @@ extern bool fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len);
  */
 extern FaunaPage *fauna_parser_finish_page(FaunaParser *parser, const char *what);
 
+/*
+ * What the caller's query can answer, when it knows: the shapes above are
+ * the union of what every query of fauna_fdw gets back, and a scan that
+ * took a document for a page (or null for an empty collection) would
+ * return a wrong result as if complete.  Set on the parser before
+ * fauna_parser_finish_page(); a response of another shape raises the
+ * same ERROR as a malformed one.
+ */
+typedef enum FaunaExpect
+{
+	FAUNA_EXPECT_ANY = 0,		/* any shape above (discovery, import,
+								 * event sources and feeds) */
+	FAUNA_EXPECT_PAGE,			/* Coll.all(), an index, Set.paginate(): a
+								 * set page (tagged or plain) whose elements
+								 * are documents or projected objects, each
+								 * with a string "id"; FQL v4: a page */
+	FAUNA_EXPECT_DOCUMENT		/* Coll.byId(): null, a null document, or
+								 * one document or projected object with a
+								 * string "id"; FQL v4: null or a document */
+} FaunaExpect;
+
+extern void fauna_parser_expect(FaunaParser *parser, FaunaExpect expect);
+
 /* One-shot helper: parse a whole body already in memory. */
 extern FaunaPage *fauna_page_from_buffer(const char *body, size_t len,
 										 MemoryContext cxt, const char *what);
@@ -268,6 +291,13 @@ extern FaunaPage *fauna_request_wait(FaunaConn *conn,
 extern FaunaPage *fauna_request_wait_optional(FaunaConn *conn,
 											  FaunaRequestCounters *counters);
 
+/*
+ * Tell the started request what its query can answer (see FaunaExpect);
+ * every attempt's response is checked against it.  Without it, any shape
+ * is accepted.
+ */
+extern void fauna_request_expect(FaunaConn *conn, FaunaExpect expect);
+
 /* The same as fauna_request_start(), for POST /feed/1 (event feeds). */
 extern void fauna_feed_request_start(FaunaConn *conn, const char *body,
 									 const char *what, MemoryContext page_cxt);
@@ -412,9 +442,22 @@ extern void fauna_parser_set_v4(FaunaParser *parser);
 /* decode.c: set the page's txn_ts from x-txn-time (µs) unless known */
 extern void fauna_page_set_txn_ts(FaunaPage *page, int64 txn_ts);
 
-/* decode.c: from a page of v4 index documents, a [ts, ref] index of the
- * collection (active, no terms), or NULL */
-extern char *fauna_v4_page_ts_index(FaunaPage *page, const char *collection);
+/*
+ * decode.c: the counters a v4 response carries only in headers
+ * (x-byte-read-ops, x-compute-ops ...; connection.c reads them).  They
+ * fill the page's counters the body did not give (zero); fields < 0 were
+ * not sent.
+ */
+extern void fauna_page_set_header_stats(FaunaPage *page, const FaunaStats *stats);
+
+/*
+ * decode.c: element i of a page of v4 index documents: its name, its
+ * source collection (NULL unless exactly one collection) and why it cannot
+ * serve ts ranges (NULL: it can; active, no terms, values [ts, ref]).
+ * false if the element is not an index definition.
+ */
+extern bool fauna_v4_page_index(FaunaPage *page, int i, char **name,
+								char **collection, const char **why_not);
 
 /* decode.c: a v4 error body {"errors":[{code, description, position}]} */
 extern bool fauna_parse_v4_error_body(const char *body, size_t len,
@@ -432,8 +475,40 @@ extern void fauna_fql_v4_page(const FaunaQuerySpec *spec, const char *id,
 							  const char *after, int64 snapshot_ts,
 							  StringInfo body, StringInfo explain);
 
-/* fql_v4.c: Map(Paginate(Indexes(), {size}), Lambda("i", Get(Var("i")))) */
-extern void fauna_fql_v4_list_indexes(StringInfo body);
+/*
+ * fql_v4.c: discovery.  A page of the index definitions,
+ * Map(Paginate(Indexes(), {size, after?}), Lambda("i", Get(Var("i")))),
+ * only those whose source is the collection unless it is NULL; a page of
+ * the collection definitions (Collections()); the probes of
+ * fauna_fdw_check(): one document, one event.
+ */
+extern void fauna_fql_v4_list_indexes(const char *collection, int page_size,
+									  const char *after, StringInfo body);
+extern void fauna_fql_v4_list_collections(int page_size, const char *after,
+										  StringInfo body);
+extern void fauna_fql_v4_probe_read(const char *collection, StringInfo body);
+extern void fauna_fql_v4_probe_events(const char *collection, StringInfo body);
+
+/*
+ * fql_v4.c: walk the index definitions page by page (following "after"),
+ * calling fn for each (see fauna_v4_page_index); only the collection's
+ * when collection is not NULL.  fn returns false to stop.  A Fauna error
+ * answer (e.g. a key that may not read indexes) returns false, or raises
+ * it when !optional.
+ */
+typedef bool (*FaunaV4IndexFn) (void *arg, const char *name,
+								const char *collection, const char *why_not);
+extern bool fauna_v4_walk_indexes(FaunaConn *conn, const char *collection,
+								  int page_size, bool optional,
+								  FaunaV4IndexFn fn, void *arg);
+
+/*
+ * fql_v4.c: index 'auto' over v4: the first index of the collection that
+ * serves ts ranges, or NULL (none, or the key may not list indexes).
+ * Remembered per user mapping until the end of the transaction.
+ */
+extern char *fauna_v4_ts_index(UserMapping *user, ForeignServer *server,
+							   const char *collection, int page_size);
 
 /*
  * fql_v4.c: event tables.  A page of Paginate(Documents(c), {events: true})

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * fql_v4.c
- *		  The FQL v4 expression of a scan (server option api_version '4').
+ *		  The FQL v4 expressions of scans and of discovery (server option
+ *		  api_version '4'), and the discovery of a collection's ts index.
  *
  * FQL v4 has no text syntax on the wire: a query is the JSON encoding of
  * its expression tree (POST /, fauna-protocol.md section 3), in the form
@@ -42,7 +43,12 @@
 
 #include "fauna_fdw.h"
 
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "utils/inval.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 
 /* {"collection": "<name>"}, or Collection("<name>") */
 static void
@@ -203,12 +209,250 @@ fauna_fql_v4_page(const FaunaQuerySpec *spec, const char *id,
 		append_expression(explain, spec, id, NULL, true);
 }
 
-void
-fauna_fql_v4_list_indexes(StringInfo body)
+/* ----------------------------------------------------------------
+ * Discovery: collections, indexes, and the probes of fauna_fdw_check()
+ *
+ * v4 indexes are not part of a collection's definition: they are listed
+ * with Paginate(Indexes()), page by page, each one read with Get.  For one
+ * collection the page is filtered on the server to the indexes whose
+ * source is that collection, so that a database with many indexes sends
+ * few of them; the filtered page keeps its "after" cursor.
+ * ----------------------------------------------------------------
+ */
+
+/* Index and collection definitions are small: at most this many a page. */
+#define FAUNA_V4_LIST_PAGE_MAX	1000
+
+/* {"size": n, "after": cursor}: the cursor is the previous page's, verbatim */
+static void
+append_page_params(StringInfo buf, int page_size, const char *after)
 {
+	appendStringInfo(buf, ", \"size\": %d",
+					 Max(1, Min(page_size, FAUNA_V4_LIST_PAGE_MAX)));
+	if (after)
+		appendStringInfo(buf, ", \"after\": %s", after);
+}
+
+void
+fauna_fql_v4_list_indexes(const char *collection, int page_size,
+						  const char *after, StringInfo body)
+{
+	/*
+	 * Filter(Map(Paginate(Indexes(), {...}), Lambda("i", Get(Var("i")))),
+	 *		  Lambda("x", Equals(Select("source", Var("x"), null),
+	 *							 Collection(c))))
+	 */
+	if (collection)
+	{
+		appendStringInfoString(body,
+							   "{\"filter\": {\"lambda\": \"x\", \"expr\": {\"equals\": ["
+							   "{\"select\": \"source\", \"from\": {\"var\": \"x\"}, \"default\": null}, ");
+		append_collection(body, collection, false);
+		appendStringInfoString(body, "]}}, \"collection\": ");
+	}
 	appendStringInfoString(body,
 						   "{\"map\": {\"lambda\": \"i\", \"expr\": {\"get\": {\"var\": \"i\"}}}, "
-						   "\"collection\": {\"paginate\": {\"indexes\": null}, \"size\": 1000}}");
+						   "\"collection\": {\"paginate\": {\"indexes\": null}");
+	append_page_params(body, page_size, after);
+	appendStringInfoString(body, "}}");
+	if (collection)
+		appendStringInfoChar(body, '}');
+}
+
+/* Map(Paginate(Collections(), {...}), Lambda("c", Get(Var("c")))) */
+void
+fauna_fql_v4_list_collections(int page_size, const char *after,
+							  StringInfo body)
+{
+	appendStringInfoString(body,
+						   "{\"map\": {\"lambda\": \"c\", \"expr\": {\"get\": {\"var\": \"c\"}}}, "
+						   "\"collection\": {\"paginate\": {\"collections\": null}");
+	append_page_params(body, page_size, after);
+	appendStringInfoString(body, "}}");
+}
+
+/* Can the key read the collection?  Its first page of one document. */
+void
+fauna_fql_v4_probe_read(const char *collection, StringInfo body)
+{
+	FaunaQuerySpec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.collection = (char *) collection;
+	spec.page_size = 1;
+	spec.limit = -1;
+	spec.api_version = 4;
+	fauna_fql_v4_page(&spec, NULL, NULL, 0, body, NULL);
+}
+
+/*
+ * Can the key read the collection's events?  (v4 has no event sources:
+ * an event table pages through Documents(c) with events: true.)  One
+ * event from the oldest the collection's history still holds.
+ */
+void
+fauna_fql_v4_probe_events(const char *collection, StringInfo body)
+{
+	fauna_fql_v4_events_page(collection, 0, NULL, 1, 0, body);
+}
+
+bool
+fauna_v4_walk_indexes(FaunaConn *conn, const char *collection, int page_size,
+					  bool optional, FaunaV4IndexFn fn, void *arg)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "fauna_fdw v4 indexes",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext oldcxt;
+	FaunaRequestCounters counters;
+	StringInfoData body;
+	char	   *after = NULL;
+	bool		ok = true;
+	bool		more = true;
+
+	memset(&counters, 0, sizeof(counters));
+	initStringInfo(&body);
+	while (more)
+	{
+		FaunaPage  *page;
+		int			n;
+
+		CHECK_FOR_INTERRUPTS();
+
+		resetStringInfo(&body);
+		fauna_fql_v4_list_indexes(collection, page_size, after, &body);
+		if (after)
+			pfree(after);
+		after = NULL;
+		fauna_request_start(conn, body.data, collection ? collection : "indexes",
+							cxt);
+		page = optional ? fauna_request_wait_optional(conn, &counters)
+			: fauna_request_wait(conn, &counters);
+		if (page == NULL)
+		{
+			ok = false;
+			break;
+		}
+
+		n = fauna_page_count(page);
+		for (int i = 0; i < n && more; i++)
+		{
+			char	   *name;
+			char	   *source;
+			const char *why_not;
+			bool		is_index;
+
+			/* the strings die with the page: fn copies what it keeps */
+			oldcxt = MemoryContextSwitchTo(cxt);
+			is_index = fauna_v4_page_index(page, i, &name, &source, &why_not);
+			MemoryContextSwitchTo(oldcxt);
+			if (is_index && !fn(arg, name, source, why_not))
+				more = false;
+		}
+		if (more)
+			after = fauna_page_after(page);
+		MemoryContextReset(cxt);
+		if (after == NULL)
+			more = false;
+	}
+	MemoryContextDelete(cxt);
+	pfree(body.data);
+	return ok;
+}
+
+/*
+ * The ts index of index 'auto', per user mapping and collection, kept
+ * until the end of the transaction: a statement that reads a collection
+ * through several tables, a PL/pgSQL loop or fauna_sync() list the
+ * indexes once, and the next transaction sees an index created or
+ * dropped in the meantime (as a plan made now would not anyway, after the
+ * plan is cached).  ALTER SERVER or USER MAPPING forget everything (the
+ * endpoint or the key may have changed).
+ */
+typedef struct V4IndexCacheEntry
+{
+	Oid			umid;
+	char	   *collection;
+	char	   *index;			/* NULL: none */
+} V4IndexCacheEntry;
+
+static MemoryContext v4_cache_cxt = NULL;
+static List *v4_cache = NIL;
+
+static void
+v4_cache_reset(void)
+{
+	v4_cache = NIL;
+	if (v4_cache_cxt)
+		MemoryContextReset(v4_cache_cxt);
+}
+
+static void
+v4_cache_xact_callback(XactEvent event, void *arg)
+{
+	v4_cache_reset();
+}
+
+static void
+v4_cache_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	v4_cache_reset();
+}
+
+/* The first qualifying index, found while walking: stop there. */
+static bool
+v4_first_ts_index(void *arg, const char *name, const char *collection,
+				  const char *why_not)
+{
+	char	  **result = (char **) arg;
+
+	if (why_not != NULL)
+		return true;
+	*result = pstrdup(name);
+	return false;
+}
+
+char *
+fauna_v4_ts_index(UserMapping *user, ForeignServer *server,
+				  const char *collection, int page_size)
+{
+	V4IndexCacheEntry *e;
+	ListCell   *lc;
+	char	   *result = NULL;
+	MemoryContext oldcxt;
+
+	if (v4_cache_cxt == NULL)
+	{
+		v4_cache_cxt = AllocSetContextCreate(TopMemoryContext,
+											 "fauna_fdw v4 index cache",
+											 ALLOCSET_SMALL_SIZES);
+		RegisterXactCallback(v4_cache_xact_callback, NULL);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
+									  v4_cache_inval_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID,
+									  v4_cache_inval_callback, (Datum) 0);
+	}
+
+	foreach(lc, v4_cache)
+	{
+		e = (V4IndexCacheEntry *) lfirst(lc);
+		if (e->umid == user->umid && strcmp(e->collection, collection) == 0)
+			return e->index ? pstrdup(e->index) : NULL;
+	}
+
+	/* no answer (the key may not read indexes): no index, not remembered */
+	if (!fauna_v4_walk_indexes(fauna_get_connection(user, server), collection,
+							   page_size, true, v4_first_ts_index, &result))
+		return NULL;
+
+	oldcxt = MemoryContextSwitchTo(v4_cache_cxt);
+	e = palloc(sizeof(V4IndexCacheEntry));
+	e->umid = user->umid;
+	e->collection = pstrdup(collection);
+	e->index = result ? pstrdup(result) : NULL;
+	v4_cache = lappend(v4_cache, e);
+	MemoryContextSwitchTo(oldcxt);
+	return result;
 }
 
 /* ----------------------------------------------------------------

@@ -25,6 +25,14 @@
  * do, so that the failure of one (an ereport from connection.c) becomes a
  * row and does not hide the others.
  *
+ * On an api_version '4' server both speak FQL v4 (fql_v4.c): collections
+ * are listed with Paginate(Collections()), and since v4 indexes are not
+ * part of a collection's definition, all indexes with Paginate(Indexes()),
+ * each attributed to its source collection with the rule of index 'auto'
+ * (no terms, values [ts, ref]).  The probes read one document and one
+ * event (v4 has no event sources).  v4 collections declare no fields, so
+ * fields 'true' has nothing to import there (a NOTICE says so).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -54,6 +62,11 @@ typedef struct ImportColl
 	char	   *name;			/* the collection's name */
 	Jsonb	   *indexes;		/* its "indexes" object, or NULL */
 	Jsonb	   *fields;			/* its "fields" object, or NULL */
+	/* FQL v4: the ts index, found among all indexes (indexes is NULL) */
+	bool		v4;
+	bool		v4_unlisted;	/* the key may not list indexes */
+	char	   *v4_index;		/* the first qualifying index, or NULL */
+	StringInfoData v4_why;		/* why the others do not qualify */
 } ImportColl;
 
 /* A foreign table to create. */
@@ -80,7 +93,9 @@ typedef struct CheckRow
 	char	   *detail;
 } CheckRow;
 
-static List *list_collections(FaunaConn *conn, int page_size);
+static List *list_collections(FaunaConn *conn, int page_size, int api_version);
+static List *list_collections_v10(FaunaConn *conn, int page_size);
+static List *list_collections_v4(FaunaConn *conn, int page_size);
 static char *fold_name(const char *name, const char *suffix);
 static char *find_ts_index(Jsonb *indexes, StringInfo why);
 static List *schema_fields(ImportColl *coll);
@@ -95,7 +110,15 @@ static bool table_wanted(ImportForeignSchemaStmt *stmt, const char *relname);
  * page's memory is freed as soon as it is copied.
  */
 static List *
-list_collections(FaunaConn *conn, int page_size)
+list_collections(FaunaConn *conn, int page_size, int api_version)
+{
+	return api_version == 4 ? list_collections_v4(conn, page_size)
+		: list_collections_v10(conn, page_size);
+}
+
+/* list_collections() over FQL v10: Collection.all() { name, indexes, fields } */
+static List *
+list_collections_v10(FaunaConn *conn, int page_size)
 {
 	MemoryContext pages = AllocSetContextCreate(CurrentMemoryContext,
 												"fauna_fdw collection list",
@@ -166,6 +189,111 @@ list_collections(FaunaConn *conn, int page_size)
 
 	MemoryContextDelete(pages);
 	pfree(body.data);
+	return result;
+}
+
+/* Attribute one v4 index to its collection (fauna_v4_walk_indexes). */
+static bool
+attribute_v4_index(void *arg, const char *name, const char *collection,
+				   const char *why_not)
+{
+	List	   *colls = (List *) arg;
+	ListCell   *lc;
+
+	if (collection == NULL)
+		return true;			/* several sources: never used */
+	foreach(lc, colls)
+	{
+		ImportColl *coll = (ImportColl *) lfirst(lc);
+
+		if (strcmp(coll->name, collection) != 0)
+			continue;
+		if (why_not == NULL && coll->v4_index == NULL)
+			coll->v4_index = pstrdup(name);
+		else if (why_not != NULL)
+			appendStringInfo(&coll->v4_why, "%s%s: %s",
+							 coll->v4_why.len > 0 ? "; " : "", name, why_not);
+		break;
+	}
+	return true;
+}
+
+/*
+ * list_collections() over FQL v4: the collections, page by page, then all
+ * the indexes, page by page, each attributed to its collection.  A key
+ * that may list collections but not indexes still lists the collections
+ * (their ts index is then unknown).
+ */
+static List *
+list_collections_v4(FaunaConn *conn, int page_size)
+{
+	MemoryContext pages = AllocSetContextCreate(CurrentMemoryContext,
+												"fauna_fdw collection list",
+												ALLOCSET_DEFAULT_SIZES);
+	FaunaRequestCounters counters;
+	FaunaColumn col;
+	char	   *path[1] = {"ref"};
+	StringInfoData body;
+	List	   *result = NIL;
+	char	   *after = NULL;
+	ListCell   *lc;
+
+	memset(&counters, 0, sizeof(counters));
+	memset(&col, 0, sizeof(col));
+	col.attnum = 1;
+	col.attname = path[0];
+	col.kind = FAUNA_PATH_ID;	/* a collection's ref id is its name */
+	col.typid = TEXTOID;
+	col.typmod = -1;
+	fauna_column_prepare(&col);
+
+	initStringInfo(&body);
+	for (;;)
+	{
+		FaunaPage  *page;
+		int			n;
+
+		CHECK_FOR_INTERRUPTS();
+
+		resetStringInfo(&body);
+		fauna_fql_v4_list_collections(page_size, after, &body);
+		if (after)
+			pfree(after);
+		fauna_request_start(conn, body.data, "collections", pages);
+		page = fauna_request_wait(conn, &counters);
+		n = fauna_page_count(page);
+
+		for (int i = 0; i < n; i++)
+		{
+			Datum		value;
+			bool		isnull = true;
+			ImportColl *coll;
+
+			fauna_page_document(page, i, &col, 1, &value, &isnull);
+			if (isnull)
+				continue;
+			coll = palloc0(sizeof(ImportColl));
+			coll->name = TextDatumGetCString(value);
+			coll->v4 = true;
+			initStringInfo(&coll->v4_why);
+			result = lappend(result, coll);
+		}
+
+		after = fauna_page_after(page);
+		MemoryContextReset(pages);
+		if (after == NULL)
+			break;
+	}
+	MemoryContextDelete(pages);
+	pfree(body.data);
+
+	if (result != NIL &&
+		!fauna_v4_walk_indexes(conn, NULL, page_size, true,
+							   attribute_v4_index, result))
+	{
+		foreach(lc, result)
+			((ImportColl *) lfirst(lc))->v4_unlisted = true;
+	}
 	return result;
 }
 
@@ -286,6 +414,22 @@ find_ts_index(Jsonb *indexes, StringInfo why)
 			result = name;
 	}
 	return result;
+}
+
+/*
+ * The ts index of a collection as listed (see find_ts_index): over v4, the
+ * one found among the indexes by list_collections_v4().
+ */
+static char *
+coll_ts_index(ImportColl *coll, StringInfo why)
+{
+	if (!coll->v4)
+		return find_ts_index(coll->indexes, why);
+	if (why)
+		appendStringInfoString(why, coll->v4_unlisted
+							   ? "the key may not list indexes"
+							   : coll->v4_why.data);
+	return coll->v4_index;
 }
 
 /*
@@ -483,10 +627,13 @@ table_command(ImportTable *t, ForeignServer *server, bool import_fields)
 		appendStringInfoString(&buf, ", events 'true'");
 	else
 	{
-		char	   *index = find_ts_index(t->coll->indexes, NULL);
+		char	   *index = coll_ts_index(t->coll, NULL);
 
+		/* unknown (v4 indexes not listable): leave it to each scan */
 		appendStringInfo(&buf, ", index %s",
-						 quote_literal_cstr(index ? index : "none"));
+						 quote_literal_cstr(index ? index
+											: t->coll->v4_unlisted ? "auto"
+											: "none"));
 	}
 	appendStringInfoString(&buf, ")");
 	return buf.data;
@@ -574,8 +721,18 @@ fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	}
 
 	fauna_get_server_options(server, &sopts);
+	if (import_fields && sopts.api_version == 4)
+	{
+		ereport(NOTICE,
+				(errmsg("import option \"fields\" has no effect on server \"%s\"",
+						server->servername),
+				 errdetail("FQL v4 collections declare no fields (the server's api_version is 4)."),
+				 errhint("Add typed columns with a \"path\" option by hand; every field is in the data column.")));
+		import_fields = false;
+	}
 	conn = fauna_get_connection(user, server);
-	colls = list_collections(conn, Min(sopts.page_size, FAUNA_IMPORT_MAX_PAGE));
+	colls = list_collections(conn, Min(sopts.page_size, FAUNA_IMPORT_MAX_PAGE),
+							 sopts.api_version);
 
 	foreach(lc, colls)
 	{
@@ -637,6 +794,7 @@ typedef struct CheckState
 	ForeignServer *server;
 	FaunaConn  *conn;
 	int			page_size;
+	int			api_version;
 	List	   *colls;			/* ImportColl * */
 	const char *collection;		/* of the probe running */
 	int			ndocs;			/* documents read by the probe */
@@ -697,7 +855,8 @@ check_list(CheckState *state)
 	UserMapping *user = GetUserMapping(GetUserId(), state->server->serverid);
 
 	state->conn = fauna_get_connection(user, state->server);
-	state->colls = list_collections(state->conn, state->page_size);
+	state->colls = list_collections(state->conn, state->page_size,
+									state->api_version);
 }
 
 /* Send one probe request and count what came back. */
@@ -721,7 +880,10 @@ check_read(CheckState *state)
 	StringInfoData body;
 
 	initStringInfo(&body);
-	fauna_fql_probe_read(state->collection, &body);
+	if (state->api_version == 4)
+		fauna_fql_v4_probe_read(state->collection, &body);
+	else
+		fauna_fql_probe_read(state->collection, &body);
 	run_probe(state, &body);
 }
 
@@ -731,7 +893,10 @@ check_event_source(CheckState *state)
 	StringInfoData body;
 
 	initStringInfo(&body);
-	fauna_fql_probe_event_source(state->collection, &body);
+	if (state->api_version == 4)
+		fauna_fql_v4_probe_events(state->collection, &body);
+	else
+		fauna_fql_probe_event_source(state->collection, &body);
 	run_probe(state, &body);
 }
 
@@ -804,6 +969,7 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 	state.server = server;
 	fauna_get_server_options(server, &sopts);
 	state.page_size = Min(sopts.page_size, FAUNA_IMPORT_MAX_PAGE);
+	state.api_version = sopts.api_version;
 
 	/* connect, authenticate and list: one request tells all three */
 	failure = run_guarded(check_list, &state, &sqlerrcode);
@@ -872,7 +1038,7 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 					   : "readable (no documents)");
 
 		initStringInfo(&why);
-		index = find_ts_index(coll->indexes, &why);
+		index = coll_ts_index(coll, &why);
 		if (index)
 			rows = add_row(rows, coll->name, "ts index", true,
 						   psprintf("%s (incremental reads on ts use it)", index));
@@ -883,9 +1049,16 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 									  why.data)
 						   : "no indexes: reads on ts scan the whole collection");
 
+		/* FQL v4 has no event sources: its event tables read the events */
 		failure = run_guarded(check_event_source, &state, NULL);
-		rows = add_row(rows, coll->name, "event source", failure == NULL,
-					   failure ? failure : "event source created");
+		if (state.api_version == 4)
+			rows = add_row(rows, coll->name, "events", failure == NULL,
+						   failure ? failure
+						   : state.ndocs > 0 ? "read an event"
+						   : "readable (no events)");
+		else
+			rows = add_row(rows, coll->name, "event source", failure == NULL,
+						   failure ? failure : "event source created");
 	}
 
 	/* collections asked for but not listed (only if listing worked) */

@@ -158,6 +158,8 @@ typedef struct FaunaReader
 	const FaunaQuerySpec *v4;	/* FQL v4: the query, to page through */
 	int64		v4_snapshot;	/* FQL v4: the first page's txn time */
 	int64		snapshot_ts;	/* the first page's txn time (µs), 0 before */
+	FaunaExpect expect;			/* what the query answers: pages, or (byId)
+								 * one document or null */
 } FaunaReader;
 
 /* Executor state of a scan (node->fdw_state). */
@@ -583,10 +585,11 @@ discover_ts_index(RelOptInfo *baserel, Oid foreigntableid, const char *collectio
 }
 
 /*
- * index 'auto' with api_version 4: list the v4 indexes (they are not part
- * of the collection's definition) and pick an active one on the collection
- * with no terms and values [ts, ref].  NULL if none, or if the key may not
- * read indexes.
+ * index 'auto' with api_version 4: list the v4 indexes of the collection
+ * (they are not part of its definition), page by page with the server's
+ * page_size, and pick the first active one with no terms and values
+ * [ts, ref] (fql_v4.c, which remembers it until the end of the
+ * transaction).  NULL if none, or if the key may not read indexes.
  */
 static char *
 discover_v4_ts_index(RelOptInfo *baserel, Oid foreigntableid,
@@ -596,24 +599,10 @@ discover_v4_ts_index(RelOptInfo *baserel, Oid foreigntableid,
 	ForeignServer *server = GetForeignServer(table->serverid);
 	Oid			userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
 	UserMapping *user = GetUserMapping(userid, server->serverid);
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "fauna_fdw discovery",
-											  ALLOCSET_SMALL_SIZES);
-	FaunaConn  *conn = fauna_get_connection(user, server);
-	FaunaRequestCounters counters;
-	StringInfoData body;
-	FaunaPage  *page;
-	char	   *result = NULL;
+	FaunaServerOptions sopts;
 
-	memset(&counters, 0, sizeof(counters));
-	initStringInfo(&body);
-	fauna_fql_v4_list_indexes(&body);
-	fauna_request_start(conn, body.data, collection, cxt);
-	page = fauna_request_wait_optional(conn, &counters);
-	if (page != NULL)
-		result = fauna_v4_page_ts_index(page, collection);
-	MemoryContextDelete(cxt);
-	return result;
+	fauna_get_server_options(server, &sopts);
+	return fauna_v4_ts_index(user, server, collection, sopts.page_size);
 }
 
 /*
@@ -1258,6 +1247,7 @@ reader_init(FaunaReader *reader, FaunaConn *conn, const char *collection)
 											 ALLOCSET_DEFAULT_SIZES);
 	reader->prefetch = true;
 	reader->limit = -1;
+	reader->expect = FAUNA_EXPECT_PAGE;
 	initStringInfo(&reader->body);
 }
 
@@ -1268,6 +1258,7 @@ reader_request(FaunaReader *reader)
 	MemoryContextReset(reader->next_cxt);
 	fauna_request_start(reader->conn, reader->body.data, reader->collection,
 						reader->next_cxt);
+	fauna_request_expect(reader->conn, reader->expect);
 	reader->in_flight = true;
 }
 
@@ -1647,6 +1638,7 @@ scan_start(ForeignScanState *node, FaunaScanState *fss)
 	scan_first_page(&fss->spec, id, &fss->reader.body, NULL);
 	reader_start(&fss->reader);
 	fss->reader.limit = fss->spec.limit;
+	fss->reader.expect = fss->spec.by_id ? FAUNA_EXPECT_DOCUMENT : FAUNA_EXPECT_PAGE;
 	fss->reader.v4 = (fss->spec.api_version == 4) ? &fss->spec : NULL;
 	fss->reader.v4_snapshot = 0;
 	return true;

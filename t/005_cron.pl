@@ -39,7 +39,10 @@ $node->safe_psql('postgres', qq{
 	CREATE EXTENSION pg_cron;
 	CREATE SERVER fauna FOREIGN DATA WRAPPER fauna_fdw
 	  OPTIONS (endpoint '@{[ $emu->endpoint ]}');
+	-- log_statement = all (the test cluster's) would log the secret
+	SET log_statement = 'none';
 	CREATE USER MAPPING FOR CURRENT_USER SERVER fauna OPTIONS (secret '@{[ $emu->secret ]}');
+	RESET log_statement;
 	CREATE FOREIGN TABLE ft (ref text, ts timestamptz, data jsonb) SERVER fauna
 	  OPTIONS (collection 'Docs', page_size '40');
 	CREATE TABLE local (ref text PRIMARY KEY, ts timestamptz NOT NULL, data jsonb);

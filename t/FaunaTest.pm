@@ -6,6 +6,11 @@
 #
 # The emulator script is $ENV{FAUNA_EMULATOR}, or emulator/fauna_emulator.py
 # next to this t/ directory.
+#
+# Every secret a test uses (the emulators' admin secrets, random_secret()'s,
+# keys returned by fql()) is appended to a file in $ENV{FAUNA_TAP_SECRETS},
+# when set, as soon as it exists: test/run_tap.sh then looks for them in
+# every log the tests left, whatever the test itself checked.
 
 package FaunaTest;
 
@@ -33,11 +38,44 @@ sub emulator_script
 	return "$here/../emulator/fauna_emulator.py";
 }
 
+# Record a secret for test/run_tap.sh's search of the logs.
+sub register_secret
+{
+	my ($secret) = @_;
+	my $dir = $ENV{FAUNA_TAP_SECRETS};
+	return unless $dir && defined $secret && length $secret;
+	open my $fh, '>>', "$dir/secrets.$$" or die "$dir/secrets.$$: $!";
+	print $fh "$secret\n";
+	close $fh;
+	return;
+}
+
+# Register every string under a "secret" key of an FQL result (keys made
+# with Key.create).
+sub _register_secrets_in
+{
+	my ($v) = @_;
+	if (ref $v eq 'HASH')
+	{
+		while (my ($k, $x) = each %$v)
+		{
+			if ($k eq 'secret' && defined $x && !ref $x) { register_secret($x) }
+			else { _register_secrets_in($x) }
+		}
+	}
+	elsif (ref $v eq 'ARRAY')
+	{
+		_register_secrets_in($_) for @$v;
+	}
+	return;
+}
+
 sub random_secret
 {
 	my ($prefix) = @_;
 	my $s = $prefix // 'tap';
 	$s .= sprintf('%02x', int(rand(256))) for 1 .. 12;
+	register_secret($s);
 	return $s;
 }
 
@@ -46,6 +84,7 @@ sub start_emulator
 {
 	my ($class, %opts) = @_;
 	my $secret = $opts{secret} // random_secret('tap_');
+	register_secret($secret);
 	my @cmd = ('python3', emulator_script(), '--port', '0', '--secret', $secret);
 	push @cmd, '--clock', $opts{clock} if $opts{clock};
 	push @cmd, '--load', $_ for @{ $opts{load} // [] };
@@ -79,6 +118,15 @@ sub start_emulator
 
 sub endpoint { $_[0]{endpoint} }
 sub secret   { $_[0]{secret} }
+
+# The emulator's process id (while it runs), e.g. to read its memory use.
+sub pid
+{
+	my ($self) = @_;
+	return undef unless $self->{harness};
+	my $kid = $self->{harness}{KIDS} && $self->{harness}{KIDS}[0];
+	return $kid ? $kid->{PID} : undef;
+}
 
 sub stop
 {
@@ -159,6 +207,7 @@ sub fql
 	$body->{arguments} = $args if $args;
 	my ($st, $d, $raw) = $self->_req('POST', '/query/1', $body);
 	die "FQL failed ($st): $raw\nquery: $query" unless $st == 200;
+	_register_secrets_in($d->{data});
 	return $d->{data};
 }
 
@@ -167,6 +216,7 @@ sub fql_raw
 {
 	my ($self, $query, $secret) = @_;
 	my ($st, $d, $raw) = $self->_req('POST', '/query/1', { query => $query }, $secret);
+	_register_secrets_in($d->{data}) if ref $d eq 'HASH';
 	return ($st, $d, $raw);
 }
 
@@ -190,9 +240,13 @@ sub new_node
 	my $db = $opts{db} // 'postgres';
 	my $srvopts = "endpoint '" . $emu->endpoint . "'";
 	$srvopts .= ", $opts{server_options}" if $opts{server_options};
+	# PostgreSQL::Test::Cluster sets log_statement = all, which would have
+	# the server log the statement that holds the secret (core behaviour;
+	# test/run_tap.sh fails on any secret in a log)
 	$node->safe_psql($db, qq{
 		CREATE EXTENSION fauna_fdw;
 		CREATE SERVER fauna FOREIGN DATA WRAPPER fauna_fdw OPTIONS ($srvopts);
+		SET log_statement = 'none';
 		CREATE USER MAPPING FOR CURRENT_USER SERVER fauna
 		  OPTIONS (secret '@{[ $emu->secret ]}');
 	});

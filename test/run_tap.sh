@@ -6,6 +6,11 @@
 # initdb refuses to run as root, so as root the tests and the emulator are
 # copied to a temporary directory owned by the postgres OS user and prove
 # runs as that user.  Exits non-zero on any failure.
+#
+# Afterwards every secret the tests used (t/FaunaTest.pm records each one
+# in $workdir/secrets as soon as it exists) is looked for in every log they
+# left: the server logs (tmp_check/log/*.log) and the tests' own logs
+# (regress_log_*).  Finding one, or having no secret to look for, fails.
 # Arguments: test files to run (default: t/*.pl); PROVE_FLAGS adds options.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +48,7 @@ trap cleanup EXIT
 mkdir -p "$workdir/src"
 cp -r t emulator "$workdir/src/"
 find "$workdir/src" -name __pycache__ -prune -exec rm -rf {} +
-mkdir -p "$workdir/check"
+mkdir -p "$workdir/check" "$workdir/secrets"
 
 env_vars=(
 	"PATH=$pgbin:/usr/local/bin:/usr/bin:/bin"
@@ -55,6 +60,7 @@ env_vars=(
 	"HOME=$workdir"
 	"LANG=C.UTF-8"
 	"PYTHONDONTWRITEBYTECODE=1"
+	"FAUNA_TAP_SECRETS=$workdir/secrets"
 )
 [ -n "${PG_TEST_NOCLEAN:-}" ] && env_vars+=("PG_TEST_NOCLEAN=1")
 
@@ -76,6 +82,33 @@ done
 cd "$workdir/check" || exit 1
 "${runner[@]}" "${prove_cmd[@]}" "${copied[@]}"
 status=$?
+
+# The secrets, and the last 16 characters of each (a secret cut short is
+# still a leak), one fixed string a line; then every log of the run.
+cat "$workdir"/secrets/secrets.* 2>/dev/null | sort -u >"$workdir/secrets.all"
+awk 'length($0) >= 24 { print substr($0, length($0) - 15) }' "$workdir/secrets.all" \
+	| sort -u >"$workdir/secrets.pieces"
+cat "$workdir/secrets.pieces" >>"$workdir/secrets.all"
+logs=()
+for log in "$workdir"/check/tmp_check/log/*.log "$workdir"/check/tmp_check/log/regress_log_*; do
+	[ -f "$log" ] && logs+=("$log")
+done
+nsecrets=$(grep -c . "$workdir/secrets.all" 2>/dev/null)
+nsecrets=${nsecrets:-0}
+if [ "$nsecrets" -eq 0 ]; then
+	echo "run_tap: no test secret was recorded: the secret check cannot run" >&2
+	status=1
+elif [ ${#logs[@]} -eq 0 ]; then
+	echo "run_tap: no log to search for secrets" >&2
+	status=1
+elif grep -lF -f "$workdir/secrets.all" -- "${logs[@]}" >"$workdir/leaks"; then
+	# the file names only: printing the match would print the secret
+	echo "run_tap: a test secret appears in:" >&2
+	cat "$workdir/leaks" >&2
+	status=1
+else
+	echo "run_tap: none of $nsecrets secrets (and pieces) in ${#logs[@]} logs"
+fi
 if [ "$status" -ne 0 ]; then
 	echo "run_tap: failures; server logs:" >&2
 	for log in "$workdir"/check/tmp_check/log/regress_log_* "$workdir"/check/tmp_check/log/*.log; do

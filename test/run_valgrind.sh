@@ -459,5 +459,24 @@ fi
 
 # --- the valgrind reports ---------------------------------------------------
 VALGRIND_CANARY=1 check_logs "$workdir/vg" "$so" || status=1
+
+# --- no secret in any output or log ---------------------------------------
+# As test/run_regress.sh does: every key the seeds handed out, looked for
+# in the suites' results, pg_regress's output, the server log and the
+# valgrind logs (file names only are printed, never the match).
+leaks=0
+for s in "$FAUNA_SECRET" ${FAUNA_READONLY_SECRET:-} ${FAUNA_IMPORT_SECRET:-}; do
+	if grep -rlF -- "$s" "$workdir/out" "$workdir/regress.log" \
+		"$workdir/server.log" "$workdir/vg" >"$workdir/leaks" 2>/dev/null; then
+		echo "run_valgrind: a Fauna secret appears in:" >&2
+		cat "$workdir/leaks" >&2
+		leaks=1
+	fi
+done
+if [ "$leaks" -eq 0 ]; then
+	echo "run_valgrind: no secret in the results, the server log or the valgrind logs"
+else
+	status=1
+fi
 echo "run_valgrind: $(( $(date +%s) - start ))s, status $status"
 exit "$status"

@@ -7,7 +7,10 @@ write, in a fixed order, so ids and timestamps are the same on every run.
 
 Collections:
   ImpIndexed   a qualifying ts index (byTs) next to a terms index, and a
-               declared schema (fields) of every mapped type
+               declared schema (fields) of every mapped type; "widget" has
+               a value in each (blob: bytes, sent as a tagged template value
+               in the same single query, so the number of transactions and
+               with it every later id and ts stay as they were)
   ImpSorted    indexes that do not qualify: terms, ts descending, not ts
   ImpPlain     no index, no schema
   OrderItems   mixed case (table orderitems)
@@ -31,7 +34,10 @@ BULK = 200
 
 
 def query(fql):
-    """Run one FQL query (source text only, no user values); return data."""
+    """Run one FQL query (source text, or a template: a list of source
+    strings and tagged values); return data."""
+    if isinstance(fql, list):
+        fql = {"fql": [p if isinstance(p, str) else {"value": p} for p in fql]}
     body = json.dumps({"query": fql}).encode()
     req = urllib.request.Request(
         ENDPOINT + "/query/1", data=body, method="POST",
@@ -62,9 +68,10 @@ def main():
           'tags: { signature: "Array<String>" }, '
           'kind: { signature: "String | Int" }, '
           'ts: { signature: "Time" } } })')
-    query('ImpIndexed.create({ name: "widget", kind: "a", qty: 3, big: 9007199254740993, '
-          'price: 2.5, total: 7, active: true, seenAt: Time("2023-05-01T10:00:00Z"), '
-          'day: Date("2023-05-01"), tags: ["x", "y"] })')
+    query(['ImpIndexed.create({ name: "widget", kind: "a", qty: 3, big: 9007199254740993, '
+           'price: 2.5, total: 7, active: true, seenAt: Time("2023-05-01T10:00:00Z"), '
+           'day: Date("2023-05-01"), tags: ["x", "y"], blob: ',
+           {"@bytes": "3q2+7w=="}, ' })'])
     query('ImpIndexed.create({ name: "gadget", kind: "b", big: 1, price: 0.5, '
           'total: 1.25, active: false, day: Date("2024-02-29") })')
 
