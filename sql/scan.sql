@@ -234,5 +234,82 @@ SELECT fauna_fdw_disconnect('no_such_server');
 SELECT fauna_fdw_disconnect();
 SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
 
+-- ALTER SERVER marks the server's cached connection invalid, and only that
+-- server's; the next use reconnects with the new options.  In a
+-- transaction block, so that the entry is seen between the two uses.
+CREATE SERVER fauna_tmp FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'fauna_endpoint', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna_tmp
+  OPTIONS (secret :'fauna_secret');
+CREATE FOREIGN TABLE tmp_users (ref text) SERVER fauna_tmp
+  OPTIONS (collection 'Users');
+BEGIN;
+SELECT count(*) FROM users;
+SELECT count(*) FROM tmp_users;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+ALTER SERVER fauna_tmp OPTIONS (ADD page_size '3');
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+-- 4 documents, 3 per page: the new option is in effect
+SELECT explain_analyze('SELECT ref FROM tmp_users');
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+COMMIT;
+-- the backend reads its own committed invalidations back once more: the
+-- entry is rebuilt once again
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+SELECT count(*) FROM tmp_users;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+-- a change to a foreign table is not a change to the connection
+ALTER FOREIGN TABLE tmp_users OPTIONS (ADD page_size '1');
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+SELECT count(*) FROM tmp_users;
+-- ALTER SERVER rolled back: the entry is rebuilt again at its next use
+BEGIN;
+ALTER SERVER fauna_tmp OPTIONS (SET endpoint 'http://127.0.0.1:1');
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+ROLLBACK;
+SELECT count(*) FROM tmp_users;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+
+-- DROP USER MAPPING: the connection can no longer be used; rolled back, it
+-- can again
+BEGIN;
+DROP USER MAPPING FOR CURRENT_USER SERVER fauna_tmp;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+\set VERBOSITY sqlstate
+SELECT count(*) FROM tmp_users;
+\set VERBOSITY default
+ROLLBACK;
+SELECT count(*) FROM tmp_users;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+-- committed: no valid connection of the dropped mapping remains, and a new
+-- mapping gets a connection of its own with its own secret
+DROP USER MAPPING FOR CURRENT_USER SERVER fauna_tmp;
+SELECT count(*) FROM fauna_fdw_get_connections()
+  WHERE server_name = 'fauna_tmp' AND valid;
+\set VERBOSITY sqlstate
+SELECT count(*) FROM tmp_users;
+\set VERBOSITY default
+CREATE USER MAPPING FOR CURRENT_USER SERVER fauna_tmp
+  OPTIONS (secret :'fauna_readonly_secret');
+CREATE FOREIGN TABLE tmp_secrets (ref text) SERVER fauna_tmp
+  OPTIONS (collection 'Secrets');
+SELECT count(*) FROM tmp_users;
+SELECT count(*) FROM tmp_secrets;
+SELECT count(*) FROM fauna_fdw_get_connections()
+  WHERE server_name = 'fauna_tmp' AND valid;
+-- DROP SERVER: no valid connection without a server
+DROP SERVER fauna_tmp CASCADE;
+SELECT server_name, valid FROM fauna_fdw_get_connections()
+  WHERE valid ORDER BY 1;
+-- fauna_fdw_disconnect: NULL for NULL; true if it closed anything
+SELECT fauna_fdw_disconnect(NULL);
+SELECT fauna_fdw_disconnect();
+SELECT fauna_fdw_disconnect();
+SELECT fauna_fdw_disconnect('fauna');
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+-- and the cache is built again on the next use
+SELECT count(*) FROM users;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+
 DROP FUNCTION explain_analyze;
 DROP SERVER fauna, fauna_ro, fauna_bad, fauna_down CASCADE;
