@@ -220,6 +220,7 @@ SELECT fauna_fdw_disconnect();
 SELECT count(*) FROM users;
 SELECT count(*) FROM ro_users;
 SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+-- an altered user mapping's connection is closed when the ALTER commits
 ALTER USER MAPPING FOR CURRENT_USER SERVER fauna_ro
   OPTIONS (SET secret 'fnChangedAndWrong');
 SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
@@ -281,11 +282,11 @@ SELECT count(*) FROM tmp_users;
 ROLLBACK;
 SELECT count(*) FROM tmp_users;
 SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
--- committed: no valid connection of the dropped mapping remains, and a new
--- mapping gets a connection of its own with its own secret
+-- committed: the dropped mapping's connection is closed at commit, and a
+-- new mapping gets a connection of its own with its own secret
 DROP USER MAPPING FOR CURRENT_USER SERVER fauna_tmp;
 SELECT count(*) FROM fauna_fdw_get_connections()
-  WHERE server_name = 'fauna_tmp' AND valid;
+  WHERE server_name = 'fauna_tmp' OR server_name IS NULL;
 \set VERBOSITY sqlstate
 SELECT count(*) FROM tmp_users;
 \set VERBOSITY default
@@ -297,10 +298,20 @@ SELECT count(*) FROM tmp_users;
 SELECT count(*) FROM tmp_secrets;
 SELECT count(*) FROM fauna_fdw_get_connections()
   WHERE server_name = 'fauna_tmp' AND valid;
--- DROP SERVER: no valid connection without a server
+-- DROP SERVER: its connections are closed at commit
 DROP SERVER fauna_tmp CASCADE;
-SELECT server_name, valid FROM fauna_fdw_get_connections()
-  WHERE valid ORDER BY 1;
+SELECT server_name, valid FROM fauna_fdw_get_connections() ORDER BY 1;
+-- a connection an open cursor still reads from is not closed (a WARNING),
+-- and the cursor reads on
+CREATE FOREIGN TABLE paged3 (n int) SERVER fauna
+  OPTIONS (collection 'Paged', page_size '3');
+BEGIN;
+DECLARE c CURSOR FOR SELECT n FROM paged3;
+FETCH 2 FROM c;
+SELECT fauna_fdw_disconnect('fauna');
+FETCH ALL FROM c;
+COMMIT;
+DROP FOREIGN TABLE paged3;
 -- fauna_fdw_disconnect: NULL for NULL; true if it closed anything
 SELECT fauna_fdw_disconnect(NULL);
 SELECT fauna_fdw_disconnect();

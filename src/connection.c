@@ -1566,12 +1566,21 @@ fauna_xact_callback(XactEvent event, void *arg)
 		/* the callers' memory contexts are gone after the transaction */
 		for (slot = entry->slots; slot; slot = slot->next)
 			discard_slot(slot);
+
+		/*
+		 * Its server or user mapping was altered or dropped: nothing can
+		 * use the connection any more, so do not keep it open until the
+		 * next use finds it stale (that use may never come).
+		 */
+		if (entry->multi != NULL && entry->invalidated)
+			disconnect_entry(entry);
 	}
 }
 
 /*
  * Close the connections of one server (InvalidOid: all).  Returns true if
- * any was open.
+ * any was closed; one that an open cursor still reads from is kept, with a
+ * WARNING, as postgres_fdw does.
  */
 static bool
 disconnect_cached(Oid serverid)
@@ -1590,6 +1599,15 @@ disconnect_cached(Oid serverid)
 			continue;
 		if (OidIsValid(serverid) && entry->serverid != serverid)
 			continue;
+		/* an open cursor's next page is on this connection: keep it */
+		if (entry->nin_use > 0)
+		{
+			ereport(WARNING,
+					(errmsg("cannot close the connection to Fauna server \"%s\" because it is still in use",
+							entry->server_name),
+					 errhint("Close the cursors that read from it first.")));
+			continue;
+		}
 		disconnect_entry(entry);
 		any = true;
 	}
