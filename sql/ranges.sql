@@ -359,7 +359,8 @@ SELECT array_agg(b) AS bounds FROM (
     FROM unnest(ARRAY[-1, 0, 1]) d
   UNION ALL
   SELECT unnest(ARRAY['-infinity', 'infinity', NULL, '4713-01-01 BC',
-    '0001-12-31 23:59:59.999999 BC', '1900-01-01', '1970-01-01', '2024-01-01',
+    '0001-12-31 23:59:59.999999 BC', '0001-01-01 00:00:00+00', '0500-06-01',
+    '1900-01-01', '1970-01-01', '2024-01-01',
     '9999-12-31 23:59:59.999999', '10000-01-01',
     '294276-12-31 23:59:59.999999']::timestamptz[])
 ) s(b) \gset
@@ -400,7 +401,8 @@ SELECT array_agg(ts ORDER BY ts) AS docs FROM rc_local \gset
 SELECT array_agg(b) AS bounds FROM (
   SELECT unnest(:'docs'::bigint[]) + d FROM unnest(ARRAY[-1, 0, 1]) d
   UNION ALL
-  SELECT unnest(ARRAY[NULL, -9223372036854775808, -62135596800000001, -1, 0,
+  SELECT unnest(ARRAY[NULL, -9223372036854775808, -62135596800000001,
+    -62135596800000000, -1, 0,
     253402300799999999, 253402300800000000, 9223372036854775807]::bigint[])
 ) s(b) \gset
 SELECT array_agg(b) AS pair_bounds FROM (

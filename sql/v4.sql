@@ -208,9 +208,8 @@ $$;
 SELECT collection, count_of(doc_query(tname || '10')) AS documents,
        rows_differing(doc_query(tname || '10'), doc_query(tname || '4')) AS differing
   FROM parity_colls ORDER BY collection;
--- the one difference: the emulator writes the v4 double 1.0E10 as Python
--- does (10000000000.0); the Fauna core writes Java's Double.toString
--- ("1.0E10", as in a v10 {"@double"}), so against Fauna it is the same
+-- no difference: v4 doubles are written as Java's Double.toString writes
+-- them ("1.0E10", as in a v10 {"@double"}), and json keeps that text
 SELECT c10.data->>'row' AS row, c10.data_json->'o' AS v10, c4.data_json->'o' AS v4,
        (c10.data - 'o') = (c4.data - 'o') AS rest_same
   FROM p_conv10 c10 JOIN p_conv4 c4 USING (ref)
@@ -249,8 +248,7 @@ SELECT count(*) AS pairs, count(*) FILTER (WHERE v10 = v4) AS same,
 --    (numeric, real, double precision) take them as doubles, the others
 --    refuse them, naming the string they received;
 --  - r, a ref to a document: v10 sends the document (@doc) where v4 sends
---    its ref; the same value as text or json, named differently in errors;
---  - o, data: the emulator's 10000000000.0 (above).
+--    its ref; the same value as text or json, named differently in errors.
 SELECT path, string_agg(type, ', ' ORDER BY type) AS types, v10, v4
   FROM (SELECT path, type,
                regexp_replace(v10, 'to type .+ for column "f\d+"', 'to type T for column C') AS v10,

@@ -33,6 +33,7 @@ from .errors import QueryError
 from .evaluator import Ctx, Evaluator
 from .storage import INF_TS, Coll, Desc, Index, Store, Version, skey
 from .values import Doc, FDate, FTime, Legacy, Module, NullDoc, Ref
+from .wire import java_double
 
 Response = Tuple[int, str, Dict[str, str]]
 BUILD = "4.0.0-emulator"
@@ -1715,6 +1716,38 @@ FAULT_BODIES = {
 }
 
 
+def dump_json(value: Any) -> str:
+    """A response body as Fauna's v4 JSON writer makes it: compact, and
+    doubles as Java's Double.toString writes them (1.0E10, not 10000000000.0;
+    NaN and infinities are already strings)."""
+    out: List[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, float):
+            out.append(java_double(v))
+        elif isinstance(v, dict):
+            out.append("{")
+            for i, (k, x) in enumerate(v.items()):
+                if i:
+                    out.append(",")
+                out.append(json.dumps(k))
+                out.append(":")
+                walk(x)
+            out.append("}")
+        elif isinstance(v, list):
+            out.append("[")
+            for i, x in enumerate(v):
+                if i:
+                    out.append(",")
+                walk(x)
+            out.append("]")
+        else:
+            out.append(json.dumps(v))
+
+    walk(value)
+    return "".join(out)
+
+
 def fault_body_v4(status: int) -> str:
     code, msg = FAULT_BODIES.get(status, ("internal server error", "Injected fault."))
     return error_body([{"position": [], "code": code, "description": msg}])
@@ -1751,7 +1784,7 @@ class V4Api:
                 if body is None or body.strip() == b"":
                     raise bad_expr([], "Request body is empty.")
                 result = q.eval(expr, {}, [])
-                text = json.dumps({"resource": enc.enc(result)}, separators=(",", ":"), allow_nan=False)
+                text = dump_json({"resource": enc.enc(result)})
                 if ctx.write_ts is not None and ctx.stats.write_ops:
                     store.last_ts = max(store.last_ts, ctx.write_ts)
                     txn_ts = ctx.write_ts

@@ -53,9 +53,9 @@ class FTime:
     def iso(self) -> str:
         secs, ns = divmod(self.ns, 1_000_000_000)
         dt = _EPOCH + _dt.timedelta(seconds=secs)
-        base = dt.strftime("%Y-%m-%dT%H:%M:%S")
-        if dt.year > 9999 or dt.year < 1:
-            base = f"{dt.year:04d}" + base[4:]
+        # four-digit years always (strftime's %Y does not pad year 1)
+        base = (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
+                f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}")
         if ns == 0:
             return base + "Z"
         if ns % 1_000_000 == 0:

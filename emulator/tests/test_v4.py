@@ -301,6 +301,18 @@ class V4Test(unittest.TestCase):
         data = json.loads(raw, parse_constant=strict)["resource"]["data"]
         self.assertEqual(data, {"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "x": 1.5})
 
+    def test_doubles_are_written_as_java_does(self):
+        # the core's v4 JSON writer formats doubles with Double.toString
+        self.v10('Collection.create({ name: "Dbl" })')
+        self.v10('Dbl.create({ id: "1", big: 1.0e10, huge: 1e16, small: 0.001, one: 1.0, n: 3 })')
+        st, raw, _ = self.raw_text("/", {"select": "data", "from": {"get": {"ref": {"collection": "Dbl"}, "id": "1"}}})
+        self.assertEqual(st, 200, raw)
+        self.assertEqual(raw, '{"resource":{"big":1.0E10,"huge":1.0E16,"small":0.001,"one":1.0,"n":3}}')
+
+    def test_times_before_year_1000_have_four_digit_years(self):
+        self.assertEqual(self.ok({"time": "0001-01-01T00:00:00Z"}), {"@ts": "0001-01-01T00:00:00Z"})
+        self.assertEqual(self.ok({"time": "0500-06-01T12:00:00.5Z"}), {"@ts": "0500-06-01T12:00:00.500Z"})
+
     def raw_text(self, path, body):
         req = urllib.request.Request(
             self.base + path, data=json.dumps(body).encode(),
