@@ -34,8 +34,7 @@ PKG_CONFIG ?= pkg-config
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags)
 # PostgreSQL's own headers are not clean under -Wextra without these.
-PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-	-Wno-sign-compare
+PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = $(shell $(CURL_CONFIG) --libs)
 
 PG_CONFIG ?= pg_config

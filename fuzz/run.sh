@@ -17,7 +17,7 @@ PGI=$(pg_config --includedir-server)
 CC=${CLANG:-clang}
 CFLAGS="-g -O1 -fno-omit-frame-pointer -I$PGI -I$here/../src -I$here \
   -Wall -Wextra -Wno-unused-parameter \
-  -Wno-missing-field-initializers -Wno-sign-compare -Wno-ignored-attributes"
+  -Wno-missing-field-initializers -Wno-ignored-attributes"
 LIBS="-L$(pg_config --pkglibdir) -lpgport -lm"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 

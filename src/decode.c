@@ -2442,7 +2442,7 @@ ref_export(FaunaConv *cv, FaunaVType t, JV *obj, RefExport *r)
 
 	if ((mod = mod_name(JV_GET(obj, "coll"))) != NULL)
 	{
-		for (int i = 0; i < lengthof(schema_colls); i++)
+		for (int i = 0; i < (int) lengthof(schema_colls); i++)
 			if (strcmp(mod->u.s, schema_colls[i].mod) == 0)
 			{
 				r->type = schema_colls[i].type;
@@ -3680,7 +3680,7 @@ ref_export_v4(FaunaConv *cv, JV *obj, RefExport *r)
 	if ((clscls = JV_GET(cls, "collection")) == NULL)
 	{
 		/* Ref(id, Ref("keys")): an instance of a native class */
-		for (int i = 0; i < lengthof(v4_classes); i++)
+		for (int i = 0; i < (int) lengthof(v4_classes); i++)
 			if (strcmp(name->u.s, v4_classes[i].cls) == 0)
 			{
 				r->type = v4_classes[i].type;

@@ -318,7 +318,7 @@ fold_name(const char *name, const char *suffix)
 static bool
 jsonb_string_is(JsonbValue *v, const char *s)
 {
-	return v && v->type == jbvString && v->val.string.len == strlen(s) &&
+	return v && v->type == jbvString && v->val.string.len == (int) strlen(s) &&
 		strncmp(v->val.string.val, s, v->val.string.len) == 0;
 }
 

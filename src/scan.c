@@ -335,7 +335,7 @@ column_of(Expr *expr, RelOptInfo *baserel)
 	{
 		Var		   *var = (Var *) expr;
 
-		if (var->varno == baserel->relid && var->varlevelsup == 0 &&
+		if (var->varno == (int) baserel->relid && var->varlevelsup == 0 &&
 			var->varattno > 0)
 			return var->varattno;
 	}
@@ -426,7 +426,7 @@ classify_qual(RestrictInfo *rinfo, RelOptInfo *baserel, FaunaRelInfo *fpinfo,
 		if ((coltype != TIMESTAMPTZOID && coltype != INT8OID) ||
 			exprType((Node *) right) != coltype)
 			return FAUNA_QUAL_LOCAL;
-		for (i = 0; i < lengthof(ops); i++)
+		for (i = 0; i < (int) lengthof(ops); i++)
 		{
 			if (strcmp(opname, ops[i].name) == 0)
 			{
@@ -775,7 +775,7 @@ ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
 	while (expr && IsA(expr, RelabelType))
 		expr = ((RelabelType *) expr)->arg;
 	return expr && IsA(expr, Var) &&
-		((Var *) expr)->varno == target->relid &&
+		((Var *) expr)->varno == (int) target->relid &&
 		((Var *) expr)->varlevelsup == 0 &&
 		((Var *) expr)->varattno == target->attno;
 }
