@@ -206,6 +206,7 @@ class Emu:
     def __init__(self, host, port):
         self.host, self.port = host, port
         self.url = "http://%s:%d" % (host, port)
+        self.data_url = self.url    # where queries go (a delay proxy, if any)
 
     def control(self, method, path):
         req = urllib.request.Request(self.url + path, method=method,
@@ -253,7 +254,7 @@ def replay(emu, bodies):
                 fh.write(b)
             if i:
                 cfg.append("next")
-            cfg.append('url = "%s/query/1"' % emu.url)
+            cfg.append('url = "%s/query/1"' % emu.data_url)
             for k, v in FDW_HEADERS.items():
                 cfg.append('header = "%s: %s"' % (k, v))
             cfg.append('data-binary = "@%s"' % f)
@@ -291,7 +292,7 @@ def capture(emu, ps, sql):
 
 
 def run_driver(emu, page_size, runs):
-    out = subprocess.run(["node", DRIVER, emu.url, SECRET, COLL, str(page_size), str(runs)],
+    out = subprocess.run(["node", DRIVER, emu.data_url, SECRET, COLL, str(page_size), str(runs)],
                          capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         raise RuntimeError("driver failed:\n" + out.stderr[-3000:])
@@ -310,7 +311,7 @@ def setup_sql(emu, page_size, page_sizes):
         "CREATE EXTENSION IF NOT EXISTS fauna_fdw",
         "DROP SERVER IF EXISTS fauna_bench CASCADE",
         "CREATE SERVER fauna_bench FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint '%s', page_size '%d')"
-        % (emu.url, page_size),
+        % (emu.data_url, page_size),
         "CREATE USER MAPPING FOR CURRENT_USER SERVER fauna_bench OPTIONS (secret '%s')" % SECRET,
         "CREATE FOREIGN TABLE bench (ref text, ts timestamptz, data jsonb) "
         "SERVER fauna_bench OPTIONS (collection '%s')" % COLL,
@@ -344,6 +345,14 @@ def bench_size(n, args, workdir):
     res["emulator_start_s"] = start_secs
     print("emulator ready after %.1fs (bulk load included)" % start_secs, flush=True)
     emu = Emu(host, port)
+    proxy = None
+    if args.latency_ms > 0:
+        proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "delay_proxy.py"), host,
+                                  str(port), str(args.latency_ms / 2)],
+                                 stdout=subprocess.PIPE, text=True)
+        m = re.search(r"listening on ([\d.]+):(\d+)", proxy.stdout.readline())
+        emu.data_url = "http://%s:%s" % (m.group(1), m.group(2))
+        print("queries go through a proxy adding %.1f ms of round trip" % args.latency_ms)
     ps = None
     try:
         P = args.page_size
@@ -477,6 +486,9 @@ def bench_size(n, args, workdir):
         if ps:
             ps.close()
         et.stop(proc)
+        if proxy:
+            proxy.kill()
+            proxy.wait()
         try:
             os.remove(load)
         except OSError:
@@ -571,6 +583,9 @@ def main():
     ap.add_argument("--no-driver", action="store_true", help="skip the JS driver")
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--startup-timeout", type=float, default=600.0)
+    ap.add_argument("--latency-ms", type=float, default=0,
+                    help="round-trip time added between the clients and the emulator "
+                         "(bench/delay_proxy.py), as to a remote Fauna")
     args = ap.parse_args()
     args.sizes = [int(x) for x in ("10000,100000" if args.quick else args.sizes).split(",") if x]
     args.page_sizes = [int(x) for x in args.page_sizes.split(",") if x]
