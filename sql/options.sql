@@ -37,11 +37,48 @@ CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (page_size '10 rows');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (timeout_ms '0');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (timeout_ms '600001');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (connect_timeout_ms '-5');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (connect_timeout_ms '0');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (connect_timeout_ms '600001');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_retries '101');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_retries '-1');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_retries '');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (ca_file 'certs/ca.pem');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_response_bytes '1000');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_response_bytes '1023');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_response_bytes '-1');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_response_bytes '99999999999999999999');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_response_bytes '9223372036854775808');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (api_version '');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (api_version ' 10');
+-- integers are plain decimal digits: strtoll() would take the leading
+-- space, the "+" and stop quietly before junk; none is accepted
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (page_size ' 5');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (page_size '5 ');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_retries '+7');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (timeout_ms '0x10');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (connect_timeout_ms '1.5');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_response_bytes '1e6');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (max_retries '-0');
+-- the limits themselves are accepted
+CREATE SERVER opt_limits FOREIGN DATA WRAPPER fauna_fdw OPTIONS (
+  page_size '16000', timeout_ms '600000', connect_timeout_ms '600000',
+  max_retries '100', max_response_bytes '9223372036854775807');
+ALTER SERVER opt_limits OPTIONS (SET page_size '1', SET timeout_ms '1',
+  SET connect_timeout_ms '1', SET max_retries '0', SET max_response_bytes '1024');
+ALTER SERVER opt_limits OPTIONS (SET max_retries '007');
+DROP SERVER opt_limits;
+-- ca_file: superusers only (the backend reads the file)
+CREATE ROLE regress_fauna_opt_user;
+GRANT USAGE ON FOREIGN DATA WRAPPER fauna_fdw TO regress_fauna_opt_user;
+SET ROLE regress_fauna_opt_user;
+CREATE SERVER opt_user_srv FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (ca_file '/etc/ssl/certs/ca-certificates.crt');
+CREATE SERVER opt_user_srv FOREIGN DATA WRAPPER fauna_fdw OPTIONS (page_size '10');
+ALTER SERVER opt_user_srv OPTIONS (ADD ca_file '/etc/ssl/certs/ca-certificates.crt');
+DROP SERVER opt_user_srv;
+RESET ROLE;
+REVOKE USAGE ON FOREIGN DATA WRAPPER fauna_fdw FROM regress_fauna_opt_user;
+DROP ROLE regress_fauna_opt_user;
 -- the secret belongs on the user mapping; its value is never echoed
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (secret 'fnSECRETVALUE');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (collection 'Users');
@@ -72,6 +109,27 @@ CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (events 'maybe');
 CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows '-1');
 CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows 'many');
 CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (page_size '0');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (page_size '16001');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (page_size 'ten');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (page_size '+7');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (index '');
+-- rows is a plain decimal number: no hex ("0x10" was 16), exponent, sign,
+-- spaces, inf or nan; at most 10^15
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows '0x10');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows ' 5');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows '+7');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows '1e6');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows 'inf');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows 'NaN');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows '5.');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows '');
+CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (rows '1000000000000001');
+CREATE FOREIGN TABLE limits (ref text) SERVER opt_all
+  OPTIONS (page_size '16000', rows '1000000000000000');
+ALTER FOREIGN TABLE limits OPTIONS (SET page_size '1', SET rows '0');
+ALTER FOREIGN TABLE limits OPTIONS (SET rows '2.5');
+ALTER FOREIGN TABLE limits OPTIONS (SET rows '0x10');
+DROP FOREIGN TABLE limits;
 CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (secret 'fnSECRETVALUE');
 CREATE FOREIGN TABLE bad (ref text) SERVER opt_all OPTIONS (endpoint 'https://x');
 ALTER FOREIGN TABLE ok1 OPTIONS (SET collection 'Users; drop');
@@ -88,6 +146,7 @@ CREATE FOREIGN TABLE bad (c text OPTIONS (path 'a.1b')) SERVER opt_all;
 CREATE FOREIGN TABLE bad (c text OPTIONS (path '.a')) SERVER opt_all;
 CREATE FOREIGN TABLE bad (c text OPTIONS (path 'a[0]')) SERVER opt_all;
 CREATE FOREIGN TABLE bad (c text OPTIONS (path 'a.')) SERVER opt_all;
+CREATE FOREIGN TABLE bad (c text OPTIONS (path '')) SERVER opt_all;
 CREATE FOREIGN TABLE bad (c text OPTIONS (field 'a')) SERVER opt_all;
 CREATE FOREIGN TABLE bad (c text OPTIONS (secret 'x')) SERVER opt_all;
 

@@ -15,7 +15,6 @@
 #include "postgres.h"
 
 #include <limits.h>
-#include <math.h>
 
 #include "fauna_fdw.h"
 
@@ -71,8 +70,21 @@ static const struct
 	{NULL, FAUNA_PATH_FIELD}
 };
 
+/* What is wrong with the text of an integer option (report_bad_integer) */
+typedef enum BadIntegerReason
+{
+	BAD_INTEGER_FORM,			/* not decimal digits */
+	BAD_INTEGER_NEGATIVE,		/* a minus sign where none is allowed */
+	BAD_INTEGER_RANGE			/* digits, but outside [min, max] */
+} BadIntegerReason;
+
 static bool is_valid_option(const char *name, Oid context);
 static void report_unknown_option(const char *name, Oid context);
+static bool is_decimal_integer(const char *s, bool allow_minus);
+static bool is_decimal_number(const char *s);
+static void report_bad_integer(DefElem *def, const char *s,
+							   BadIntegerReason reason,
+							   int64 min, int64 max) pg_attribute_noreturn();
 static int	parse_int_option(DefElem *def, int min, int max);
 static int64 parse_int64_option(DefElem *def, int64 min, int64 max);
 static double parse_rows_option(DefElem *def);
@@ -223,6 +235,83 @@ report_unknown_option(const char *name, Oid context)
 			 : errhint("There are no valid options in this context.")));
 }
 
+/*
+ * Largest "rows" accepted.  The estimate only feeds the planner's cost
+ * arithmetic; 10^15 documents is beyond any collection, and keeping the
+ * value there keeps costs finite (a value near DBL_MAX would overflow them).
+ */
+#define FAUNA_MAX_ROWS		1e15
+
+/*
+ * Is s a plain decimal integer: digits only, with a leading '-' if
+ * allow_minus?  strtoll() alone would also take leading spaces and a '+',
+ * which an option value should not have: the catalog keeps the text as
+ * written, and a value that reads differently to a person than to the
+ * parser (" 5", "+7") is more likely a mistake than an intent.
+ */
+static bool
+is_decimal_integer(const char *s, bool allow_minus)
+{
+	const char *p = s;
+
+	if (allow_minus && *p == '-')
+		p++;
+	if (*p == '\0')
+		return false;
+	for (; *p; p++)
+	{
+		if (*p < '0' || *p > '9')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Is s a plain decimal number: digits, optionally followed by '.' and more
+ * digits?  strtod() alone would also take spaces, a sign, exponents, hex
+ * ("0x10" is 16), "inf" and "nan".
+ */
+static bool
+is_decimal_number(const char *s)
+{
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p == '.')
+	{
+		p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0';
+}
+
+/*
+ * Report a bad integer option: errdetail says what is wrong with the text
+ * (not an integer, negative, out of range), errhint gives the range.
+ */
+static void
+report_bad_integer(DefElem *def, const char *s, BadIntegerReason reason,
+				   int64 min, int64 max)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
+			 reason == BAD_INTEGER_RANGE ? errdetail("The value is out of range.") :
+			 reason == BAD_INTEGER_NEGATIVE ? errdetail("The value must not be negative.") :
+			 min < 0 ? errdetail("The value must be decimal digits with an optional leading minus sign, and nothing else (no spaces, \"+\", decimal point or hexadecimal).") :
+			 errdetail("The value must be decimal digits only (no sign, spaces, decimal point or hexadecimal)."),
+			 max == PG_INT64_MAX
+			 ? errhint("Value must be an integer of at least " INT64_FORMAT ".", min)
+			 : errhint("Value must be an integer between " INT64_FORMAT " and " INT64_FORMAT ".",
+					   min, max)));
+}
+
 /* An integer option within [min, max]; the error shows the range. */
 static int
 parse_int_option(DefElem *def, int min, int max)
@@ -236,24 +325,18 @@ static int64
 parse_int64_option(DefElem *def, int64 min, int64 max)
 {
 	const char *s = defGetString(def);
-	char	   *end;
 	long long	v;
 
+	/* a minus sign is only part of the syntax where a negative is allowed */
+	if (!is_decimal_integer(s, min < 0))
+		report_bad_integer(def, s,
+						   is_decimal_integer(s, true) ? BAD_INTEGER_NEGATIVE : BAD_INTEGER_FORM,
+						   min, max);
+
 	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (s[0] == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max)
-	{
-		if (max == PG_INT64_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-					 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
-					 errhint("Value must be an integer of at least " INT64_FORMAT ".", min)));
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
-				 errhint("Value must be an integer between " INT64_FORMAT " and " INT64_FORMAT ".",
-						 min, max)));
-	}
+	v = strtoll(s, NULL, 10);
+	if (errno == ERANGE || v < min || v > max)
+		report_bad_integer(def, s, BAD_INTEGER_RANGE, min, max);
 	return (int64) v;
 }
 
@@ -261,17 +344,22 @@ static double
 parse_rows_option(DefElem *def)
 {
 	const char *s = defGetString(def);
-	char	   *end;
-	double		v;
+	double		v = 0;
+	bool		well_formed = is_decimal_number(s);
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (s[0] == '\0' || *end != '\0' || errno == ERANGE || isnan(v) ||
-		isinf(v) || v < 0)
+	if (well_formed)
+	{
+		errno = 0;
+		v = strtod(s, NULL);
+	}
+	if (!well_formed || errno == ERANGE || !(v <= FAUNA_MAX_ROWS))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"rows\": \"%s\"", s),
-				 errhint("Value must be a non-negative number, the estimated number of documents.")));
+				 well_formed ? errdetail("The value is out of range.") :
+				 s[0] == '-' && is_decimal_number(s + 1) ? errdetail("The value must not be negative.") :
+				 errdetail("The value must be decimal digits, optionally with a decimal point and more digits (no sign, spaces, exponent or hexadecimal)."),
+				 errhint("Value must be a number between 0 and 1000000000000000, the estimated number of documents.")));
 	return v;
 }
 
