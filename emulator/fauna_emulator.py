@@ -2,12 +2,14 @@
 """Fauna-compatible emulator: CLI entry point.
 
     python3 emulator/fauna_emulator.py --port 8443 --secret secret [--clock logical] [--load F.jsonl]
+        [--tls CERTFILE KEYFILE]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import signal
+import ssl
 import sys
 import threading
 
@@ -39,10 +41,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index-build-ms", type=int, default=500, metavar="MS",
                     help="how long an index added to a collection of >= 128 documents is "
                          "being built (not queryable) (default 500; 0: at once)")
+    ap.add_argument("--tls", nargs=2, metavar=("CERTFILE", "KEYFILE"),
+                    help="serve HTTPS with this PEM certificate (chain) and private key")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = ap.parse_args(argv)
     if args.index_build_ms < 0:
         ap.error("--index-build-ms must be >= 0")
+
+    tls = None
+    if args.tls:
+        # the client tests verification, so nothing here may be lenient:
+        # a bad certificate or key is an error at start, not a plain-HTTP
+        # fallback
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            tls.load_cert_chain(args.tls[0], args.tls[1])
+        except (OSError, ssl.SSLError) as e:
+            print(f"fauna_emulator: cannot load the TLS certificate or key: {e}",
+                  file=sys.stderr)
+            return 2
 
     store = Store(logical=args.clock == "logical", index_build_ms=args.index_build_ms)
     for path in args.load:
@@ -57,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         # Encode loaded versions before serving, so the first scan of a
         # bulk-loaded collection is as fast as later ones (~10 us per doc).
         warm_cache(store)
-    srv = EmulatorServer((args.host, args.port), store, args.secret, quiet=not args.verbose)
+    srv = EmulatorServer((args.host, args.port), store, args.secret, quiet=not args.verbose,
+                         tls=tls)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -68,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     t.start()
     host, port = srv.server_address[:2]
-    print(f"listening on http://{host}:{port}", flush=True)
+    print(f"listening on {'https' if tls else 'http'}://{host}:{port}", flush=True)
     stop.wait()
     srv.shutdown()
     srv.server_close()

@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
 	make gcc pkg-config curl ca-certificates valgrind
+	openssl			# t/007_tls.pl makes a throwaway CA with it
 	python3
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	libcurl4-openssl-dev libjson-c-dev

@@ -79,7 +79,11 @@ sub random_secret
 	return $s;
 }
 
-# FaunaTest->start_emulator(secret => ..., clock => 'logical', load => [files])
+# FaunaTest->start_emulator(secret => ..., clock => 'logical', load => [files],
+#   tls => [certfile, keyfile])
+# With tls the endpoint is https://; the control API helpers below then need
+# IO::Socket::SSL (HTTP::Tiny), which the tests do not assume: give such an
+# emulator its data with load.
 sub start_emulator
 {
 	my ($class, %opts) = @_;
@@ -88,6 +92,7 @@ sub start_emulator
 	my @cmd = ('python3', emulator_script(), '--port', '0', '--secret', $secret);
 	push @cmd, '--clock', $opts{clock} if $opts{clock};
 	push @cmd, '--load', $_ for @{ $opts{load} // [] };
+	push @cmd, '--tls', @{ $opts{tls} } if $opts{tls};
 	my $logfile = PostgreSQL::Test::Utils::tempdir() . '/emulator.log';
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
@@ -96,7 +101,7 @@ sub start_emulator
 	while (time() < $deadline)
 	{
 		$h->pump_nb;
-		if ($out =~ m{listening on (http://\S+)})
+		if ($out =~ m{listening on (https?://\S+)})
 		{
 			$endpoint = $1;
 			last;

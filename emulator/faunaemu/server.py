@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +20,8 @@ class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr: Tuple[str, int], store: Store, secret: str, quiet: bool = True) -> None:
+    def __init__(self, addr: Tuple[str, int], store: Store, secret: str, quiet: bool = True,
+                 tls: Optional[ssl.SSLContext] = None) -> None:
         super().__init__(addr, Handler)
         self.store = store
         self.secret = secret
@@ -28,6 +31,37 @@ class EmulatorServer(ThreadingHTTPServer):
         self.faults = Faults()
         self.log = RequestLog()
         self.quiet = quiet
+        # --tls: a server-side context; every connection is TLS then
+        self.tls = tls
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Serve one connection; with --tls, after the TLS handshake.
+
+        The handshake runs here, in the connection's own thread, not in
+        the accepting one: a client that stalls in it (or rejects the
+        certificate) must not hold up the others.
+        """
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request.settimeout(60)
+            conn = self.tls.wrap_socket(request, server_side=True)
+            conn.settimeout(None)
+        except (ssl.SSLError, OSError) as e:
+            # a client that refused our certificate (the point of the TLS
+            # tests) or spoke plain HTTP: its failure, not the server's
+            if not self.quiet:
+                print(f"TLS handshake with {client_address[0]} failed: {e}",
+                      file=sys.stderr, flush=True)
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -243,9 +277,10 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
-def start(host: str, port: int, store: Store, secret: str, quiet: bool = True) -> EmulatorServer:
+def start(host: str, port: int, store: Store, secret: str, quiet: bool = True,
+          tls: Optional[ssl.SSLContext] = None) -> EmulatorServer:
     """Bind and serve in a background thread (used by tests)."""
-    srv = EmulatorServer((host, port), store, secret, quiet)
+    srv = EmulatorServer((host, port), store, secret, quiet, tls)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     return srv
