@@ -1505,7 +1505,9 @@ report_http_error(FaunaSlot *slot, long status, int attempts)
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg("Fauna query on collection \"%s\" failed", slot->what),
 			 errdetail("HTTP %ld, Fauna error %s: %s%s", status, code, message,
-					   attempts_text)));
+					   attempts_text),
+			 strcmp(code, "invalid_index_invocation") == 0 ?
+			 errhint("Fauna refuses to read an index it is still building (an index added to a collection of 128 or more documents is built in the background); fauna_fdw_check() shows when it is ready, and index 'auto' scans the whole collection meanwhile.") : 0));
 }
 
 static void
