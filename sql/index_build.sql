@@ -3,9 +3,10 @@
 -- 128 documents or more is built in the background: until it is done its
 -- definition says queryable: false and calling it is a 400
 -- invalid_index_invocation.  While it builds, fauna_fdw_check says why it
--- does not qualify, IMPORT FOREIGN SCHEMA does not record it, index 'auto'
--- reads without it (correctly, by a full scan) and a table naming it gets a
--- clear error; once built, all of them use it.
+-- does not qualify, IMPORT FOREIGN SCHEMA records index 'auto' (so that the
+-- table uses the index once it is built), index 'auto' reads without it
+-- (correctly, by a full scan) and a table naming it gets a clear error;
+-- once built, all of them use it.
 --
 -- The regress emulator builds such an index in 2 s (test/emulator.sh,
 -- --index-build-ms), ample for the statements that look at it while it
@@ -37,7 +38,8 @@ SELECT count(*), sum(n) FROM ib_auto;
 SELECT test, ok, detail FROM fauna_fdw_check('ib_srv', ARRAY['IdxBuild'])
   WHERE test = 'ts index';
 
--- IMPORT FOREIGN SCHEMA records only a queryable index: 'none' now
+-- IMPORT FOREIGN SCHEMA cannot record an index that is not queryable yet,
+-- and does not record 'none' either: 'auto' decides at each scan
 CREATE SCHEMA ib_building;
 IMPORT FOREIGN SCHEMA fauna LIMIT TO (idxbuild) FROM SERVER ib_srv INTO ib_building;
 SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 'ib_building.idxbuild'::regclass;
@@ -78,8 +80,8 @@ SELECT count(*), sum(n) FROM ib_auto WHERE ts > (SELECT min(ts) FROM ib_auto);
 SELECT count(*), sum(n) FROM ib_named WHERE ts > (SELECT min(ts) FROM ib_auto);
 SELECT count(*), sum(n) FROM ib_auto;
 
--- the table imported during the build keeps index 'none' (still correct);
--- importing again records the index
+-- the table imported during the build now reads the index ('auto');
+-- importing again records it by name
 EXPLAIN (COSTS OFF)
   SELECT ref FROM ib_building.idxbuild WHERE ts > '2024-01-01';
 CREATE SCHEMA ib_built;

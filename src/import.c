@@ -97,7 +97,7 @@ static List *list_collections(FaunaConn *conn, int page_size, int api_version);
 static List *list_collections_v10(FaunaConn *conn, int page_size);
 static List *list_collections_v4(FaunaConn *conn, int page_size);
 static char *fold_name(const char *name, const char *suffix);
-static char *find_ts_index(Jsonb *indexes, StringInfo why);
+static char *find_ts_index(Jsonb *indexes, StringInfo why, bool *building);
 static List *schema_fields(ImportColl *coll);
 static const char *field_type(const char *signature);
 static char *table_command(ImportTable *t, ForeignServer *server,
@@ -325,10 +325,12 @@ jsonb_string_is(JsonbValue *v, const char *s)
 /*
  * Does an index definition qualify for ts ranges (no terms, first value ts
  * ascending, queryable)?  The same rule as scan.c's index 'auto'.  If not,
- * the reason is appended to why.
+ * the reason is appended to why; *building is set when it will qualify
+ * once Fauna has built it.
  */
 static bool
-ts_index_qualifies(const char *name, JsonbContainer *def, StringInfo why)
+ts_index_qualifies(const char *name, JsonbContainer *def, StringInfo why,
+				   bool *building)
 {
 	JsonbValue *v;
 	JsonbValue *first = NULL;
@@ -366,7 +368,10 @@ ts_index_qualifies(const char *name, JsonbContainer *def, StringInfo why)
 	{
 		v = getKeyJsonValueFromContainer(def, "queryable", 9, NULL);
 		if (v && !(v->type == jbvBool && v->val.boolean))
+		{
 			reason = "it is not queryable yet (still building)";
+			*building = true;
+		}
 	}
 
 	if (reason == NULL)
@@ -379,16 +384,18 @@ ts_index_qualifies(const char *name, JsonbContainer *def, StringInfo why)
 /*
  * The first qualifying ts index of a collection, in jsonb key order (as
  * scan.c's index 'auto' picks it), or NULL; why gets the reasons the
- * others were refused.
+ * others were refused, *building whether one of them is only still being
+ * built.
  */
 static char *
-find_ts_index(Jsonb *indexes, StringInfo why)
+find_ts_index(Jsonb *indexes, StringInfo why, bool *building)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *result = NULL;
 
+	*building = false;
 	if (indexes == NULL || !JB_ROOT_IS_OBJECT(indexes))
 		return NULL;
 
@@ -410,7 +417,8 @@ find_ts_index(Jsonb *indexes, StringInfo why)
 								 why->len > 0 ? "; " : "", name);
 			continue;
 		}
-		if (ts_index_qualifies(name, v.val.binary.data, why) && result == NULL)
+		if (ts_index_qualifies(name, v.val.binary.data, why, building) &&
+			result == NULL)
 			result = name;
 	}
 	return result;
@@ -418,13 +426,16 @@ find_ts_index(Jsonb *indexes, StringInfo why)
 
 /*
  * The ts index of a collection as listed (see find_ts_index): over v4, the
- * one found among the indexes by list_collections_v4().
+ * one found among the indexes by list_collections_v4().  *unsure: there
+ * may be one soon, or the key may not see them.
  */
 static char *
-coll_ts_index(ImportColl *coll, StringInfo why)
+coll_ts_index(ImportColl *coll, StringInfo why, bool *unsure)
 {
+	*unsure = false;
 	if (!coll->v4)
-		return find_ts_index(coll->indexes, why);
+		return find_ts_index(coll->indexes, why, unsure);
+	*unsure = coll->v4_unlisted;
 	if (why)
 		appendStringInfoString(why, coll->v4_unlisted
 							   ? "the key may not list indexes"
@@ -627,13 +638,15 @@ table_command(ImportTable *t, ForeignServer *server, bool import_fields)
 		appendStringInfoString(&buf, ", events 'true'");
 	else
 	{
-		char	   *index = coll_ts_index(t->coll, NULL);
+		bool		unsure;
+		char	   *index = coll_ts_index(t->coll, NULL, &unsure);
 
-		/* unknown (v4 indexes not listable): leave it to each scan */
+		/*
+		 * Not known yet (an index Fauna is still building, v4 indexes the
+		 * key may not list): leave the choice to each scan.
+		 */
 		appendStringInfo(&buf, ", index %s",
-						 quote_literal_cstr(index ? index
-											: t->coll->v4_unlisted ? "auto"
-											: "none"));
+						 quote_literal_cstr(index ? index : unsure ? "auto" : "none"));
 	}
 	appendStringInfoString(&buf, ")");
 	return buf.data;
@@ -1002,6 +1015,7 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 	{
 		ImportColl *coll = (ImportColl *) lfirst(lc);
 		StringInfoData why;
+		bool		unsure;
 		char	   *index;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1038,7 +1052,7 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 					   : "readable (no documents)");
 
 		initStringInfo(&why);
-		index = coll_ts_index(coll, &why);
+		index = coll_ts_index(coll, &why, &unsure);
 		if (index)
 			rows = add_row(rows, coll->name, "ts index", true,
 						   psprintf("%s (incremental reads on ts use it)", index));
