@@ -1237,6 +1237,48 @@ jtext(JV *v)
 	return v->type == JT_TRUE ? "true" : v->type == JT_FALSE ? "false" : "null";
 }
 
+/* s (len bytes) as a JSON string literal, quotes included */
+static void
+append_quoted_json(StringInfo buf, const char *s, size_t len)
+{
+	appendStringInfoCharMacro(buf, '"');
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		switch (c)
+		{
+			case '"':
+				appendBinaryStringInfo(buf, "\\\"", 2);
+				break;
+			case '\\':
+				appendBinaryStringInfo(buf, "\\\\", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(buf, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(buf, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(buf, "\\t", 2);
+				break;
+			case '\b':
+				appendBinaryStringInfo(buf, "\\b", 2);
+				break;
+			case '\f':
+				appendBinaryStringInfo(buf, "\\f", 2);
+				break;
+			default:
+				if (c < 0x20)
+					appendStringInfo(buf, "\\u%04x", c);
+				else
+					appendStringInfoCharMacro(buf, (char) c);
+		}
+	}
+	appendStringInfoCharMacro(buf, '"');
+}
+
 /*
  * The JSON text of a value, without spaces (the wire form of a set, a
  * stream or a v4 cursor, as json-c printed it).
@@ -1256,42 +1298,7 @@ append_wire_json(StringInfo buf, JV *v)
 			appendStringInfoString(buf, jtext(v));
 			break;
 		case JT_STRING:
-			appendStringInfoCharMacro(buf, '"');
-			for (i = 0; i < v->n; i++)
-			{
-				unsigned char c = (unsigned char) v->u.s[i];
-
-				switch (c)
-				{
-					case '"':
-						appendBinaryStringInfo(buf, "\\\"", 2);
-						break;
-					case '\\':
-						appendBinaryStringInfo(buf, "\\\\", 2);
-						break;
-					case '\n':
-						appendBinaryStringInfo(buf, "\\n", 2);
-						break;
-					case '\r':
-						appendBinaryStringInfo(buf, "\\r", 2);
-						break;
-					case '\t':
-						appendBinaryStringInfo(buf, "\\t", 2);
-						break;
-					case '\b':
-						appendBinaryStringInfo(buf, "\\b", 2);
-						break;
-					case '\f':
-						appendBinaryStringInfo(buf, "\\f", 2);
-						break;
-					default:
-						if (c < 0x20)
-							appendStringInfo(buf, "\\u%04x", c);
-						else
-							appendStringInfoCharMacro(buf, (char) c);
-				}
-			}
-			appendStringInfoCharMacro(buf, '"');
+			append_quoted_json(buf, v->u.s, v->n);
 			break;
 		case JT_ARRAY:
 			{
@@ -2749,42 +2756,7 @@ append_json_string(FaunaConv *cv, StringInfo buf, FaunaVType t,
 				   const char *s, int len, bool has_nul)
 {
 	s = server_string(cv, t, s, &len, has_nul);
-	appendStringInfoCharMacro(buf, '"');
-	for (int i = 0; i < len; i++)
-	{
-		unsigned char c = (unsigned char) s[i];
-
-		switch (c)
-		{
-			case '"':
-				appendBinaryStringInfo(buf, "\\\"", 2);
-				break;
-			case '\\':
-				appendBinaryStringInfo(buf, "\\\\", 2);
-				break;
-			case '\n':
-				appendBinaryStringInfo(buf, "\\n", 2);
-				break;
-			case '\r':
-				appendBinaryStringInfo(buf, "\\r", 2);
-				break;
-			case '\t':
-				appendBinaryStringInfo(buf, "\\t", 2);
-				break;
-			case '\b':
-				appendBinaryStringInfo(buf, "\\b", 2);
-				break;
-			case '\f':
-				appendBinaryStringInfo(buf, "\\f", 2);
-				break;
-			default:
-				if (c < 0x20)
-					appendStringInfo(buf, "\\u%04x", c);
-				else
-					appendStringInfoCharMacro(buf, (char) c);
-		}
-	}
-	appendStringInfoCharMacro(buf, '"');
+	append_quoted_json(buf, s, len);
 }
 
 static inline void
