@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 from . import sets as S
 
 KINDS = {"status", "delay", "drop", "drop_mid_body", "malformed", "truncated",
-         "content_type", "body"}
+         "content_type", "body", "reverse_members"}
 STATUS_BODIES = {
     400: ("invalid_request", "Invalid request."),
     401: ("unauthorized", "Invalid token, unable to validate request."),
@@ -35,6 +35,14 @@ def fault_body(status: int) -> str:
                          "contention_retries": 0, "storage_bytes_read": 0,
                          "storage_bytes_write": 0, "rate_limits_hit": ["read"]}
     return json.dumps(body)
+
+
+def reverse_members(text: str) -> str:
+    """The same JSON with the members of every object in reverse order:
+    JSON gives member order no meaning, so a client must not depend on it
+    (e.g. on a page's "after" following its "data")."""
+    value = json.loads(text, object_pairs_hook=lambda pairs: dict(reversed(pairs)))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def page_number(body: bytes, key: bytes) -> int:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Tuple
 
 from .auth import parse_authorization
-from .faults import Faults, RequestLog, fault_body
+from .faults import Faults, RequestLog, fault_body, reverse_members
 from .service import MAX_BODY, Service, proto_body
 from .storage import Store
 
@@ -156,6 +156,8 @@ class Handler(BaseHTTPRequestHandler):
                              content_type=fault["content_type"])
         elif fault["kind"] == "body":
             self.respond(200, fault["body"], hdrs)
+        elif fault["kind"] == "reverse_members":
+            self.respond(status, reverse_members(text) if status == 200 else text, hdrs)
         elif fault["kind"] == "malformed":
             self.respond(200, '{"data": {"@int": "1"}, "summary": ,,, not json', {})
         else:

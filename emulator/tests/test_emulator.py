@@ -322,6 +322,28 @@ class ControlTests(ServerTest):
         st, b, _ = self.req("POST", "/_emulator/faults", {"kind": "body"})
         self.assertEqual(st, 400)
 
+    def test_reverse_members_fault(self) -> None:
+        self.ok('Collection.create({ name: "R" })')
+        self.ok('R.create({ a: 1, b: { c: 2, d: 3 } })')
+        self.req("POST", "/_emulator/faults", {"kind": "reverse_members"})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("POST", "/query/1", body=json.dumps({"query": "R.all().pageSize(1) { a, b }"}),
+                     headers={"Authorization": "Bearer " + SECRET, "x-format": "tagged"})
+        r = conn.getresponse()
+        text = r.read().decode()
+        conn.close()
+        body = json.loads(text, object_pairs_hook=list)
+        # top level and nested objects alike: the last member comes first
+        self.assertEqual([k for k, _ in body][-1], "data")
+        page = dict(dict(body)["data"])["@set"]
+        self.assertEqual([k for k, _ in page], ["data"])   # one document: no cursor
+        doc = page[0][1][0]
+        self.assertEqual([k for k, _ in doc], ["b", "a"])
+        self.assertEqual([k for k, _ in dict(doc)["b"]], ["d", "c"])
+        # the next answer is in the usual order again
+        st, b = self.q("{ x: 1, y: 2 }")
+        self.assertEqual(list(b["data"].keys()), ["x", "y"])
+
     def test_control_needs_admin(self) -> None:
         st, _, _ = self.req("GET", "/_emulator/log", secret=None)
         self.assertEqual(st, 401)
