@@ -769,6 +769,129 @@ test_v4_shapes(void)
 		  "count=0 after=NULL ids= stats=9/2/1/300/3");
 }
 
+/*
+ * The cursor guessed from the tail of a complete body (NULL as "NULL"),
+ * and the page of the same body received the way the scan receives it:
+ * appended in chunks, parsed in between only every other chunk (as when
+ * the network is faster than the parser), with the Content-Length
+ * reserved first.
+ */
+static char *
+guess_and_page(const char *body, size_t chunk)
+{
+	MemoryContext cxt = shim_context_create();
+	sigjmp_buf	jb;
+	static char out[4096];
+
+	CurrentMemoryContext = cxt;
+	PG_exception_stack = &jb;
+	if (sigsetjmp(jb, 0) == 0)
+	{
+		FaunaParser *parser = fauna_parser_create(cxt);
+		size_t		len = strlen(body);
+		FaunaPage  *page;
+		char	   *guess;
+		char	   *after;
+		int			k = 0;
+
+		fauna_parser_expect(parser, FAUNA_EXPECT_PAGE);
+		fauna_parser_reserve(parser, len);
+		for (size_t off = 0; off < len; off += chunk)
+		{
+			fauna_parser_append(parser, body + off, Min(chunk, len - off));
+			if (k++ % 2 == 1)
+				fauna_parser_catch_up(parser);
+		}
+		guess = fauna_parser_guess_after(parser);
+		page = fauna_parser_finish_page(parser, "collection \"T\"");
+		after = fauna_page_after(page);
+		snprintf(out, sizeof(out), "guess=%s count=%d after=%s",
+				 guess ? guess : "NULL", fauna_page_count(page),
+				 after ? after : "NULL");
+	}
+	else
+		snprintf(out, sizeof(out), "ERROR: %s | %s", shim_error.message,
+				 shim_error.detail);
+	PG_exception_stack = NULL;
+	CurrentMemoryContext = test_cxt;
+	shim_context_delete(cxt);
+	return out;
+}
+
+/*
+ * The guessed cursor is the last "after" string member near the end of the
+ * body: right for Fauna's pages, and when wrong (another member order, a
+ * document field "after" on the last page) the parsed cursor tells.
+ */
+static void
+test_guess_after(void)
+{
+	static const struct
+	{
+		const char *body;
+		const char *want;
+	}			cases[] = {
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"},{\"id\":\"2\"}],\"after\":\"CUR1\"}},\"summary\":\"\",\"txn_ts\":5,\"stats\":{\"read_ops\":2}}",
+			"guess=CUR1 count=2 after=CUR1"},
+		/* with spaces, as a pretty printer would send it */
+		{"{ \"data\": { \"@set\": { \"data\": [ { \"id\": \"1\" } ], \"after\": \"CUR2\" } } }",
+			"guess=CUR2 count=1 after=CUR2"},
+		/* plain page of Set.paginate() */
+		{"{\"data\":{\"data\":[{\"id\":\"1\",\"after\":\"x\"}],\"after\":\"CUR3\"}}",
+			"guess=CUR3 count=1 after=CUR3"},
+		/* the last page: a document's own "after" is guessed, wrongly */
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"after\":\"x1\"}]}},\"summary\":\"\"}",
+			"guess=x1 count=1 after=NULL"},
+		/* members in another order: the guess is a document's, wrongly */
+		{"{\"data\":{\"@set\":{\"after\":\"CUR4\",\"data\":[{\"after\":\"x2\",\"id\":\"2\"}]}}}",
+			"guess=x2 count=1 after=CUR4"},
+		/* no guess: an escape, a non-string, an empty string, no cursor */
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"}],\"after\":\"CU\\/R\"}}}",
+			"guess=NULL count=1 after=CU/R"},
+		/* escapes unescaped in place before the guess: not guessed from */
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"}],\"after\":\"CU\\/R\"}},\"summary\":\"\"}",
+			"guess=NULL count=1 after=CU/R"},
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"s\":\"\\\"after\\\":\\\"FAKE\\\"\"}]}},\"summary\":\"\"}",
+			"guess=NULL count=1 after=NULL"},
+		/* an escape well before the cursor does not matter */
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"s\":\"\\u00e9\"}],\"after\":\"CUR5\"}},\"summary\":\"\"}",
+			"guess=CUR5 count=1 after=CUR5"},
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"after\":7}]}}}",
+			"guess=NULL count=1 after=NULL"},
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"}],\"after\":\"\"}}}",
+			"guess=NULL count=1 after="},
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"}]}}}",
+			"guess=NULL count=1 after=NULL"},
+		/* a key that merely ends in "after" is not the cursor */
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"hereafter\":\"h\"}]}}}",
+			"guess=NULL count=1 after=NULL"},
+	};
+	StringInfoData big;
+
+	for (int i = 0; i < (int) lengthof(cases); i++)
+	{
+		static const size_t chunks[] = {1, 3, 16, 1 << 20};
+
+		for (int c = 0; c < (int) lengthof(chunks); c++)
+		{
+			char		name[64];
+
+			snprintf(name, sizeof(name), "guess case %d chunk %zu", i, chunks[c]);
+			check(name, guess_and_page(cases[i].body, chunks[c]), cases[i].want);
+		}
+	}
+
+	/* a cursor more than 64 kB from the end is not looked for */
+	initStringInfo(&big);
+	appendStringInfoString(&big, "{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"}],\"after\":\"FAR\"}},\"summary\":\"");
+	for (int i = 0; i < 70000; i++)
+		appendStringInfoChar(&big, 'z');
+	appendStringInfoString(&big, "\"}");
+	check("guess beyond the tail", guess_and_page(big.data, 4096),
+		  "guess=NULL count=1 after=FAR");
+	pfree(big.data);
+}
+
 int
 main(void)
 {
@@ -780,6 +903,7 @@ main(void)
 	test_error_body();
 	test_event_ts();
 	test_v4_shapes();
+	test_guess_after();
 	printf("decode_test: %d checks, %d failures\n", checks, failures);
 	shim_context_delete(test_cxt);
 	return failures ? 1 : 0;

@@ -222,12 +222,12 @@ static void configure_easy(FaunaSlot *slot);
 static void begin_attempt(FaunaSlot *slot);
 static void attempt_memory_gone(void *arg);
 static void collect_done(FaunaEntry *entry);
-static void drive_ready_sockets(FaunaEntry *entry);
+static bool drive_ready_sockets(FaunaEntry *entry);
 static AttemptResult run_attempt(FaunaSlot *slot);
 static void wait_for_sockets(FaunaEntry *entry, long timeout_ms);
 static size_t write_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
 static size_t header_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
-static void set_header_stats(FaunaSlot *slot, FaunaPage *page);
+static void header_stats(FaunaSlot *slot, FaunaStats *stats);
 static void check_content_type(FaunaSlot *slot);
 static void report_v4_http_error(FaunaSlot *slot, long status,
 								 int attempts) pg_attribute_noreturn();
@@ -736,9 +736,21 @@ attempt_memory_gone(void *arg)
 FaunaPage *
 fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 {
+	return fauna_request_wait_then(conn, counters, NULL, NULL);
+}
+
+FaunaPage *
+fauna_request_wait_then(FaunaConn *conn, FaunaRequestCounters *counters,
+						FaunaBodyDone body_done, void *arg)
+{
 	FaunaSlot  *slot = owned_slot(conn);
 	FaunaEntry *entry = conn->entry;
 	FaunaPage  *volatile page = NULL;
+	FaunaParser *volatile parser = NULL;
+	volatile int64 txn_time = -1;
+	volatile bool v4_stats = false;
+	FaunaStats	hstats;
+	char	   *volatile what_phrase = NULL;
 
 	conn->slot = NULL;
 	if (slot == NULL)
@@ -763,12 +775,15 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 
 			if (res.curlcode == CURLE_OK && res.status == 200)
 			{
-				/* decode.c raises its own ERROR for a bad body */
-				page = fauna_parser_finish_page(slot->parser, slot->what_phrase);
-				if (slot->hstat[HS_TXN_TIME] > 0)
-					fauna_page_set_txn_ts(page, slot->hstat[HS_TXN_TIME]);
+				/* parsed to the end below, once the connection is free */
+				parser = slot->parser;
+				what_phrase = pstrdup(slot->what_phrase);
+				txn_time = slot->hstat[HS_TXN_TIME];
 				if (entry->api_version == 4)
-					set_header_stats(slot, page);
+				{
+					header_stats(slot, &hstats);
+					v4_stats = true;
+				}
 				counters->requests++;
 				break;
 			}
@@ -822,7 +837,27 @@ fauna_request_wait(FaunaConn *conn, FaunaRequestCounters *counters)
 	}
 	PG_END_TRY();
 
+	if (parser == NULL)
+	{
+		release_slot(slot);
+		return page;			/* an optional request's error: NULL */
+	}
+
+	/*
+	 * The response is complete: the connection is clean and goes back to
+	 * the cache before the body is parsed to its end, which may take a
+	 * while (and may raise the ERROR of a bad body).
+	 */
 	release_slot(slot);
+	if (body_done)
+		body_done(parser, arg);
+
+	/* decode.c raises its own ERROR for a bad body */
+	page = fauna_parser_finish_page(parser, what_phrase);
+	if (txn_time > 0)
+		fauna_page_set_txn_ts(page, txn_time);
+	if (v4_stats)
+		fauna_page_set_header_stats(page, &hstats);
 	return page;
 }
 
@@ -890,15 +925,18 @@ fauna_request_poll(FaunaConn *conn)
 		return;
 	drive_ready_sockets(conn->entry);
 	collect_done(conn->entry);
+	if (slot->parser)
+		(void) fauna_parser_catch_up(slot->parser);
 }
 
 /*
  * Hand curl the sockets that are ready now, and its expired timers; no
- * waiting.
+ * waiting.  True if a socket was ready.
  */
-static void
+static bool
 drive_ready_sockets(FaunaEntry *entry)
 {
+	bool		acted = false;
 	struct pollfd fds[FAUNA_MAX_SOCKETS];
 	int			nfds = 0;
 	int			running;
@@ -934,8 +972,11 @@ drive_ready_sockets(FaunaEntry *entry)
 			if (fds[i].revents & (POLLERR | POLLNVAL))
 				mask |= CURL_CSELECT_ERR;
 			if (mask)
+			{
 				(void) curl_multi_socket_action(entry->multi, fds[i].fd, mask,
 												&running);
+				acted = true;
+			}
 		}
 	}
 
@@ -943,6 +984,7 @@ drive_ready_sockets(FaunaEntry *entry)
 	if (timeout == 0)
 		(void) curl_multi_socket_action(entry->multi, CURL_SOCKET_TIMEOUT, 0,
 										&running);
+	return acted;
 }
 
 /*
@@ -1001,6 +1043,22 @@ run_attempt(FaunaSlot *slot)
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("Fauna request for collection \"%s\" was abandoned",
 							slot->what)));
+
+		/*
+		 * Take what the sockets have first, so that the sender never waits
+		 * for us; parse what has come only when there is nothing else to
+		 * do.  A failure of the parse stops the transfer at its next bytes.
+		 */
+		if (drive_ready_sockets(entry))
+		{
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		if (slot->parser)
+			(void) fauna_parser_catch_up(slot->parser);
+		collect_done(entry);
+		if (slot->done)
+			continue;
 
 		curl_multi_timeout(entry->multi, &timeout);
 		if (timeout < 0 || timeout > FAUNA_WAIT_MAX_MS)
@@ -1131,7 +1189,18 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (slot->status == 200)
 	{
-		if (!fauna_parser_feed(slot->parser, ptr, len))
+		if (slot->received == (int64) len)
+		{
+			curl_off_t	announced = -1;
+
+			curl_easy_getinfo(slot->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+							  &announced);
+			if (announced > 0 &&
+				(uint64) announced <= (uint64) slot->entry->max_response_bytes)
+				fauna_parser_reserve(slot->parser, (size_t) announced);
+		}
+		/* parsed in run_attempt() and fauna_request_poll(), when idle */
+		if (!fauna_parser_append(slot->parser, ptr, len))
 		{
 			slot->parse_failed = true;
 			return 0;
@@ -1201,7 +1270,7 @@ header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
  * used only when the byte ops are missing.
  */
 static void
-set_header_stats(FaunaSlot *slot, FaunaPage *page)
+header_stats(FaunaSlot *slot, FaunaStats *stats)
 {
 	FaunaStats	st;
 
@@ -1212,7 +1281,7 @@ set_header_stats(FaunaSlot *slot, FaunaPage *page)
 	st.compute_ops = slot->hstat[HS_COMPUTE_OPS];
 	st.bytes_read = slot->hstat[HS_STORAGE_BYTES_READ];
 	st.txn_ts = slot->hstat[HS_TXN_TIME];
-	fauna_page_set_header_stats(page, &st);
+	*stats = st;
 }
 
 /* At most max bytes of s, any byte but printable ASCII as '?'. */

@@ -257,6 +257,9 @@ typedef struct JParse
 	const char *err;
 	size_t		erroff;
 	bool		truncated;		/* the body ended inside the value */
+	size_t		rewritten_to;	/* the end of the last string unescaped in
+								 * place: the bytes before it are not all
+								 * the body's own any more */
 	bool		err_no_offset;	/* err is a whole sentence */
 } JParse;
 
@@ -449,7 +452,7 @@ string_in_buffer(const JParse *p, size_t i)
 
 /*
  * The string whose opening quote is at *pos: validated, unescaped in place
- * (the result is never longer than its source) and NUL-terminated.  False
+ * (the result is never longer than its source), NUL-terminated later.  False
  * with p->truncated when the buffer ends inside it.
  */
 static bool
@@ -572,10 +575,15 @@ jp_string(JParse *p, size_t *pos)
 				return jp_fail(p, "invalid string sequence", Min(i + 1, p->len));
 		}
 	}
-	/* buf[i] is the closing quote */
+	/*
+	 * buf[i] is the closing quote; w the end of the unescaped text.  It is
+	 * NUL-terminated by json_resolve(): until then the buffer keeps its
+	 * quotes, for fauna_parser_guess_after() to read.
+	 */
 	if (w == NULL)
 		w = buf + i;
-	*w = '\0';
+	else
+		p->rewritten_to = i + 1;
 	if ((t = jp_push(p)) == NULL)
 		return false;
 	t->type = JT_STRING;
@@ -864,8 +872,8 @@ json_parse(JParse *p)
 
 /*
  * The tape of a finished parse: offsets become pointers into the buffer,
- * which no longer moves, and numbers are NUL-terminated (the byte after
- * one has been read by now).
+ * which no longer moves, and strings and numbers are NUL-terminated (the
+ * byte after one has been read by now).
  */
 static void
 json_resolve(JParse *p)
@@ -875,7 +883,12 @@ json_resolve(JParse *p)
 		JTok	   *t = &p->toks[k];
 
 		if (t->type == JT_STRING)
-			t->u.s = p->buf + t->u.off;
+		{
+			char	   *s = p->buf + t->u.off;
+
+			s[t->n] = '\0';
+			t->u.s = s;
+		}
 		else if (t->type == JT_NUMBER)
 		{
 			char	   *s = p->buf + t->u.off;
@@ -997,6 +1010,7 @@ struct FaunaParser
 	JParse		jp;				/* the body so far (jp.buf, jp.len, in
 								 * jp.cxt) and its tape */
 	size_t		cap;			/* of jp.buf */
+	size_t		parsed_len;		/* jp.len at the last fauna_parser_catch_up() */
 	bool		v4;				/* an FQL v4 response (POST /) */
 	FaunaExpect expect;			/* set by the caller; checked at the end */
 	bool		failed;
@@ -1047,13 +1061,39 @@ parser_fail(FaunaParser *parser, const char *detail)
 }
 
 /*
- * Feed body bytes, and parse as far as they go.  Runs inside libcurl's
- * write callback: it must not ereport, so failures (out of memory, a
- * syntax error) are only recorded, and the transfer can stop at the first
- * bad byte.  The buffer doubles as it fills (MCXT_ALLOC_NO_OOM).
+ * Make room for a body of `expected` bytes (its Content-Length), so that
+ * the buffer is allocated once rather than doubled and copied as it fills.
+ * A hint only: a body that turns out longer still grows the buffer.
+ * Never throws.
+ */
+void
+fauna_parser_reserve(FaunaParser *parser, size_t expected)
+{
+	JParse	   *jp = &parser->jp;
+	char	   *nb;
+
+	if (parser->failed || jp->buf != NULL || expected == 0 ||
+		expected >= FAUNA_MAX_BODY)
+		return;
+	nb = MemoryContextAllocExtended(jp->cxt, expected + 1,
+									MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (nb == NULL)
+		return;					/* fauna_parser_append() will say so */
+	jp->buf = nb;
+	jp->buf[0] = '\0';
+	parser->cap = expected + 1;
+}
+
+/*
+ * Keep body bytes as they arrive, without parsing them yet: the caller
+ * parses them with fauna_parser_catch_up() when it has nothing else to do,
+ * so that the transfer is never slowed down by the parsing.  Runs inside
+ * libcurl's write callback: it must not ereport, so failures (out of
+ * memory, too large) are only recorded.  The buffer doubles as it fills
+ * (MCXT_ALLOC_NO_OOM).
  */
 bool
-fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
+fauna_parser_append(FaunaParser *parser, const char *buf, size_t len)
 {
 	JParse	   *jp = &parser->jp;
 
@@ -1084,7 +1124,24 @@ fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
 	memcpy(jp->buf + jp->len, buf, len);
 	jp->len += len;
 	jp->buf[jp->len] = '\0';
+	return true;
+}
 
+/*
+ * Parse the bytes appended since the last call, as far as they go.  Never
+ * throws: a syntax error is recorded (false), for
+ * fauna_parser_finish_page() to raise.
+ */
+bool
+fauna_parser_catch_up(FaunaParser *parser)
+{
+	JParse	   *jp = &parser->jp;
+
+	if (parser->failed)
+		return false;
+	if (jp->len == parser->parsed_len)
+		return true;
+	parser->parsed_len = jp->len;
 	if (json_parse(jp) == JR_ERROR)
 	{
 		char		detail[256];
@@ -1093,6 +1150,61 @@ fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
 		return parser_fail(parser, detail);
 	}
 	return true;
+}
+
+/* Bytes appended and parsed at once (error bodies, tests, the fuzzer). */
+bool
+fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
+{
+	return fauna_parser_append(parser, buf, len) &&
+		fauna_parser_catch_up(parser);
+}
+
+/*
+ * The cursor of a complete FQL v10 page body, read from its tail without
+ * parsing the body, or NULL.  A guess: the last "after":"..." member within
+ * the last FAUNA_GUESS_TAIL bytes is taken for the page's cursor, which is
+ * right for the pages Fauna sends (the cursor follows the documents, and
+ * the summary and stats that follow it hold no such member).  It lets the
+ * request of the next page leave before this one is parsed; the caller must
+ * compare the guess with the parsed page's cursor before using what the
+ * guessed request returns.  A cursor holding an escape is not guessed.
+ */
+#define FAUNA_GUESS_TAIL	(64 * 1024)
+
+char *
+fauna_parser_guess_after(FaunaParser *parser)
+{
+	static const char key[] = "\"after\":";
+	const size_t keylen = sizeof(key) - 1;
+	JParse	   *jp = &parser->jp;
+	const char *buf = jp->buf;
+	size_t		floor_pos;
+	size_t		i;
+
+	if (parser->failed || parser->v4 || buf == NULL || jp->len < keylen + 2)
+		return NULL;
+	floor_pos = jp->len > FAUNA_GUESS_TAIL ? jp->len - FAUNA_GUESS_TAIL : 0;
+	for (i = jp->len - keylen; i-- > floor_pos;)
+	{
+		size_t		start;
+		size_t		end;
+
+		if (buf[i] != '"' || memcmp(buf + i, key, keylen) != 0)
+			continue;
+		if (i < jp->rewritten_to)
+			return NULL;		/* may be the product of an unescape */
+		start = skip_ws(buf, i + keylen);
+		if (buf[start] != '"')
+			return NULL;		/* not a string: no guess */
+		start++;
+		for (end = start; end < jp->len && json_plain[(unsigned char) buf[end]]; end++)
+			;
+		if (end >= jp->len || buf[end] != '"' || end == start)
+			return NULL;		/* an escape, a control byte, UTF-8, empty */
+		return pnstrdup(buf + start, end - start);
+	}
+	return NULL;
 }
 
 static void invalid_response(const char *what, const char *detail)

@@ -86,18 +86,26 @@ typedef struct FaunaStats
 typedef struct FaunaPage FaunaPage;
 
 /*
- * Incremental parser: fed body bytes as they arrive from the network, and
- * parsing them as they come.  fauna_parser_feed() never throws (it is
- * called from inside libcurl's write callback, where a longjmp would
- * corrupt libcurl's state): it keeps the bytes in a buffer in the context
- * the parser was created in and records the first failure (out of memory,
- * too large, bad JSON), returning false so that the transfer stops;
+ * Incremental parser: body bytes are appended as they arrive from the
+ * network (fauna_parser_append(), cheap, so that the transfer goes at the
+ * network's pace) and parsed whenever the backend would otherwise wait
+ * (fauna_parser_catch_up()), so that a page is mostly parsed by the time
+ * its last byte arrives.  Neither throws (they run inside libcurl's write
+ * callback and its wait loop, where a longjmp would corrupt libcurl's
+ * state): the bytes go to a buffer in the context the parser was created
+ * in, and the first failure (out of memory, too large, bad JSON) is
+ * recorded and the call returns false, so that the transfer stops;
  * fauna_parser_finish_page() then raises it, or completes the page.
+ * fauna_parser_feed() is both at once.
  */
 typedef struct FaunaParser FaunaParser;
 
 extern FaunaParser *fauna_parser_create(MemoryContext cxt);
+extern void fauna_parser_reserve(FaunaParser *parser, size_t expected);
+extern bool fauna_parser_append(FaunaParser *parser, const char *buf, size_t len);
+extern bool fauna_parser_catch_up(FaunaParser *parser);
 extern bool fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len);
+extern char *fauna_parser_guess_after(FaunaParser *parser);
 
 /*
  * Finish a successful (HTTP 200) /query/1 response and turn it into a page.
@@ -291,6 +299,19 @@ extern void fauna_request_start(FaunaConn *conn, const char *body,
  */
 extern FaunaPage *fauna_request_wait(FaunaConn *conn,
 									 FaunaRequestCounters *counters);
+
+/*
+ * The same, calling body_done(parser, arg) once the response is complete
+ * (HTTP 200, all its bytes in, the connection free again) and before it is
+ * parsed to the end, so that the caller can start its next request on the
+ * same connection (e.g. with fauna_parser_guess_after()) while this page
+ * is being parsed.
+ */
+typedef void (*FaunaBodyDone) (FaunaParser *parser, void *arg);
+
+extern FaunaPage *fauna_request_wait_then(FaunaConn *conn,
+										  FaunaRequestCounters *counters,
+										  FaunaBodyDone body_done, void *arg);
 
 /* The same, but Fauna's error answers give NULL rather than an ERROR. */
 extern FaunaPage *fauna_request_wait_optional(FaunaConn *conn,

@@ -160,6 +160,10 @@ typedef struct FaunaReader
 	int64		snapshot_ts;	/* the first page's txn time (µs), 0 before */
 	FaunaExpect expect;			/* what the query answers: pages, or (byId)
 								 * one document or null */
+	bool		swapped;		/* reader_fetch(): page_cxt is the new page's */
+	char	   *guessed_after;	/* the cursor the request in flight was
+								 * started with before its page was parsed */
+	int64		mispredicted;	/* guessed requests abandoned */
 } FaunaReader;
 
 /* Executor state of a scan (node->fdw_state). */
@@ -1280,25 +1284,68 @@ reader_reset(FaunaReader *reader)
 }
 
 /*
+ * The page just fetched becomes the current one: its context is swapped in,
+ * and the previous page (all its rows returned) is freed.
+ */
+static void
+reader_swap_pages(FaunaReader *reader)
+{
+	MemoryContext swap;
+
+	if (reader->swapped)
+		return;
+	swap = reader->page_cxt;
+	reader->page_cxt = reader->next_cxt;
+	reader->next_cxt = swap;
+	MemoryContextReset(reader->next_cxt);	/* the previous page */
+	reader->swapped = true;
+}
+
+/*
+ * Called when a page's response is complete but not yet parsed to its end:
+ * start the next page's request with the cursor guessed from the body's
+ * tail, so that Fauna computes page N+1 while page N is being parsed.
+ * reader_fetch() checks the guess against the parsed cursor.
+ */
+static void
+reader_guess_next(FaunaParser *parser, void *arg)
+{
+	FaunaReader *reader = (FaunaReader *) arg;
+	char	   *after;
+
+	reader_swap_pages(reader);
+	after = fauna_parser_guess_after(parser);
+	if (after == NULL)
+		return;
+	resetStringInfo(&reader->body);
+	fauna_fql_next_page(after, &reader->body);
+	reader_request(reader);
+	reader->guessed_after = after;
+}
+
+/*
  * Make the response to the request in reader->body the current page,
  * starting the request if it was not prefetched.  The previous page is
  * freed once the new one is there.
  *
- * Pipelining: as soon as a page is parsed, the request of the following
- * one (its cursor is in this page) is started, before any row of this page
- * is returned; reader_next() lets it progress between rows, so that Fauna
- * computes page N+1 and the bytes arrive and are parsed while the executor
- * works on page N.  At most two pages are in memory.  A failure of the
- * prefetch (after its retries, which resend the same cursor) is raised
- * here, when its page is needed, never as the end of the result.
+ * Pipelining: the request of the following page (its cursor is in this
+ * page) is started before any row of this page is returned; reader_next()
+ * lets it progress between rows, so that Fauna computes page N+1 and the
+ * bytes arrive and are parsed while the executor works on page N.  With
+ * FQL v10, it leaves even before page N is parsed, with the cursor read
+ * from the end of the body (reader_guess_next), and is abandoned for the
+ * right one should the parsed cursor differ.  At most two pages are in
+ * memory.  A failure of the prefetch (after its retries, which resend the
+ * same cursor) is raised here, when its page is needed, never as the end
+ * of the result.
  */
 static void
 reader_fetch(FaunaReader *reader)
 {
 	FaunaStats	stats;
 	MemoryContext oldcxt;
-	MemoryContext swap;
 	char	   *after;
+	bool		guess;
 
 	if (!reader->in_flight)
 		reader_request(reader);
@@ -1307,12 +1354,16 @@ reader_fetch(FaunaReader *reader)
 	reader->count = 0;
 	reader->next = 0;
 
-	reader->page = fauna_request_wait(reader->conn, &reader->counters);
+	/* guessing needs neither the page's row count (LIMIT) nor v4 arrays */
+	guess = reader->prefetch && reader->limit < 0 && reader->v4 == NULL &&
+		reader->expect == FAUNA_EXPECT_PAGE;
+	reader->swapped = false;
+	reader->guessed_after = NULL;
 	reader->in_flight = false;
-	swap = reader->page_cxt;
-	reader->page_cxt = reader->next_cxt;
-	reader->next_cxt = swap;
-	MemoryContextReset(reader->next_cxt);	/* the previous page */
+	reader->page = fauna_request_wait_then(reader->conn, &reader->counters,
+										   guess ? reader_guess_next : NULL,
+										   reader);
+	reader_swap_pages(reader);
 	reader->count = fauna_page_count(reader->page);
 
 	memset(&stats, 0, sizeof(stats));
@@ -1328,8 +1379,22 @@ reader_fetch(FaunaReader *reader)
 	oldcxt = MemoryContextSwitchTo(reader->page_cxt);
 	after = fauna_page_after(reader->page);
 	MemoryContextSwitchTo(oldcxt);
-	resetStringInfo(&reader->body);
 	reader->more = (after != NULL);
+
+	if (reader->guessed_after)
+	{
+		bool		right = after && strcmp(after, reader->guessed_after) == 0;
+
+		pfree(reader->guessed_after);
+		reader->guessed_after = NULL;
+		if (right)
+			return;				/* its request is on its way */
+		fauna_request_abort(reader->conn);
+		reader->in_flight = false;
+		reader->mispredicted++;
+	}
+
+	resetStringInfo(&reader->body);
 	if (after)
 	{
 		if (reader->v4)
@@ -1803,6 +1868,9 @@ faunaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (r->counters.attempts > r->counters.requests)
 			ExplainPropertyInteger("Fauna retries", NULL,
 								   r->counters.attempts - r->counters.requests, es);
+		if (r->mispredicted > 0)
+			ExplainPropertyInteger("Fauna requests abandoned", NULL,
+								   r->mispredicted, es);
 		ExplainPropertyInteger("Fauna documents", NULL, r->documents, es);
 		ExplainPropertyInteger("Fauna bytes received", NULL,
 							   r->counters.bytes_received, es);
