@@ -854,6 +854,7 @@ fauna_request_wait_then(FaunaConn *conn, FaunaRequestCounters *counters,
 
 	/* decode.c raises its own ERROR for a bad body */
 	page = fauna_parser_finish_page(parser, what_phrase);
+	pfree(what_phrase);
 	if (txn_time > 0)
 		fauna_page_set_txn_ts(page, txn_time);
 	if (v4_stats)
