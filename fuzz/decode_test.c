@@ -773,11 +773,11 @@ test_v4_shapes(void)
  * The cursor guessed from the tail of a complete body (NULL as "NULL"),
  * and the page of the same body received the way the scan receives it:
  * appended in chunks, parsed in between only every other chunk (as when
- * the network is faster than the parser), with the Content-Length
- * reserved first.
+ * the network is faster than the parser), after reserving `reserve`
+ * bytes as for a Content-Length (a header that may be wrong).
  */
 static char *
-guess_and_page(const char *body, size_t chunk)
+guess_and_page(const char *body, size_t chunk, size_t reserve)
 {
 	MemoryContext cxt = shim_context_create();
 	sigjmp_buf	jb;
@@ -795,7 +795,7 @@ guess_and_page(const char *body, size_t chunk)
 		int			k = 0;
 
 		fauna_parser_expect(parser, FAUNA_EXPECT_PAGE);
-		fauna_parser_reserve(parser, len);
+		fauna_parser_reserve(parser, reserve);
 		for (size_t off = 0; off < len; off += chunk)
 		{
 			fauna_parser_append(parser, body + off, Min(chunk, len - off));
@@ -876,8 +876,16 @@ test_guess_after(void)
 		{
 			char		name[64];
 
+			size_t		len = strlen(cases[i].body);
+
 			snprintf(name, sizeof(name), "guess case %d chunk %zu", i, chunks[c]);
-			check(name, guess_and_page(cases[i].body, chunks[c]), cases[i].want);
+			check(name, guess_and_page(cases[i].body, chunks[c], len), cases[i].want);
+			/* a Content-Length too small, or far too large: the same */
+			snprintf(name, sizeof(name), "guess case %d chunk %zu short", i, chunks[c]);
+			check(name, guess_and_page(cases[i].body, chunks[c], len / 3), cases[i].want);
+			snprintf(name, sizeof(name), "guess case %d chunk %zu long", i, chunks[c]);
+			check(name, guess_and_page(cases[i].body, chunks[c], (size_t) 1 << 40),
+				  cases[i].want);
 		}
 	}
 
@@ -887,7 +895,7 @@ test_guess_after(void)
 	for (int i = 0; i < 70000; i++)
 		appendStringInfoChar(&big, 'z');
 	appendStringInfoString(&big, "\"}");
-	check("guess beyond the tail", guess_and_page(big.data, 4096),
+	check("guess beyond the tail", guess_and_page(big.data, 4096, big.len),
 		  "guess=NULL count=1 after=FAR");
 	pfree(big.data);
 }

@@ -1063,18 +1063,21 @@ parser_fail(FaunaParser *parser, const char *detail)
 /*
  * Make room for a body of `expected` bytes (its Content-Length), so that
  * the buffer is allocated once rather than doubled and copied as it fills.
- * A hint only: a body that turns out longer still grows the buffer.
- * Never throws.
+ * A hint only: a body that turns out longer still grows the buffer, and
+ * at most FAUNA_RESERVE_MAX is taken on the word of a header (a server
+ * announcing more than it sends must not make us hold it).  Never throws.
  */
+#define FAUNA_RESERVE_MAX	((size_t) 32 * 1024 * 1024)
+
 void
 fauna_parser_reserve(FaunaParser *parser, size_t expected)
 {
 	JParse	   *jp = &parser->jp;
 	char	   *nb;
 
-	if (parser->failed || jp->buf != NULL || expected == 0 ||
-		expected >= FAUNA_MAX_BODY)
+	if (parser->failed || jp->buf != NULL || expected == 0)
 		return;
+	expected = Min(expected, FAUNA_RESERVE_MAX);
 	nb = MemoryContextAllocExtended(jp->cxt, expected + 1,
 									MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 	if (nb == NULL)
