@@ -8,9 +8,9 @@
  * so that HTTP keep-alive and TLS sessions are reused across pages and
  * statements, like postgres_fdw's connection cache.  Every request in flight
  * has an easy handle of its own (see FaunaSlot): a scan may prefetch its
- * next page while another scan of the same statement waits for its own.  An ALTER or DROP
- * of the server or user mapping marks the entry invalid; it is rebuilt with
- * the new options the next time it is needed.
+ * next page while another scan of the same statement waits for its own.
+ * An ALTER or DROP of the server or user mapping marks the entry invalid;
+ * it is rebuilt with the new options the next time it is needed.
  *
  * Requests run on curl's multi interface.  Instead of letting curl block,
  * the backend waits on curl's sockets together with its latch, waking at
@@ -23,11 +23,16 @@
  * the memory its parser writes to.  fauna_request_poll() lets curl move
  * transfers forward without waiting, between the rows of a scan.
  *
- * Response bodies of HTTP 200 are streamed into decode.c's incremental
- * parser as they arrive, and become a page only if the response was
- * application/json and of the shape the caller's query can answer; other
- * bodies are buffered (bounded) and parsed as Fauna error objects.  curl's callbacks never throw: an ERROR raised there
- * would longjmp out of libcurl and corrupt its state.
+ * Response bodies of HTTP 200 are appended to decode.c's incremental
+ * parser as they arrive, and parsed whenever the backend would otherwise
+ * wait (no socket ready, or between rows), so that the transfer never
+ * waits for the parser.  Once a body is complete its connection is free
+ * again, and fauna_request_wait_then() lets the caller start its next
+ * request before the body is parsed to its end.  A body becomes a page
+ * only if the response was application/json and of the shape the caller's
+ * query can answer; other bodies are buffered (bounded) and parsed as
+ * Fauna error objects.  curl's callbacks never throw: an ERROR raised
+ * there would longjmp out of libcurl and corrupt its state.
  *
  * The secret is sent only in the Authorization header.  It is never logged
  * (CURLOPT_VERBOSE stays off), never part of an error message, and any

@@ -286,8 +286,8 @@ extern FaunaConn *fauna_get_connection(UserMapping *user,
  * response is collected by fauna_request_wait().  `what` names the
  * collection for error messages.  The page will be allocated in a new child
  * context of page_cxt (resetting page_cxt frees it); the response is parsed
- * as it arrives.  Split in two so that a scan can later request page N+1
- * while it still returns rows of page N.
+ * as it arrives.  Split in two so that a scan can request page N+1 while
+ * it still parses and returns the rows of page N.
  */
 extern void fauna_request_start(FaunaConn *conn, const char *body,
 								const char *what, MemoryContext page_cxt);
