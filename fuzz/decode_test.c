@@ -192,13 +192,13 @@ convert(const char *body, size_t chunk, int elem, const char *path,
 }
 
 /*
- * Page-level facts: count, after, ids, stats, or the error.  The response
- * is parsed as the answer to a query that expects `expect`, as FQL v4 if
- * v4, and given the header counters hdr if not NULL.
+ * Run fn(cxt, arg, out, outsize) in a fresh memory context, with ERRORs
+ * caught: its output, or "ERROR: message | detail".
  */
+typedef void (*GuardedFn) (MemoryContext cxt, void *arg, char *out, size_t outsize);
+
 static char *
-page_summary_of(const char *body, size_t chunk, FaunaExpect expect, bool v4,
-				const FaunaStats *hdr)
+run_guarded(GuardedFn fn, void *arg)
 {
 	MemoryContext cxt = shim_context_create();
 	sigjmp_buf	jb;
@@ -207,40 +207,7 @@ page_summary_of(const char *body, size_t chunk, FaunaExpect expect, bool v4,
 	CurrentMemoryContext = cxt;
 	PG_exception_stack = &jb;
 	if (sigsetjmp(jb, 0) == 0)
-	{
-		FaunaParser *parser = fauna_parser_create(cxt);
-		size_t		len = strlen(body);
-		FaunaPage  *page;
-		FaunaStats	st;
-		char	   *after;
-		int			n;
-
-		if (v4)
-			fauna_parser_set_v4(parser);
-		fauna_parser_expect(parser, expect);
-		for (size_t off = 0; off < len; off += chunk)
-			fauna_parser_feed(parser, body + off, Min(chunk, len - off));
-		page = fauna_parser_finish_page(parser, "collection \"T\"");
-		if (hdr)
-			fauna_page_set_header_stats(page, hdr);
-		fauna_page_stats(page, &st);
-		after = fauna_page_after(page);
-		n = fauna_page_count(page);
-		snprintf(out, sizeof(out), "count=%d after=%s ids=", n,
-				 after ? after : "NULL");
-		for (int i = 0; i < n; i++)
-		{
-			const char *id = fauna_page_document_id(page, i);
-
-			strcat(out, id ? id : "-");
-			strcat(out, ",");
-		}
-		snprintf(out + strlen(out), sizeof(out) - strlen(out),
-				 " stats=%lld/%lld/%lld/%lld/%lld",
-				 (long long) st.read_ops, (long long) st.compute_ops,
-				 (long long) st.write_ops, (long long) st.bytes_read,
-				 (long long) st.txn_ts);
-	}
+		fn(cxt, arg, out, sizeof(out));
 	else
 		snprintf(out, sizeof(out), "ERROR: %s | %s", shim_error.message,
 				 shim_error.detail);
@@ -248,6 +215,66 @@ page_summary_of(const char *body, size_t chunk, FaunaExpect expect, bool v4,
 	CurrentMemoryContext = test_cxt;
 	shim_context_delete(cxt);
 	return out;
+}
+
+typedef struct SummaryArgs
+{
+	const char *body;
+	size_t		chunk;
+	FaunaExpect expect;
+	bool		v4;
+	const FaunaStats *hdr;
+} SummaryArgs;
+
+static void
+summarize_page(MemoryContext cxt, void *arg, char *out, size_t outsize)
+{
+	SummaryArgs *a = (SummaryArgs *) arg;
+	FaunaParser *parser = fauna_parser_create(cxt);
+	size_t		len = strlen(a->body);
+	FaunaPage  *page;
+	FaunaStats	st;
+	char	   *after;
+	int			n;
+
+	if (a->v4)
+		fauna_parser_set_v4(parser);
+	fauna_parser_expect(parser, a->expect);
+	for (size_t off = 0; off < len; off += a->chunk)
+		fauna_parser_feed(parser, a->body + off, Min(a->chunk, len - off));
+	page = fauna_parser_finish_page(parser, "collection \"T\"");
+	if (a->hdr)
+		fauna_page_set_header_stats(page, a->hdr);
+	fauna_page_stats(page, &st);
+	after = fauna_page_after(page);
+	n = fauna_page_count(page);
+	snprintf(out, outsize, "count=%d after=%s ids=", n, after ? after : "NULL");
+	for (int i = 0; i < n; i++)
+	{
+		const char *id = fauna_page_document_id(page, i);
+
+		strcat(out, id ? id : "-");
+		strcat(out, ",");
+	}
+	snprintf(out + strlen(out), outsize - strlen(out),
+			 " stats=%lld/%lld/%lld/%lld/%lld",
+			 (long long) st.read_ops, (long long) st.compute_ops,
+			 (long long) st.write_ops, (long long) st.bytes_read,
+			 (long long) st.txn_ts);
+}
+
+/*
+ * Page-level facts: count, after, ids, stats, or the error.  The response
+ * is parsed as the answer to a query that expects `expect`, as FQL v4 if
+ * v4, and given the header counters hdr if not NULL.
+ */
+static char *
+page_summary_of(const char *body, size_t chunk, FaunaExpect expect, bool v4,
+				const FaunaStats *hdr)
+{
+	SummaryArgs a = {body, chunk, expect, v4, hdr};
+
+	return run_guarded(summarize_page, &a);
 }
 
 static char *
@@ -769,6 +796,40 @@ test_v4_shapes(void)
 		  "count=0 after=NULL ids= stats=9/2/1/300/3");
 }
 
+typedef struct GuessArgs
+{
+	const char *body;
+	size_t		chunk;
+	size_t		reserve;
+} GuessArgs;
+
+static void
+guess_then_parse(MemoryContext cxt, void *arg, char *out, size_t outsize)
+{
+	GuessArgs  *a = (GuessArgs *) arg;
+	FaunaParser *parser = fauna_parser_create(cxt);
+	size_t		len = strlen(a->body);
+	char	   *guess;
+	FaunaPage  *page;
+	char	   *after;
+	int			k = 0;
+
+	fauna_parser_expect(parser, FAUNA_EXPECT_PAGE);
+	fauna_parser_reserve(parser, a->reserve);
+	for (size_t off = 0; off < len; off += a->chunk)
+	{
+		fauna_parser_append(parser, a->body + off, Min(a->chunk, len - off));
+		if (k++ % 2 == 1)
+			fauna_parser_catch_up(parser);
+	}
+	guess = fauna_parser_guess_after(parser);
+	page = fauna_parser_finish_page(parser, "collection \"T\"");
+	after = fauna_page_after(page);
+	snprintf(out, outsize, "guess=%s count=%d after=%s",
+			 guess ? guess : "NULL", fauna_page_count(page),
+			 after ? after : "NULL");
+}
+
 /*
  * The cursor guessed from the tail of a complete body (NULL as "NULL"),
  * and the page of the same body received the way the scan receives it:
@@ -779,43 +840,9 @@ test_v4_shapes(void)
 static char *
 guess_and_page(const char *body, size_t chunk, size_t reserve)
 {
-	MemoryContext cxt = shim_context_create();
-	sigjmp_buf	jb;
-	static char out[4096];
+	GuessArgs	a = {body, chunk, reserve};
 
-	CurrentMemoryContext = cxt;
-	PG_exception_stack = &jb;
-	if (sigsetjmp(jb, 0) == 0)
-	{
-		FaunaParser *parser = fauna_parser_create(cxt);
-		size_t		len = strlen(body);
-		FaunaPage  *page;
-		char	   *guess;
-		char	   *after;
-		int			k = 0;
-
-		fauna_parser_expect(parser, FAUNA_EXPECT_PAGE);
-		fauna_parser_reserve(parser, reserve);
-		for (size_t off = 0; off < len; off += chunk)
-		{
-			fauna_parser_append(parser, body + off, Min(chunk, len - off));
-			if (k++ % 2 == 1)
-				fauna_parser_catch_up(parser);
-		}
-		guess = fauna_parser_guess_after(parser);
-		page = fauna_parser_finish_page(parser, "collection \"T\"");
-		after = fauna_page_after(page);
-		snprintf(out, sizeof(out), "guess=%s count=%d after=%s",
-				 guess ? guess : "NULL", fauna_page_count(page),
-				 after ? after : "NULL");
-	}
-	else
-		snprintf(out, sizeof(out), "ERROR: %s | %s", shim_error.message,
-				 shim_error.detail);
-	PG_exception_stack = NULL;
-	CurrentMemoryContext = test_cxt;
-	shim_context_delete(cxt);
-	return out;
+	return run_guarded(guess_then_parse, &a);
 }
 
 /*

@@ -752,8 +752,6 @@ fauna_request_wait_then(FaunaConn *conn, FaunaRequestCounters *counters,
 	FaunaEntry *entry = conn->entry;
 	FaunaPage  *volatile page = NULL;
 	FaunaParser *volatile parser = NULL;
-	volatile int64 txn_time = -1;
-	volatile bool v4_stats = false;
 	FaunaStats	hstats;
 	char	   *volatile what_phrase = NULL;
 
@@ -780,15 +778,13 @@ fauna_request_wait_then(FaunaConn *conn, FaunaRequestCounters *counters,
 
 			if (res.curlcode == CURLE_OK && res.status == 200)
 			{
-				/* parsed to the end below, once the connection is free */
+				/*
+				 * Parsed to the end below, once the connection is free: keep
+				 * what the slot's next request would overwrite.
+				 */
 				parser = slot->parser;
 				what_phrase = pstrdup(slot->what_phrase);
-				txn_time = slot->hstat[HS_TXN_TIME];
-				if (entry->api_version == 4)
-				{
-					header_stats(slot, &hstats);
-					v4_stats = true;
-				}
+				header_stats(slot, &hstats);
 				counters->requests++;
 				break;
 			}
@@ -860,9 +856,9 @@ fauna_request_wait_then(FaunaConn *conn, FaunaRequestCounters *counters,
 	/* decode.c raises its own ERROR for a bad body */
 	page = fauna_parser_finish_page(parser, what_phrase);
 	pfree(what_phrase);
-	if (txn_time > 0)
-		fauna_page_set_txn_ts(page, txn_time);
-	if (v4_stats)
+	if (hstats.txn_ts > 0)
+		fauna_page_set_txn_ts(page, hstats.txn_ts);
+	if (entry->api_version == 4)
 		fauna_page_set_header_stats(page, &hstats);
 	return page;
 }
@@ -1062,9 +1058,6 @@ run_attempt(FaunaSlot *slot)
 		}
 		if (slot->parser)
 			(void) fauna_parser_catch_up(slot->parser);
-		collect_done(entry);
-		if (slot->done)
-			continue;
 
 		curl_multi_timeout(entry->multi, &timeout);
 		if (timeout < 0 || timeout > FAUNA_WAIT_MAX_MS)

@@ -160,10 +160,9 @@ typedef struct FaunaReader
 	int64		snapshot_ts;	/* the first page's txn time (µs), 0 before */
 	FaunaExpect expect;			/* what the query answers: pages, or (byId)
 								 * one document or null */
-	bool		swapped;		/* reader_fetch(): page_cxt is the new page's */
 	char	   *guessed_after;	/* the cursor the request in flight was
 								 * started with before its page was parsed */
-	int64		mispredicted;	/* guessed requests abandoned */
+	int64		guesses_abandoned;	/* requests of wrong guesses */
 } FaunaReader;
 
 /* Executor state of a scan (node->fdw_state). */
@@ -1285,20 +1284,19 @@ reader_reset(FaunaReader *reader)
 
 /*
  * The page just fetched becomes the current one: its context is swapped in,
- * and the previous page (all its rows returned) is freed.
+ * and the previous page (all its rows returned) is freed.  Only once the
+ * new page is complete: freeing the old one before waiting for the new
+ * one measured 20-30% more backend CPU per scan (likely the allocator
+ * handing the page's memory back and faulting it in again).
  */
 static void
 reader_swap_pages(FaunaReader *reader)
 {
-	MemoryContext swap;
+	MemoryContext swap = reader->page_cxt;
 
-	if (reader->swapped)
-		return;
-	swap = reader->page_cxt;
 	reader->page_cxt = reader->next_cxt;
 	reader->next_cxt = swap;
-	MemoryContextReset(reader->next_cxt);	/* the previous page */
-	reader->swapped = true;
+	MemoryContextReset(reader->next_cxt);
 }
 
 /*
@@ -1311,12 +1309,11 @@ static void
 reader_guess_next(FaunaParser *parser, void *arg)
 {
 	FaunaReader *reader = (FaunaReader *) arg;
-	char	   *after;
+	char	   *after = fauna_parser_guess_after(parser);
 
-	reader_swap_pages(reader);
-	after = fauna_parser_guess_after(parser);
 	if (after == NULL)
 		return;
+	reader_swap_pages(reader);
 	resetStringInfo(&reader->body);
 	fauna_fql_next_page(after, &reader->body);
 	reader_request(reader);
@@ -1357,13 +1354,13 @@ reader_fetch(FaunaReader *reader)
 	/* guessing needs neither the page's row count (LIMIT) nor v4 arrays */
 	guess = reader->prefetch && reader->limit < 0 && reader->v4 == NULL &&
 		reader->expect == FAUNA_EXPECT_PAGE;
-	reader->swapped = false;
 	reader->guessed_after = NULL;
 	reader->in_flight = false;
 	reader->page = fauna_request_wait_then(reader->conn, &reader->counters,
 										   guess ? reader_guess_next : NULL,
 										   reader);
-	reader_swap_pages(reader);
+	if (reader->guessed_after == NULL)
+		reader_swap_pages(reader);	/* else done before the guessed request */
 	reader->count = fauna_page_count(reader->page);
 
 	memset(&stats, 0, sizeof(stats));
@@ -1391,7 +1388,7 @@ reader_fetch(FaunaReader *reader)
 			return;				/* its request is on its way */
 		fauna_request_abort(reader->conn);
 		reader->in_flight = false;
-		reader->mispredicted++;
+		reader->guesses_abandoned++;
 	}
 
 	resetStringInfo(&reader->body);
@@ -1868,9 +1865,9 @@ faunaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (r->counters.attempts > r->counters.requests)
 			ExplainPropertyInteger("Fauna retries", NULL,
 								   r->counters.attempts - r->counters.requests, es);
-		if (r->mispredicted > 0)
+		if (r->guesses_abandoned > 0)
 			ExplainPropertyInteger("Fauna requests abandoned", NULL,
-								   r->mispredicted, es);
+								   r->guesses_abandoned, es);
 		ExplainPropertyInteger("Fauna documents", NULL, r->documents, es);
 		ExplainPropertyInteger("Fauna bytes received", NULL,
 							   r->counters.bytes_received, es);
