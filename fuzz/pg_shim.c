@@ -814,6 +814,26 @@ timestamp2tm(Timestamp dt, int *tzp, struct pg_tm *tm, fsec_t *fsec,
 	return 0;
 }
 
+/*
+ * Rounding to a timestamp(p) typmod: to the nearest multiple of
+ * 10^(6 - p) microseconds, halves away from zero, as the server does.
+ */
+bool
+AdjustTimestampForTypmodError(Timestamp *time, int32 typmod, bool *error)
+{
+	int64		scale = 1;
+
+	if (typmod < 0 || typmod >= MAX_TIMESTAMP_PRECISION)
+		return true;
+	for (int i = typmod; i < MAX_TIMESTAMP_PRECISION; i++)
+		scale *= 10;
+	if (*time >= 0)
+		*time = (*time + scale / 2) / scale * scale;
+	else
+		*time = -((-*time + scale / 2) / scale * scale);
+	return true;
+}
+
 /* options.c's identifier rule, restated: the shim cannot link options.c. */
 bool
 fauna_is_identifier(const char *name)

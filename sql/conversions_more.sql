@@ -81,6 +81,36 @@ EXPLAIN (VERBOSE, COSTS OFF)
   SELECT ref FROM more_times WHERE ts_plain > '2000-01-01';
 SELECT ref FROM more_times WHERE ts_plain > '2000-01-01' AND ref = '101';
 SELECT count(*) FROM more_times WHERE ts_plain < '2000-01-01' AND ref = '101';
+-- timestamptz(p) and timestamp(p) round to p fraction digits, as a cast
+-- of the full value does
+CREATE FOREIGN TABLE more_precision (
+  ref text, full_tz timestamptz OPTIONS (path 'tc'),
+  tz0 timestamptz(0) OPTIONS (path 'tc'), tz1 timestamptz(1) OPTIONS (path 'tc'),
+  tz2 timestamptz(2) OPTIONS (path 'tc'), tz3 timestamptz(3) OPTIONS (path 'tc'),
+  tz4 timestamptz(4) OPTIONS (path 'tc'), tz5 timestamptz(5) OPTIONS (path 'tc'),
+  tz6 timestamptz(6) OPTIONS (path 'tc'),
+  full_t timestamp OPTIONS (path 'tc'),
+  t0 timestamp(0) OPTIONS (path 'tc'), t3 timestamp(3) OPTIONS (path 'tc'),
+  t5 timestamp(5) OPTIONS (path 'tc'), t6 timestamp(6) OPTIONS (path 'tc'),
+  ts timestamptz(0)
+) SERVER conv2 OPTIONS (collection 'ConvMore');
+SELECT tz0, tz1, tz2, tz3, tz4, tz5, tz6 FROM more_precision WHERE ref = '101';
+SELECT t0, t3, t5, t6 FROM more_precision WHERE ref = '101';
+SELECT tz0 = full_tz::timestamptz(0) AND tz1 = full_tz::timestamptz(1) AND
+       tz2 = full_tz::timestamptz(2) AND tz3 = full_tz::timestamptz(3) AND
+       tz4 = full_tz::timestamptz(4) AND tz5 = full_tz::timestamptz(5) AND
+       tz6 = full_tz AND t0 = full_t::timestamp(0) AND
+       t3 = full_t::timestamp(3) AND t5 = full_t::timestamp(5) AND
+       t6 = full_t AS each_as_a_cast
+  FROM more_precision WHERE ref = '101';
+-- a rounded ts is compared here, not by Fauna, which holds the exact one:
+-- the answer is the local filter's
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT ref FROM more_precision WHERE ts >= '2000-01-01';
+SELECT ref FROM more_precision
+ WHERE ts >= (SELECT ts FROM more_precision WHERE ref = '101') ORDER BY ref;
+SELECT ref FROM (SELECT ref, ts FROM more_precision OFFSET 0) s
+ WHERE ts >= (SELECT ts FROM more_precision WHERE ref = '101') ORDER BY ref;
 -- a date, a string (even one that looks like a time) and a number are not
 -- times
 SELECT t FROM more_times WHERE ref = '102';

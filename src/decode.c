@@ -69,6 +69,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/datetime.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/date.h"
@@ -3161,16 +3162,22 @@ time_value(FaunaConv *cv, JV *inner)
 	return usecs;
 }
 
-/* Unix-epoch microseconds -> PostgreSQL timestamp, range-checked. */
+/*
+ * Unix-epoch microseconds -> PostgreSQL timestamp, rounded to the column's
+ * precision (timestamptz(p)) as PostgreSQL rounds, and range-checked.
+ */
 static Timestamp
-fauna_time_to_timestamp(FaunaConv *cv, JV *inner, Oid typid)
+fauna_time_to_timestamp(FaunaConv *cv, JV *inner, Oid typid, int32 typmod)
 {
 	int64		usecs = time_value(cv, inner);
 	Timestamp	ts;
+	bool		rounding_failed = false;
 
 	/* no overflow: parse_time() accepts 4-digit years only */
 	ts = usecs - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-	if (!IS_VALID_TIMESTAMP(ts))
+	if (!IS_VALID_TIMESTAMP(ts) ||
+		!AdjustTimestampForTypmodError(&ts, typmod, &rounding_failed) ||
+		rounding_failed)
 		out_of_range(cv, FV_TIME, jtext(inner), typid);
 	return ts;
 }
@@ -3267,7 +3274,8 @@ convert_value(FaunaConv *cv, JV *v, Oid typid, int32 typmod, bool in_array)
 		case TIMESTAMPOID:
 			if (t != FV_TIME)
 				cannot_convert(cv, t, typid);
-			return TimestampGetDatum(fauna_time_to_timestamp(cv, inner, typid));
+			return TimestampGetDatum(fauna_time_to_timestamp(cv, inner, typid,
+																  typmod));
 		case DATEOID:
 			{
 				int64		days;

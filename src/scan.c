@@ -429,6 +429,11 @@ classify_qual(RestrictInfo *rinfo, RelOptInfo *baserel, FaunaRelInfo *fpinfo,
 		if ((coltype != TIMESTAMPTZOID && coltype != INT8OID) ||
 			exprType((Node *) right) != coltype)
 			return FAUNA_QUAL_LOCAL;
+		/* timestamptz(p) values are rounded: Fauna would compare others */
+		if (coltype == TIMESTAMPTZOID &&
+			exprTypmod((Node *) left) >= 0 &&
+			exprTypmod((Node *) left) < MAX_TIMESTAMP_PRECISION)
+			return FAUNA_QUAL_LOCAL;
 		for (i = 0; i < (int) lengthof(ops); i++)
 		{
 			if (strcmp(opname, ops[i].name) == 0)

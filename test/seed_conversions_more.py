@@ -49,6 +49,8 @@ def main():
         # timestamp (without time zone): UTC wall time
         "t": T("2023-04-06T03:33:32.226Z"),
         "t9": T("1999-12-31T23:59:59.123456789Z"),
+        # timestamp(p): rounding carries into the next year at p = 0 and 1
+        "tc": T("2023-12-31T23:59:59.987654Z"),
     }
     bad = {
         "id": "102",
