@@ -2576,6 +2576,26 @@ ref_export(FaunaConv *cv, FaunaVType t, JV *obj, RefExport *r)
 }
 
 /*
+ * Names FQL v10 keeps for its own modules and schema collections: Fauna
+ * refuses to create a collection of one of these names.
+ */
+static const char *const v10_reserved_collections[] = {
+	"AccessProvider", "Any", "Array", "Boolean", "Bytes", "Collection",
+	"Credential", "Database", "Date", "Double", "Function", "Int", "Key",
+	"Long", "Math", "Never", "Null", "Number", "Object", "Query", "Role",
+	"Set", "String", "Time", "Token", "events", NULL
+};
+
+bool
+fauna_is_reserved_collection_name(const char *name)
+{
+	for (int i = 0; v10_reserved_collections[i]; i++)
+		if (strcmp(name, v10_reserved_collections[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
  * A module value ({"@mod": name}) as the other references are exported:
  * a collection is {"id": name, "type": "collection"}, as FQL v4 sends the
  * same value (Ref(name, Ref("collections"))); a built-in module (Math,
@@ -4050,19 +4070,17 @@ v4_is_field(JV *value, const char *name)
 
 /*
  * Element i of a page of v4 index definitions (Get(Index(...)) of each
- * index): its name, the collection it indexes, and why it cannot serve
- * the ts ranges of that collection's scans (indexes.c's rule, from its
- * terms, values and "active").  *collection is NULL when the source is
- * not a single collection (several sources, or one with bindings): such
- * an index could return documents of other collections, and is never
- * used.  Returns false when the element is not an index definition.
- * Strings are palloc'd.
+ * index): its name, the collection it indexes, and the shape that
+ * indexes.c judges (terms, values, "active").  *collection is NULL when
+ * the source is not a single collection (several sources, or one with
+ * bindings): such an index could return documents of other collections,
+ * and is never used.  Returns false when the element is not an index
+ * definition.  Strings are palloc'd; shape->name is *name.
  */
 bool
 fauna_v4_page_index(FaunaPage *page, int i, char **name, char **collection,
-					FaunaIndexFlaw *flaw)
+					FaunaIndexShape *shape)
 {
-	FaunaIndexShape shape;
 	JV		   *ix;
 	JV		   *x;
 	JV		   *src;
@@ -4077,22 +4095,21 @@ fauna_v4_page_index(FaunaPage *page, int i, char **name, char **collection,
 	src = v4_ref_id(v4_ref_payload(JV_GET(ix, "source")));
 	*collection = src && !(src->flags & JF_NUL) ? pstrdup(src->u.s) : NULL;
 
-	memset(&shape, 0, sizeof(shape));
-	shape.name = *name;
-	shape.v4 = true;
-	shape.ready = jv_is(JV_GET(ix, "active"), JT_TRUE);
+	memset(shape, 0, sizeof(FaunaIndexShape));
+	shape->name = *name;
+	shape->v4 = true;
+	shape->ready = jv_is(JV_GET(ix, "active"), JT_TRUE);
 	x = JV_GET(ix, "terms");
-	shape.has_terms = x != NULL && x->type != JT_NULL &&
+	shape->has_terms = x != NULL && x->type != JT_NULL &&
 		!(x->type == JT_ARRAY && x->u.count == 0);
 	x = JV_GET(ix, "values");
 	if (jv_is(x, JT_ARRAY) && x->u.count >= 1)
 	{
 		/* v4_is_field() is true only for an ascending field */
-		shape.ts_first = shape.ts_ascending = v4_is_field(jv_elem(x, 0), "ts");
-		shape.ref_second_only = x->u.count == 2 &&
+		shape->ts_first = shape->ts_ascending = v4_is_field(jv_elem(x, 0), "ts");
+		shape->ref_second_only = x->u.count == 2 &&
 			v4_is_field(jv_elem(x, 1), "ref");
 	}
-	*flaw = fauna_index_flaw(&shape);
 	return true;
 }
 

@@ -171,6 +171,13 @@ extern void fauna_page_document(FaunaPage *page, int i,
 extern void fauna_column_prepare(FaunaColumn *column);
 
 /*
+ * Is name one FQL v10 keeps for its own modules and schema collections
+ * (Key, Math, Collection ...)?  A value {"@mod": name} exports as type
+ * "module" then, else as a collection.
+ */
+extern bool fauna_is_reserved_collection_name(const char *name);
+
+/*
  * Event feeds.  A /feed/1 response ({"events":[...],"cursor","has_next"})
  * becomes a page like any other: one element per add/update/remove event,
  * whose fields are the event's document, whose ts is the event's txn_ts and
@@ -248,9 +255,6 @@ extern void fauna_get_server_options(ForeignServer *server,
 extern void fauna_get_table_options(Oid relid, FaunaTableOptions *opts);
 extern char *fauna_get_secret(UserMapping *user, ForeignServer *server);
 extern bool fauna_is_identifier(const char *name);
-
-/* Is name one FQL v10 keeps for its own modules and schema collections? */
-extern bool fauna_is_reserved_collection_name(const char *name);
 
 /* ERROR if collection is a name FQL v10 keeps for its own modules */
 extern void fauna_check_collection_name(const char *collection,
@@ -547,12 +551,12 @@ extern void fauna_page_set_header_stats(FaunaPage *page, const FaunaStats *stats
 
 /*
  * decode.c: element i of a page of v4 index documents: its name, its
- * source collection (NULL unless exactly one collection) and why it cannot
- * serve ts ranges (indexes.c's rule; FAUNA_INDEX_OK: it can).
+ * source collection (NULL unless exactly one collection) and the shape
+ * indexes.c judges (fauna_index_flaw).
  * false if the element is not an index definition.
  */
 extern bool fauna_v4_page_index(FaunaPage *page, int i, char **name,
-								char **collection, FaunaIndexFlaw *flaw);
+								char **collection, FaunaIndexShape *shape);
 
 /* decode.c: a v4 error body {"errors":[{code, description, position}]} */
 extern bool fauna_parse_v4_error_body(const char *body, size_t len,

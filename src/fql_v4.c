@@ -339,14 +339,14 @@ fauna_v4_walk_indexes(FaunaConn *conn, const char *collection, int page_size,
 		{
 			char	   *name;
 			char	   *source;
-			FaunaIndexFlaw flaw;
+			FaunaIndexShape shape;
 			bool		is_index;
 
 			/* the strings die with the page: fn copies what it keeps */
 			oldcxt = MemoryContextSwitchTo(cxt);
-			is_index = fauna_v4_page_index(page, i, &name, &source, &flaw);
+			is_index = fauna_v4_page_index(page, i, &name, &source, &shape);
 			MemoryContextSwitchTo(oldcxt);
-			if (is_index && !fn(arg, name, source, flaw))
+			if (is_index && !fn(arg, name, source, fauna_index_flaw(&shape)))
 				more = false;
 		}
 		if (more)

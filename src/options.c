@@ -632,27 +632,11 @@ fauna_get_table_options(Oid relid, FaunaTableOptions *opts)
 }
 
 /*
- * Names FQL v10 keeps for its own modules and schema collections: Fauna
- * refuses to create a collection with one of them, so a table naming one
- * would read a module ("function all does not exist on Key").  FQL v4
- * names classes differently ("keys"); there, these are user names.
+ * A table naming a module of FQL v10 would read the module ("function all
+ * does not exist on Key"); Fauna never creates a collection of that name.
+ * FQL v4 names its classes differently ("keys"): there, these are user
+ * names.
  */
-static const char *const v10_reserved_collections[] = {
-	"AccessProvider", "Any", "Array", "Boolean", "Bytes", "Collection",
-	"Credential", "Database", "Date", "Double", "Function", "Int", "Key",
-	"Long", "Math", "Never", "Null", "Number", "Object", "Query", "Role",
-	"Set", "String", "Time", "Token", "events", NULL
-};
-
-bool
-fauna_is_reserved_collection_name(const char *name)
-{
-	for (int i = 0; v10_reserved_collections[i]; i++)
-		if (strcmp(name, v10_reserved_collections[i]) == 0)
-			return true;
-	return false;
-}
-
 void
 fauna_check_collection_name(const char *collection, int api_version,
 							const char *relname)
