@@ -54,6 +54,15 @@ SELECT n FROM eids4 WHERE ref = '010';
 SELECT p.v, e.n FROM probes p JOIN eids10 e ON e.ref = p.v ORDER BY 1;
 SELECT p.v, e.n FROM probes p JOIN eids_local e ON e.ref = p.v ORDER BY 1;
 
+-- under a nondeterministic collation text equality is not bytewise:
+-- '１０' (fullwidth) equals '10', so the qual stays local
+CREATE COLLATION edges_ci (provider = icu, locale = 'und-u-ks-level1', deterministic = false);
+CREATE FOREIGN TABLE eids_ci (ref text COLLATE edges_ci, n int)
+  SERVER edges10 OPTIONS (collection 'EdgeIds');
+EXPLAIN (COSTS OFF) SELECT n FROM eids_ci WHERE ref = '１０';
+SELECT n FROM eids_ci WHERE ref = '１０';
+SELECT n FROM eids_local WHERE ref COLLATE edges_ci = '１０';
+
 --
 -- Integer ref columns: the id converted, range-checked.  An integer's
 -- text is canonical, so "ref = 010" is ref = 10 on both sides.

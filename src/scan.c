@@ -349,6 +349,23 @@ column_of(Expr *expr, RelOptInfo *baserel)
 }
 
 /*
+ * Does "id column = value" select exactly the document whose id is the
+ * value's text?  For text and integer columns, when text equality is
+ * bytewise: a nondeterministic collation may find other strings equal
+ * (fullwidth digits, say), which a lookup by id would miss.
+ */
+static bool
+id_equality_is_exact(OpExpr *op, Oid coltype)
+{
+	if (coltype == INT8OID || coltype == INT4OID || coltype == INT2OID)
+		return true;
+	if (coltype != TEXTOID && coltype != VARCHAROID)
+		return false;
+	return !OidIsValid(op->inputcollid) ||
+		get_collation_isdeterministic(op->inputcollid);
+}
+
+/*
  * Decide whether Fauna can evaluate a qual, and if so return the value side
  * in *value.  The single place where pushdown rules live.
  *
@@ -397,10 +414,7 @@ classify_qual(RestrictInfo *rinfo, RelOptInfo *baserel, FaunaRelInfo *fpinfo,
 
 	if (fpinfo->kinds[attno - 1] == FAUNA_PATH_ID && strcmp(opname, "=") == 0)
 	{
-		Oid			coltype = exprType((Node *) left);
-
-		if (coltype == TEXTOID || coltype == VARCHAROID ||
-			coltype == INT8OID || coltype == INT4OID || coltype == INT2OID)
+		if (id_equality_is_exact(op, exprType((Node *) left)))
 		{
 			*value = right;
 			return FAUNA_QUAL_ID_EQ;
@@ -625,8 +639,7 @@ id_join_value(PlannerInfo *root, RestrictInfo *rinfo, RelOptInfo *baserel,
 			fpinfo->kinds[attno - 1] != FAUNA_PATH_ID)
 			continue;
 		coltype = exprType((Node *) col);
-		if (coltype != TEXTOID && coltype != VARCHAROID &&
-			coltype != INT8OID && coltype != INT4OID && coltype != INT2OID)
+		if (!id_equality_is_exact(op, coltype))
 			continue;
 		if (bms_is_member(baserel->relid, pull_varnos(root, (Node *) other)) ||
 			contain_volatile_functions((Node *) other) ||
