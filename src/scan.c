@@ -3,11 +3,12 @@
  * scan.c
  *		  Planner and executor callbacks of fauna_fdw's foreign scans.
  *
- * Planning decides which quals Fauna evaluates (today: equality of the
- * document id with a constant or parameter, sent as Coll.byId(...)) and
- * which columns to project; everything else is filtered locally.  The
- * decision lives in classify_qual() alone, so that pushing down ts ranges
- * later means extending one function.  A constant LIMIT goes to Fauna
+ * Planning decides which quals Fauna evaluates (equality of the document
+ * id with a constant or parameter, sent as Coll.byId(...) for canonical
+ * ids only; ts ranges, read from the index indexes.c picks) and which
+ * columns to project; everything else is filtered locally.  The decision
+ * lives in classify_qual() alone.  A plan whose index came from Fauna
+ * through the user mapping depends on the role.  A constant LIMIT goes to Fauna
  * only when no qual stays local and Fauna's order is the one asked for
  * (faunaGetForeignUpperPaths).
  *
