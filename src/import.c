@@ -28,8 +28,8 @@
  * On an api_version '4' server both speak FQL v4 (fql_v4.c): collections
  * are listed with Paginate(Collections()), and since v4 indexes are not
  * part of a collection's definition, all indexes with Paginate(Indexes()),
- * each attributed to its source collection with the rule of index 'auto'
- * (no terms, values [ts, ref]).  The probes read one document and one
+ * each attributed to its source collection and judged by indexes.c's
+ * rule, as index 'auto' judges it.  The probes read one document and one
  * event (v4 has no event sources).  v4 collections declare no fields, so
  * fields 'true' has nothing to import there (a NOTICE says so).
  *
