@@ -8,9 +8,9 @@
  * ids only; ts ranges, read from the index indexes.c picks) and which
  * columns to project; everything else is filtered locally.  The decision
  * lives in classify_qual() alone.  A plan whose index came from Fauna
- * through the user mapping depends on the role.  A constant LIMIT goes to Fauna
- * only when no qual stays local and Fauna's order is the one asked for
- * (faunaGetForeignUpperPaths).
+ * through the user mapping depends on the role.  A constant LIMIT goes to
+ * Fauna only when no qual stays local and Fauna's order is the one asked
+ * for (faunaGetForeignUpperPaths).
  *
  * Execution reads the result page by page: one FaunaPage at a time lives in
  * a memory context reset before each request, and each tuple is converted
