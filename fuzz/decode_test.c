@@ -319,7 +319,8 @@ static const FieldCase field_cases[] = {
 	{"{\"@time\":\"2023-04-06T03:33:32.226Z\"}", TEXTOID, "2023-04-06T03:33:32.226Z"},
 	{"{\"@date\":\"2012-02-01\"}", TEXTOID, "2012-02-01"},
 	{"{\"@bytes\":\"+/+/\"}", TEXTOID, "-_-_"},
-	{"{\"@mod\":\"Users\"}", TEXTOID, "Users"},
+	{"{\"@mod\":\"Users\"}", TEXTOID, "{\"id\": \"Users\", \"type\": \"collection\"}"},
+	{"{\"@mod\":\"Math\"}", TEXTOID, "{\"id\": \"Math\", \"type\": \"module\"}"},
 	{"{\"a\":[1,\"x\"],\"b\":{\"@int\":\"1\"}}", TEXTOID, "{\"a\": [1, \"x\"], \"b\": 1}"},
 	{"{\"@ref\":{\"id\":\"123\",\"coll\":{\"@mod\":\"other\"}}}", TEXTOID,
 	"{\"id\": \"123\", \"collection\": \"other\", \"type\": \"document\"}"},
@@ -414,7 +415,7 @@ static const FieldCase field_cases[] = {
 	"\"{\"@set\":{\"data\":[],\"after\":\"c/x\"}}\""},
 	{"{\"@stream\":\"tok\"}", JSONBOID, "\"{\"@stream\":\"tok\"}\""},
 	{"[{\"@int\":\"1\"},[true,null],{}]", JSONBOID, "[1, [true, null], {}]"},
-	{"{\"@mod\":\"Users\"}", JSONBOID, "\"Users\""},
+	{"{\"@mod\":\"Users\"}", JSONBOID, "{\"id\": \"Users\", \"type\": \"collection\"}"},
 	{"{\"@int\":5}", JSONBOID,
 	"ERROR: invalid response from Fauna for collection \"T\" | The value of tag \"@int\" is not a string."},
 	/* json: text, NaN as string, \u0000 escaped */
@@ -490,8 +491,8 @@ test_columns(void)
 		  CONV_ERR("object", "integer"));
 	check("id text", convert(body, 100, 0, "id", TEXTOID, -1), "412");
 	check("id int8", convert(body, 100, 0, "id", INT8OID, -1), "412");
-	check("id int4", convert(body, 100, 0, "id", INT4OID, -1),
-		  CONV_ERR("string", "integer"));
+	check("id int4", convert(body, 100, 0, "id", INT4OID, -1), "412");
+	check("id int2", convert(body, 100, 0, "id", INT2OID, -1), "412");
 	check("id jsonb", convert(body, 100, 0, "ref", JSONBOID, -1),
 		  "{\"id\": \"412\", \"type\": \"document\", \"collection\": \"T\"}");
 	check("id json", convert(body, 100, 0, "id", JSONOID, -1),

@@ -2576,6 +2576,41 @@ ref_export(FaunaConv *cv, FaunaVType t, JV *obj, RefExport *r)
 	}
 }
 
+/*
+ * Names FQL v10 keeps for its own modules and schema collections: Fauna
+ * refuses to create a collection of one of these names.
+ */
+static const char *const v10_reserved_collections[] = {
+	"AccessProvider", "Any", "Array", "Boolean", "Bytes", "Collection",
+	"Credential", "Database", "Date", "Double", "Function", "Int", "Key",
+	"Long", "Math", "Never", "Null", "Number", "Object", "Query", "Role",
+	"Set", "String", "Time", "Token", "events", NULL
+};
+
+bool
+fauna_is_reserved_collection_name(const char *name)
+{
+	for (int i = 0; v10_reserved_collections[i]; i++)
+		if (strcmp(name, v10_reserved_collections[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A module value ({"@mod": name}) as the other references are exported:
+ * a collection is {"id": name, "type": "collection"}, as FQL v4 sends the
+ * same value (Ref(name, Ref("collections"))); a built-in module (Math,
+ * Time, Key ...) is type "module".
+ */
+static void
+mod_export(JV *name, RefExport *r)
+{
+	r->id = name;
+	r->coll = NULL;
+	r->type = fauna_is_reserved_collection_name(name->u.s)
+		? "module" : "collection";
+}
+
 static void
 set_string(FaunaConv *cv, JsonbValue *out, FaunaVType t, const char *s,
 		   int len, bool has_nul)
@@ -2785,8 +2820,15 @@ build_jsonb(FaunaConv *cv, JV *v, JsonbValue *out)
 		case FV_STRING:
 		case FV_TIME:
 		case FV_DATE:
-		case FV_MOD:
 			set_tok_string(cv, out, t, inner);
+			break;
+		case FV_MOD:
+			{
+				RefExport	r;
+
+				mod_export(inner, &r);
+				build_ref(cv, &r, out);
+			}
 			break;
 		case FV_BYTES:
 			s = bytes_export(cv, inner, &len);
@@ -2939,8 +2981,15 @@ append_export_json(FaunaConv *cv, StringInfo buf, JV *v)
 		case FV_STRING:
 		case FV_TIME:
 		case FV_DATE:
-		case FV_MOD:
 			append_tok_string(cv, buf, t, inner);
+			break;
+		case FV_MOD:
+			{
+				RefExport	r;
+
+				mod_export(inner, &r);
+				append_ref(cv, buf, &r);
+			}
 			break;
 		case FV_BYTES:
 			s = bytes_export(cv, inner, &len);
@@ -3021,7 +3070,6 @@ text_form(FaunaConv *cv, FaunaVType t, JV *v, JV *inner, int *len)
 		case FV_STRING:
 		case FV_TIME:
 		case FV_DATE:
-		case FV_MOD:
 			return tok_server_string(cv, t, inner, len);
 		case FV_BYTES:
 			return bytes_export(cv, inner, len);
@@ -3445,16 +3493,29 @@ convert_id(FaunaConv *cv, FaunaElem *e)
 	/* an id is a string, never an array (convert_value expects no array type) */
 	if (OidIsValid(col->elemtypid))
 		cannot_convert(cv, FV_STRING, col->typid);
-	if (col->typid == INT8OID || col->typid == NUMERICOID)
+	if (col->typid == INT8OID || col->typid == INT4OID ||
+		col->typid == INT2OID || col->typid == NUMERICOID)
 	{
-		/* ids are 64-bit integers in a string */
+		/* ids are 64-bit integers in a string; smaller types range-checked */
 		int64		id;
 
 		if (!parse_int64(e->id, &id))
 			cannot_convert(cv, FV_STRING, col->typid);
-		if (col->typid == INT8OID)
-			return Int64GetDatum(id);
-		return NumericGetDatum(numeric_from_text(cv, e->id, col->typmod));
+		switch (col->typid)
+		{
+			case INT8OID:
+				return Int64GetDatum(id);
+			case INT4OID:
+				if (id < PG_INT32_MIN || id > PG_INT32_MAX)
+					out_of_range(cv, FV_STRING, e->id, col->typid);
+				return Int32GetDatum((int32) id);
+			case INT2OID:
+				if (id < PG_INT16_MIN || id > PG_INT16_MAX)
+					out_of_range(cv, FV_STRING, e->id, col->typid);
+				return Int16GetDatum((int16) id);
+			default:
+				return NumericGetDatum(numeric_from_text(cv, e->id, col->typmod));
+		}
 	}
 	return convert_value(cv, e->idobj, col->typid, col->typmod, false);
 }
@@ -3500,7 +3561,10 @@ fauna_page_document(FaunaPage *page, int i, FaunaColumn *columns,
 				v = JV_GET(e->fields, "ttl");
 				break;
 			case FAUNA_PATH_COLL:
+				/* the collection's name, not the reference to it */
 				v = JV_GET(e->fields, "coll");
+				if (mod_name(v) != NULL)
+					v = mod_name(v);
 				break;
 			case FAUNA_PATH_DATA:
 				v = JV_GET(e->fields, "data");
@@ -4014,17 +4078,16 @@ v4_is_field(JV *value, const char *name)
 
 /*
  * Element i of a page of v4 index definitions (Get(Index(...)) of each
- * index): its name, the collection it indexes, and why it cannot serve
- * the ts ranges of that collection's scans (NULL when it can: active, no
- * terms, values exactly [ts, ref] ascending, a name that is an FQL
- * identifier).  *collection is NULL when the source is not a single
- * collection (several sources, or one with bindings): such an index could
- * return documents of other collections, and is never used.  Returns false
- * when the element is not an index definition.  Strings are palloc'd.
+ * index): its name, the collection it indexes, and the shape that
+ * indexes.c judges (terms, values, "active").  *collection is NULL when
+ * the source is not a single collection (several sources, or one with
+ * bindings): such an index could return documents of other collections,
+ * and is never used.  Returns false when the element is not an index
+ * definition.  Strings are palloc'd; shape->name is *name.
  */
 bool
 fauna_v4_page_index(FaunaPage *page, int i, char **name, char **collection,
-					const char **why_not)
+					FaunaIndexShape *shape)
 {
 	JV		   *ix;
 	JV		   *x;
@@ -4040,19 +4103,21 @@ fauna_v4_page_index(FaunaPage *page, int i, char **name, char **collection,
 	src = v4_ref_id(v4_ref_payload(JV_GET(ix, "source")));
 	*collection = src && !(src->flags & JF_NUL) ? pstrdup(src->u.s) : NULL;
 
-	if (!fauna_is_identifier(*name))
-		*why_not = "its name is not an FQL identifier";
-	else if (!jv_is(JV_GET(ix, "active"), JT_TRUE))
-		*why_not = "it is not active yet (still building)";
-	else if ((x = JV_GET(ix, "terms")) != NULL && x->type != JT_NULL &&
-			 !(x->type == JT_ARRAY && x->u.count == 0))
-		*why_not = "it has terms";
-	else if (!jv_is(x = JV_GET(ix, "values"), JT_ARRAY) || x->u.count != 2 ||
-			 !v4_is_field(jv_elem(x, 0), "ts") ||
-			 !v4_is_field(jv_elem(x, 1), "ref"))
-		*why_not = "its values are not [ts, ref] in ascending order";
-	else
-		*why_not = NULL;
+	memset(shape, 0, sizeof(FaunaIndexShape));
+	shape->name = *name;
+	shape->v4 = true;
+	shape->ready = jv_is(JV_GET(ix, "active"), JT_TRUE);
+	x = JV_GET(ix, "terms");
+	shape->has_terms = x != NULL && x->type != JT_NULL &&
+		!(x->type == JT_ARRAY && x->u.count == 0);
+	x = JV_GET(ix, "values");
+	if (jv_is(x, JT_ARRAY) && x->u.count >= 1)
+	{
+		/* v4_is_field() is true only for an ascending field */
+		shape->ts_first = shape->ts_ascending = v4_is_field(jv_elem(x, 0), "ts");
+		shape->ref_second_only = x->u.count == 2 &&
+			v4_is_field(jv_elem(x, 1), "ref");
+	}
 	return true;
 }
 

@@ -21,6 +21,7 @@
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "utils/jsonb.h"
 #include "utils/palloc.h"
 
 /* ----------------------------------------------------------------
@@ -170,6 +171,13 @@ extern void fauna_page_document(FaunaPage *page, int i,
 extern void fauna_column_prepare(FaunaColumn *column);
 
 /*
+ * Is name one FQL v10 keeps for its own modules and schema collections
+ * (Key, Math, Collection ...)?  A value {"@mod": name} exports as type
+ * "module" then, else as a collection.
+ */
+extern bool fauna_is_reserved_collection_name(const char *name);
+
+/*
  * Event feeds.  A /feed/1 response ({"events":[...],"cursor","has_next"})
  * becomes a page like any other: one element per add/update/remove event,
  * whose fields are the event's document, whose ts is the event's txn_ts and
@@ -247,6 +255,10 @@ extern void fauna_get_server_options(ForeignServer *server,
 extern void fauna_get_table_options(Oid relid, FaunaTableOptions *opts);
 extern char *fauna_get_secret(UserMapping *user, ForeignServer *server);
 extern bool fauna_is_identifier(const char *name);
+
+/* ERROR if collection is a name FQL v10 keeps for its own modules */
+extern void fauna_check_collection_name(const char *collection,
+										int api_version, const char *relname);
 
 /*
  * Resolve the path of a column (its "path" option, else its name) into a
@@ -438,6 +450,67 @@ extern void fauna_events_explain_query(const char *collection,
 extern void fauna_events_explain(FaunaEventScan *es, struct ExplainState *explain);
 
 /* ----------------------------------------------------------------
+ * indexes.c: the one rule for whether an index serves ts ranges
+ * ----------------------------------------------------------------
+ */
+
+/* Why an index cannot serve the ts ranges of a scan (FAUNA_INDEX_OK: it can). */
+typedef enum FaunaIndexFlaw
+{
+	FAUNA_INDEX_OK = 0,
+	FAUNA_INDEX_BAD_NAME,		/* not an FQL identifier */
+	FAUNA_INDEX_NOT_DEFINITION, /* not an index definition at all */
+	FAUNA_INDEX_TERMS,			/* has terms */
+	FAUNA_INDEX_NOT_TS_FIRST,	/* first value is not ts */
+	FAUNA_INDEX_TS_DESCENDING,	/* ts in descending order */
+	FAUNA_INDEX_V4_VALUES,		/* v4: values are not [ts, ref] ascending */
+	FAUNA_INDEX_BUILDING,		/* not queryable (v10) / active (v4) yet */
+	FAUNA_INDEX_MISSING			/* no index of that name */
+} FaunaIndexFlaw;
+
+/* What decides it, read from a v10 definition or a v4 index document. */
+typedef struct FaunaIndexShape
+{
+	const char *name;
+	bool		v4;
+	bool		has_terms;
+	bool		ts_first;		/* the first value is the document's ts */
+	bool		ts_ascending;	/* ... in ascending order */
+	bool		ref_second_only;	/* v4: exactly [ts, ref], ref ascending */
+	bool		ready;			/* v10 queryable, v4 active */
+} FaunaIndexShape;
+
+extern FaunaIndexFlaw fauna_index_flaw(const FaunaIndexShape *shape);
+/* a short reason ("it has terms") for lists of reasons */
+extern const char *fauna_index_flaw_reason(FaunaIndexFlaw flaw, bool v4);
+
+/* A v10 definition (a value of a collection's "indexes") judged. */
+extern FaunaIndexFlaw fauna_v10_index_flaw(const char *name,
+										   JsonbContainer *def);
+
+/*
+ * The first index of a v10 "indexes" object (jsonb key order) that serves
+ * ts ranges, or NULL; why, if not NULL, gets "name: reason" of the others,
+ * *building whether one of them only waits to be built.
+ */
+extern char *fauna_v10_first_ts_index(Jsonb *indexes, StringInfo why,
+									  bool *building);
+
+/*
+ * The ts index a scan of a foreign table reads its ts range from, found
+ * with the user mapping of userid: index 'auto' -> the first that serves
+ * (NULL if none or if the key may not read the definitions); a named
+ * index -> that name, after checking that it exists and can serve (an
+ * ERROR naming the index and why otherwise; one still being built passes,
+ * Fauna refuses it until built; unchecked if the key may not read the
+ * definitions); 'none' -> NULL.  *asked_fauna is set when the answer
+ * came through the user mapping (the plan then depends on the role).
+ */
+extern char *fauna_scan_ts_index(Oid relid, Oid userid,
+								 const FaunaTableOptions *opts,
+								 int api_version, bool *asked_fauna);
+
+/* ----------------------------------------------------------------
  * import.c: IMPORT FOREIGN SCHEMA and fauna_fdw_check()
  * ----------------------------------------------------------------
  */
@@ -478,12 +551,12 @@ extern void fauna_page_set_header_stats(FaunaPage *page, const FaunaStats *stats
 
 /*
  * decode.c: element i of a page of v4 index documents: its name, its
- * source collection (NULL unless exactly one collection) and why it cannot
- * serve ts ranges (NULL: it can; active, no terms, values [ts, ref]).
+ * source collection (NULL unless exactly one collection) and the shape
+ * indexes.c judges (fauna_index_flaw).
  * false if the element is not an index definition.
  */
 extern bool fauna_v4_page_index(FaunaPage *page, int i, char **name,
-								char **collection, const char **why_not);
+								char **collection, FaunaIndexShape *shape);
 
 /* decode.c: a v4 error body {"errors":[{code, description, position}]} */
 extern bool fauna_parse_v4_error_body(const char *body, size_t len,
@@ -523,7 +596,7 @@ extern void fauna_fql_v4_probe_events(const char *collection, StringInfo body);
  * it when !optional.
  */
 typedef bool (*FaunaV4IndexFn) (void *arg, const char *name,
-								const char *collection, const char *why_not);
+								const char *collection, FaunaIndexFlaw flaw);
 extern bool fauna_v4_walk_indexes(FaunaConn *conn, const char *collection,
 								  int page_size, bool optional,
 								  FaunaV4IndexFn fn, void *arg);

@@ -339,14 +339,14 @@ fauna_v4_walk_indexes(FaunaConn *conn, const char *collection, int page_size,
 		{
 			char	   *name;
 			char	   *source;
-			const char *why_not;
+			FaunaIndexShape shape;
 			bool		is_index;
 
 			/* the strings die with the page: fn copies what it keeps */
 			oldcxt = MemoryContextSwitchTo(cxt);
-			is_index = fauna_v4_page_index(page, i, &name, &source, &why_not);
+			is_index = fauna_v4_page_index(page, i, &name, &source, &shape);
 			MemoryContextSwitchTo(oldcxt);
-			if (is_index && !fn(arg, name, source, why_not))
+			if (is_index && !fn(arg, name, source, fauna_index_flaw(&shape)))
 				more = false;
 		}
 		if (more)
@@ -402,11 +402,11 @@ v4_cache_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 /* The first qualifying index, found while walking: stop there. */
 static bool
 v4_first_ts_index(void *arg, const char *name, const char *collection,
-				  const char *why_not)
+				  FaunaIndexFlaw flaw)
 {
 	char	  **result = (char **) arg;
 
-	if (why_not != NULL)
+	if (flaw != FAUNA_INDEX_OK)
 		return true;
 	*result = pstrdup(name);
 	return false;

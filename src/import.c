@@ -18,8 +18,8 @@
  * with quote_identifier / quote_literal_cstr; nothing from the user mapping
  * is ever written into the commands.
  *
- * fauna_fdw_check(server) runs the checks of a connector's "check
- * connection": connect, authenticate, list collections, and per collection
+ * fauna_fdw_check(server) needs USAGE on the server, as IMPORT does, and
+ * runs the checks of a connector's "check connection": connect, authenticate, list collections, and per collection
  * read one document, find the ts index and create an event source.  Each
  * check runs in an internal subtransaction, as PL/pgSQL's exception blocks
  * do, so that the failure of one (an ereport from connection.c) becomes a
@@ -28,8 +28,8 @@
  * On an api_version '4' server both speak FQL v4 (fql_v4.c): collections
  * are listed with Paginate(Collections()), and since v4 indexes are not
  * part of a collection's definition, all indexes with Paginate(Indexes()),
- * each attributed to its source collection with the rule of index 'auto'
- * (no terms, values [ts, ref]).  The probes read one document and one
+ * each attributed to its source collection and judged by indexes.c's
+ * rule, as index 'auto' judges it.  The probes read one document and one
  * event (v4 has no event sources).  v4 collections declare no fields, so
  * fields 'true' has nothing to import there (a NOTICE says so).
  *
@@ -46,6 +46,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -97,7 +98,6 @@ static List *list_collections(FaunaConn *conn, int page_size, int api_version);
 static List *list_collections_v10(FaunaConn *conn, int page_size);
 static List *list_collections_v4(FaunaConn *conn, int page_size);
 static char *fold_name(const char *name, const char *suffix);
-static char *find_ts_index(Jsonb *indexes, StringInfo why, bool *building);
 static List *schema_fields(ImportColl *coll);
 static const char *field_type(const char *signature);
 static char *table_command(ImportTable *t, ForeignServer *server,
@@ -195,7 +195,7 @@ list_collections_v10(FaunaConn *conn, int page_size)
 /* Attribute one v4 index to its collection (fauna_v4_walk_indexes). */
 static bool
 attribute_v4_index(void *arg, const char *name, const char *collection,
-				   const char *why_not)
+				   FaunaIndexFlaw flaw)
 {
 	List	   *colls = (List *) arg;
 	ListCell   *lc;
@@ -208,11 +208,12 @@ attribute_v4_index(void *arg, const char *name, const char *collection,
 
 		if (strcmp(coll->name, collection) != 0)
 			continue;
-		if (why_not == NULL && coll->v4_index == NULL)
+		if (flaw == FAUNA_INDEX_OK && coll->v4_index == NULL)
 			coll->v4_index = pstrdup(name);
-		else if (why_not != NULL)
+		else if (flaw != FAUNA_INDEX_OK)
 			appendStringInfo(&coll->v4_why, "%s%s: %s",
-							 coll->v4_why.len > 0 ? "; " : "", name, why_not);
+							 coll->v4_why.len > 0 ? "; " : "", name,
+							 fauna_index_flaw_reason(flaw, true));
 		break;
 	}
 	return true;
@@ -314,118 +315,8 @@ fold_name(const char *name, const char *suffix)
 	return s;
 }
 
-/* Is the jsonb value the string s? */
-static bool
-jsonb_string_is(JsonbValue *v, const char *s)
-{
-	return v && v->type == jbvString && v->val.string.len == (int) strlen(s) &&
-		strncmp(v->val.string.val, s, v->val.string.len) == 0;
-}
-
 /*
- * Does an index definition qualify for ts ranges (no terms, first value ts
- * ascending, queryable)?  The same rule as scan.c's index 'auto'.  If not,
- * the reason is appended to why; *building is set when it will qualify
- * once Fauna has built it.
- */
-static bool
-ts_index_qualifies(const char *name, JsonbContainer *def, StringInfo why,
-				   bool *building)
-{
-	JsonbValue *v;
-	JsonbValue *first = NULL;
-	JsonbValue *field = NULL;
-	const char *reason = NULL;
-
-	if (!fauna_is_identifier(name))
-		reason = "its name is not an FQL identifier";
-	if (reason == NULL)
-	{
-		v = getKeyJsonValueFromContainer(def, "terms", 5, NULL);
-		if (v && v->type != jbvNull &&
-			!(v->type == jbvBinary && JsonContainerSize(v->val.binary.data) == 0))
-			reason = "it has terms";
-	}
-	if (reason == NULL)
-	{
-		v = getKeyJsonValueFromContainer(def, "values", 6, NULL);
-		if (v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
-			first = getIthJsonbValueFromContainer(v->val.binary.data, 0);
-		if (first && first->type == jbvBinary &&
-			JsonContainerIsObject(first->val.binary.data))
-			field = getKeyJsonValueFromContainer(first->val.binary.data,
-												 "field", 5, NULL);
-		if (!jsonb_string_is(field, ".ts") && !jsonb_string_is(field, "ts"))
-			reason = "its first value is not ts";
-	}
-	if (reason == NULL)
-	{
-		v = getKeyJsonValueFromContainer(first->val.binary.data, "order", 5, NULL);
-		if (v && !jsonb_string_is(v, "asc"))
-			reason = "it orders ts descending";
-	}
-	if (reason == NULL)
-	{
-		v = getKeyJsonValueFromContainer(def, "queryable", 9, NULL);
-		if (v && !(v->type == jbvBool && v->val.boolean))
-		{
-			reason = "it is not queryable yet (still building)";
-			*building = true;
-		}
-	}
-
-	if (reason == NULL)
-		return true;
-	if (why)
-		appendStringInfo(why, "%s%s: %s", why->len > 0 ? "; " : "", name, reason);
-	return false;
-}
-
-/*
- * The first qualifying ts index of a collection, in jsonb key order (as
- * scan.c's index 'auto' picks it), or NULL; why gets the reasons the
- * others were refused, *building whether one of them is only still being
- * built.
- */
-static char *
-find_ts_index(Jsonb *indexes, StringInfo why, bool *building)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *result = NULL;
-
-	*building = false;
-	if (indexes == NULL || !JB_ROOT_IS_OBJECT(indexes))
-		return NULL;
-
-	it = JsonbIteratorInit(&indexes->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *name;
-
-		if (tok != WJB_KEY)
-			continue;
-		name = pnstrdup(v.val.string.val, v.val.string.len);
-		tok = JsonbIteratorNext(&it, &v, true);
-		if (tok != WJB_VALUE)
-			continue;
-		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-		{
-			if (why)
-				appendStringInfo(why, "%s%s: not an index definition",
-								 why->len > 0 ? "; " : "", name);
-			continue;
-		}
-		if (ts_index_qualifies(name, v.val.binary.data, why, building) &&
-			result == NULL)
-			result = name;
-	}
-	return result;
-}
-
-/*
- * The ts index of a collection as listed (see find_ts_index): over v4, the
+ * The ts index of a collection as listed (fauna_v10_first_ts_index): over v4, the
  * one found among the indexes by list_collections_v4().  *unsure: there
  * may be one soon, or the key may not see them.
  */
@@ -434,7 +325,7 @@ coll_ts_index(ImportColl *coll, StringInfo why, bool *unsure)
 {
 	*unsure = false;
 	if (!coll->v4)
-		return find_ts_index(coll->indexes, why, unsure);
+		return fauna_v10_first_ts_index(coll->indexes, why, unsure);
 	*unsure = coll->v4_unlisted;
 	if (why)
 		appendStringInfoString(why, coll->v4_unlisted
@@ -951,6 +842,17 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 	List	   *only = NIL;		/* the collections asked for, or NIL: all */
 	bool		filtered = false;
 	bool		listed;
+	AclResult	aclresult;
+
+	/*
+	 * The same rule as IMPORT FOREIGN SCHEMA and postgres_fdw: reaching a
+	 * server through its user mappings (PUBLIC ones included) needs USAGE
+	 * on it.
+	 */
+	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
+										   ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
 
 	if (!OidIsValid(fdw->fdwhandler) ||
 		strcmp(get_func_name(fdw->fdwhandler), "fauna_fdw_handler") != 0)

@@ -376,9 +376,10 @@ check_endpoint(DefElem *def)
 	const char *p;
 	const char *problem = NULL;
 
-	if (strncmp(v, "https://", 8) == 0)
+	/* URL schemes are case-insensitive (RFC 3986, 3.1), as curl reads them */
+	if (pg_strncasecmp(v, "https://", 8) == 0)
 		rest = v + 8;
-	else if (strncmp(v, "http://", 7) == 0)
+	else if (pg_strncasecmp(v, "http://", 7) == 0)
 		rest = v + 7;
 
 	if (rest == NULL)
@@ -426,6 +427,43 @@ check_identifier_option(DefElem *def, bool allow_auto_none)
 			 errhint("Use an FQL identifier (letters, digits and underscores, not starting with a digit).")));
 }
 
+/*
+ * The reserved name a dotted path starts with, when that reserved value is
+ * not an object (the id, ts, ttl, coll): "ts.x" can only be a mistake,
+ * since it would read nothing or fail at every query.  NULL otherwise.
+ * "data.x" stays valid: data is the object of the user fields.
+ */
+static const char *
+scalar_reserved_prefix(const char *path)
+{
+	const char *dot = strchr(path, '.');
+
+	if (dot == NULL)
+		return NULL;
+	for (int i = 0; reserved_paths[i].name; i++)
+	{
+		const char *name = reserved_paths[i].name;
+
+		if (reserved_paths[i].kind != FAUNA_PATH_DATA &&
+			strlen(name) == (size_t) (dot - path) &&
+			strncmp(path, name, dot - path) == 0)
+			return name;
+	}
+	return NULL;
+}
+
+static void
+report_scalar_subpath(const char *path, const char *reserved)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"path\": \"%s\"", path),
+			 errdetail("\"%s\" is a reserved path whose value is not an object, so it has no fields.",
+					   reserved),
+			 errhint("Use \"%s\" alone, or the path of a user field such as \"address.city\".",
+					 reserved)));
+}
+
 /* A path is one or more identifiers separated by dots. */
 static void
 check_path_option(DefElem *def)
@@ -434,6 +472,7 @@ check_path_option(DefElem *def)
 	char	   *copy = pstrdup(v);
 	char	   *seg = copy;
 	bool		ok = true;
+	const char *reserved;
 
 	for (;;)
 	{
@@ -457,6 +496,8 @@ check_path_option(DefElem *def)
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"path\": \"%s\"", v),
 				 errhint("A path is an FQL identifier or several joined by dots, such as \"address.city\"; reserved paths are ref, id, ts, ttl, coll and data.")));
+	if ((reserved = scalar_reserved_prefix(v)) != NULL)
+		report_scalar_subpath(v, reserved);
 }
 
 /*
@@ -590,6 +631,25 @@ fauna_get_table_options(Oid relid, FaunaTableOptions *opts)
 	}
 }
 
+/*
+ * A table naming a module of FQL v10 would read the module ("function all
+ * does not exist on Key"); Fauna never creates a collection of that name.
+ * FQL v4 names its classes differently ("keys"): there, these are user
+ * names.
+ */
+void
+fauna_check_collection_name(const char *collection, int api_version,
+							const char *relname)
+{
+	if (api_version == 10 && fauna_is_reserved_collection_name(collection))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
+				 errmsg("\"%s\" is not a collection", collection),
+				 errdetail("Foreign table \"%s\" names \"%s\", which FQL v10 reserves for a built-in module or schema collection, never a user collection.",
+						   relname, collection),
+				 errhint("Set the table's option \"collection\" to the name of a user collection.")));
+}
+
 /* The secret of a user mapping, or an ERROR saying where to put it. */
 char *
 fauna_get_secret(UserMapping *user, ForeignServer *server)
@@ -647,6 +707,15 @@ fauna_column_path(Oid relid, AttrNumber attnum, const char *attname,
 			return;
 		}
 	}
+
+	/* a column named "ts.x" without a path option (the option is checked when set) */
+	if (scalar_reserved_prefix(path) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("column \"%s\" of foreign table \"%s\" needs option \"path\"",
+						attname, get_rel_name(relid)),
+				 errdetail("The column's name is a path into a reserved value that is not an object."),
+				 errhint("ALTER FOREIGN TABLE ... ALTER COLUMN ... OPTIONS (ADD path 'field').")));
 
 	/* "action" is the event type in an event table, a user field elsewhere */
 	if (strcmp(path, "action") == 0)

@@ -3,13 +3,14 @@
  * scan.c
  *		  Planner and executor callbacks of fauna_fdw's foreign scans.
  *
- * Planning decides which quals Fauna evaluates (today: equality of the
- * document id with a constant or parameter, sent as Coll.byId(...)) and
- * which columns to project; everything else is filtered locally.  The
- * decision lives in classify_qual() alone, so that pushing down ts ranges
- * later means extending one function.  A constant LIMIT goes to Fauna
- * only when no qual stays local and Fauna's order is the one asked for
- * (faunaGetForeignUpperPaths).
+ * Planning decides which quals Fauna evaluates (equality of the document
+ * id with a constant or parameter, sent as Coll.byId(...) for canonical
+ * ids only; ts ranges, read from the index indexes.c picks) and which
+ * columns to project; everything else is filtered locally.  The decision
+ * lives in classify_qual() alone.  A plan whose index came from Fauna
+ * through the user mapping depends on the role.  A constant LIMIT goes to
+ * Fauna only when no qual stays local and Fauna's order is the one asked
+ * for (faunaGetForeignUpperPaths).
  *
  * Execution reads the result page by page: one FaunaPage at a time lives in
  * a memory context reset before each request, and each tuple is converted
@@ -27,6 +28,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -46,6 +48,7 @@
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -179,6 +182,7 @@ typedef struct FaunaScanState
 	MemoryContext tuple_cxt;	/* reset per tuple */
 	bool		explain_only;
 	FaunaEventScan *events;		/* an event table's scan (events.c) */
+	char		lookup_id[20];	/* spec.by_id: the canonical id sent */
 } FaunaScanState;
 
 static void faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
@@ -346,6 +350,23 @@ column_of(Expr *expr, RelOptInfo *baserel)
 }
 
 /*
+ * Does "id column = value" select exactly the document whose id is the
+ * value's text?  For text and integer columns, when text equality is
+ * bytewise: a nondeterministic collation may find other strings equal
+ * (fullwidth digits, say), which a lookup by id would miss.
+ */
+static bool
+id_equality_is_exact(OpExpr *op, Oid coltype)
+{
+	if (coltype == INT8OID || coltype == INT4OID || coltype == INT2OID)
+		return true;
+	if (coltype != TEXTOID && coltype != VARCHAROID)
+		return false;
+	return !OidIsValid(op->inputcollid) ||
+		get_collation_isdeterministic(op->inputcollid);
+}
+
+/*
  * Decide whether Fauna can evaluate a qual, and if so return the value side
  * in *value.  The single place where pushdown rules live.
  *
@@ -394,10 +415,7 @@ classify_qual(RestrictInfo *rinfo, RelOptInfo *baserel, FaunaRelInfo *fpinfo,
 
 	if (fpinfo->kinds[attno - 1] == FAUNA_PATH_ID && strcmp(opname, "=") == 0)
 	{
-		Oid			coltype = exprType((Node *) left);
-
-		if (coltype == TEXTOID || coltype == VARCHAROID ||
-			coltype == INT8OID || coltype == INT4OID || coltype == INT2OID)
+		if (id_equality_is_exact(op, exprType((Node *) left)))
 		{
 			*value = right;
 			return FAUNA_QUAL_ID_EQ;
@@ -478,142 +496,6 @@ ts_range_shape(List *ts_ops, FaunaTsRange *range)
 }
 
 /*
- * Is this index definition (a value of the collection's "indexes") usable
- * for ts ranges: no terms, first value ts ascending, queryable?
- */
-static bool
-is_ts_index(JsonbContainer *def)
-{
-	JsonbValue *v;
-	JsonbValue *first;
-	JsonbValue *field;
-
-	v = getKeyJsonValueFromContainer(def, "terms", 5, NULL);
-	if (v && v->type != jbvNull &&
-		!(v->type == jbvBinary && JsonContainerSize(v->val.binary.data) == 0))
-		return false;
-	v = getKeyJsonValueFromContainer(def, "queryable", 9, NULL);
-	if (v && !(v->type == jbvBool && v->val.boolean))
-		return false;
-	v = getKeyJsonValueFromContainer(def, "values", 6, NULL);
-	if (v == NULL || v->type != jbvBinary ||
-		!JsonContainerIsArray(v->val.binary.data))
-		return false;
-	first = getIthJsonbValueFromContainer(v->val.binary.data, 0);
-	if (first == NULL || first->type != jbvBinary ||
-		!JsonContainerIsObject(first->val.binary.data))
-		return false;
-	field = getKeyJsonValueFromContainer(first->val.binary.data, "field", 5, NULL);
-	if (field == NULL || field->type != jbvString ||
-		!((field->val.string.len == 3 && strncmp(field->val.string.val, ".ts", 3) == 0) ||
-		  (field->val.string.len == 2 && strncmp(field->val.string.val, "ts", 2) == 0)))
-		return false;
-	v = getKeyJsonValueFromContainer(first->val.binary.data, "order", 5, NULL);
-	if (v && !(v->type == jbvString && v->val.string.len == 3 &&
-			   strncmp(v->val.string.val, "asc", 3) == 0))
-		return false;
-	return true;
-}
-
-/*
- * index 'auto': ask Fauna for the collection's indexes and pick the first
- * usable one (in jsonb key order, so the choice is stable).  Only done when
- * a query has ts quals to push.  NULL if there is none, including when the
- * collection does not exist (the scan itself then reports that).
- */
-static char *
-discover_ts_index(RelOptInfo *baserel, Oid foreigntableid, const char *collection)
-{
-	ForeignTable *table = GetForeignTable(foreigntableid);
-	ForeignServer *server = GetForeignServer(table->serverid);
-	Oid			userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
-	UserMapping *user = GetUserMapping(userid, server->serverid);
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "fauna_fdw discovery",
-											  ALLOCSET_SMALL_SIZES);
-	FaunaConn  *conn = fauna_get_connection(user, server);
-	FaunaRequestCounters counters;
-	StringInfoData body;
-	FaunaPage  *page;
-	FaunaColumn col;
-	char	   *path[1] = {"indexes"};
-	Datum		value;
-	bool		isnull = true;
-	char	   *result = NULL;
-
-	memset(&counters, 0, sizeof(counters));
-	initStringInfo(&body);
-	fauna_fql_collection_indexes(collection, &body);
-	fauna_request_start(conn, body.data, collection, cxt);
-	page = fauna_request_wait_optional(conn, &counters);
-
-	/* no page: the key may not read schema; then go without an index */
-	if (page != NULL && fauna_page_count(page) == 1)
-	{
-		memset(&col, 0, sizeof(col));
-		col.attnum = 1;
-		col.attname = "indexes";
-		col.kind = FAUNA_PATH_FIELD;
-		col.field_path = path;
-		col.field_depth = 1;
-		col.typid = JSONBOID;
-		col.typmod = -1;
-		fauna_column_prepare(&col);
-		fauna_page_document(page, 0, &col, 1, &value, &isnull);
-	}
-
-	if (!isnull)
-	{
-		Jsonb	   *jb = DatumGetJsonbP(value);
-		JsonbIterator *it;
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-
-		if (JB_ROOT_IS_OBJECT(jb))
-		{
-			it = JsonbIteratorInit(&jb->root);
-			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			{
-				if (tok == WJB_KEY && result == NULL)
-				{
-					char	   *name = pnstrdup(v.val.string.val, v.val.string.len);
-
-					tok = JsonbIteratorNext(&it, &v, true);
-					if (tok == WJB_VALUE && v.type == jbvBinary &&
-						JsonContainerIsObject(v.val.binary.data) &&
-						fauna_is_identifier(name) && is_ts_index(v.val.binary.data))
-						result = name;
-				}
-			}
-		}
-	}
-
-	MemoryContextDelete(cxt);
-	return result;
-}
-
-/*
- * index 'auto' with api_version 4: list the v4 indexes of the collection
- * (they are not part of its definition), page by page with the server's
- * page_size, and pick the first active one with no terms and values
- * [ts, ref] (fql_v4.c, which remembers it until the end of the
- * transaction).  NULL if none, or if the key may not read indexes.
- */
-static char *
-discover_v4_ts_index(RelOptInfo *baserel, Oid foreigntableid,
-					 const char *collection)
-{
-	ForeignTable *table = GetForeignTable(foreigntableid);
-	ForeignServer *server = GetForeignServer(table->serverid);
-	Oid			userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
-	UserMapping *user = GetUserMapping(userid, server->serverid);
-	FaunaServerOptions sopts;
-
-	fauna_get_server_options(server, &sopts);
-	return fauna_v4_ts_index(user, server, collection, sopts.page_size);
-}
-
-/*
  * Resolve table options and column paths, split the quals, estimate rows.
  * Without a "rows" option or ANALYZE, a table is assumed to hold
  * FAUNA_DEFAULT_ROWS documents.
@@ -632,6 +514,8 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	baserel->fdw_private = fpinfo;
 	fauna_get_table_options(foreigntableid, &fpinfo->opts);
 	fpinfo->api_version = scan_api_version(foreigntableid);
+	fauna_check_collection_name(fpinfo->opts.collection, fpinfo->api_version,
+								get_rel_name(foreigntableid));
 
 	rel = table_open(foreigntableid, NoLock);
 	tupdesc = RelationGetDescr(rel);
@@ -688,14 +572,21 @@ faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 
 	if (fpinfo->ts_quals && !fpinfo->opts.events)
 	{
-		if (strcmp(fpinfo->opts.index, "auto") == 0)
-			fpinfo->ts_index = fpinfo->api_version == 4
-				? discover_v4_ts_index(baserel, foreigntableid,
-									   fpinfo->opts.collection)
-				: discover_ts_index(baserel, foreigntableid,
-									fpinfo->opts.collection);
-		else if (strcmp(fpinfo->opts.index, "none") != 0)
-			fpinfo->ts_index = fpinfo->opts.index;
+		Oid			userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
+		bool		asked_fauna;
+
+		fpinfo->ts_index = fauna_scan_ts_index(foreigntableid, userid,
+											   &fpinfo->opts,
+											   fpinfo->api_version,
+											   &asked_fauna);
+
+		/*
+		 * The index found depends on the database and privileges of the
+		 * user mapping's key: a cached plan must not serve another role
+		 * (as postgres_fdw does for what depends on the user mapping).
+		 */
+		if (asked_fauna)
+			root->glob->dependsOnRole = true;
 	}
 
 	/* FQL v4 narrows by ts only over a [ts, ref] index; else filter here */
@@ -754,8 +645,7 @@ id_join_value(PlannerInfo *root, RestrictInfo *rinfo, RelOptInfo *baserel,
 			fpinfo->kinds[attno - 1] != FAUNA_PATH_ID)
 			continue;
 		coltype = exprType((Node *) col);
-		if (coltype != TEXTOID && coltype != VARCHAROID &&
-			coltype != INT8OID && coltype != INT4OID && coltype != INT2OID)
+		if (!id_equality_is_exact(op, coltype))
 			continue;
 		if (bms_is_member(baserel->relid, pull_varnos(root, (Node *) other)) ||
 			contain_volatile_functions((Node *) other) ||
@@ -1094,6 +984,7 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	List	   *ts_quals = NIL;
 	List	   *ts_ops = NIL;
 	List	   *local_exprs = NIL;
+	List	   *recheck_exprs = NIL;
 	List	   *fdw_exprs = NIL;
 	List	   *retrieved_attrs = NIL;
 	List	   *paths = NIL;
@@ -1218,8 +1109,21 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	fdw_private = lappend(fdw_private, makeInteger(limit));
 	fdw_private = lappend(fdw_private, makeInteger(offset));
 
+	/*
+	 * The quals Fauna evaluates are rechecked on EvalPlanQual's test
+	 * tuples, as postgres_fdw does with its remote conditions.
+	 */
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (!rinfo->pseudoconstant &&
+			(rinfo == id_qual || list_member_ptr(ts_quals, rinfo)))
+			recheck_exprs = lappend(recheck_exprs, rinfo->clause);
+	}
+
 	fscan = make_foreignscan(tlist, local_exprs, baserel->relid, fdw_exprs,
-							 fdw_private, NIL, NIL, outer_plan);
+							 fdw_private, NIL, recheck_exprs, outer_plan);
 
 	/*
 	 * The core sets fsSystemCol only for scans of a base relation's own
@@ -1537,9 +1441,32 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 }
 
 /*
+ * Is text a document id in the one form Fauna writes ids in: the decimal
+ * digits of an integer in 0..2^63-1, without sign, spaces or leading
+ * zeros ("0" itself excepted)?  Fauna also finds the document of
+ * "0229203205346557952" or, over FQL v4, "010", whose ref is not that
+ * text: only canonical ids are looked up, so that a pushed "ref = value"
+ * returns exactly the rows the SQL condition selects.
+ */
+static bool
+is_canonical_id(const char *text)
+{
+	const char *p;
+	size_t		len = strlen(text);
+
+	if (len == 0 || len > 19 || (text[0] == '0' && len > 1))
+		return false;
+	for (p = text; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	/* 19 digits: at most 9223372036854775807 (strcmp works at equal length) */
+	return len < 19 || strcmp(text, "9223372036854775807") <= 0;
+}
+
+/*
  * The id to look up, as text, or NULL when no document can match: a NULL
- * value, or text that is not a Fauna id (a 64-bit integer in decimal).
- * Such a value never reaches Fauna, which would reject it as an error.
+ * value, or a value whose text is not a canonical Fauna id (see
+ * is_canonical_id).  Such a value never reaches Fauna.
  */
 static char *
 scan_id_value(ForeignScanState *node, FaunaScanState *fss)
@@ -1551,20 +1478,13 @@ scan_id_value(ForeignScanState *node, FaunaScanState *fss)
 	Oid			outfunc;
 	bool		isvarlena;
 	char	   *text;
-	char	   *p;
 
 	value = ExecEvalExpr(fss->id_state, econtext, &isnull);
 	if (isnull)
 		return NULL;
 	getTypeOutputInfo(typid, &outfunc, &isvarlena);
 	text = OidOutputFunctionCall(outfunc, value);
-
-	if (text[0] == '\0' || strlen(text) > 19)
-		return NULL;
-	for (p = text; *p; p++)
-		if (*p < '0' || *p > '9')
-			return NULL;
-	return text;
+	return is_canonical_id(text) ? text : NULL;
 }
 
 /*
@@ -1684,6 +1604,7 @@ scan_start(ForeignScanState *node, FaunaScanState *fss)
 		id = scan_id_value(node, fss);
 		if (id == NULL)
 			return false;
+		strlcpy(fss->lookup_id, id, sizeof(fss->lookup_id));
 	}
 	else if (!scan_ts_range(node, fss, &fss->spec.ts_range))
 		return false;
@@ -1739,6 +1660,15 @@ faunaIterateForeignScan(ForeignScanState *node)
 	i = reader_next(&fss->reader);
 	if (i < 0)
 		return slot;
+
+	/* a lookup returns the document of that id, or nothing */
+	if (fss->spec.by_id)
+	{
+		const char *found = fauna_page_document_id(fss->reader.page, i);
+
+		if (found == NULL || strcmp(found, fss->lookup_id) != 0)
+			return slot;
+	}
 
 	/*
 	 * The slot's values point into tuple_cxt, which stays valid until the
@@ -1808,13 +1738,24 @@ PG_FUNCTION_INFO_V1(fauna_fdw_scan_snapshot);
 /*
  * fauna_fdw_scan_snapshot(foreign_table regclass): the Fauna transaction
  * time of the snapshot that the last completed scan of the table in this
- * session read, or NULL if there was none.
+ * session read, or NULL if there was none.  It tells what the collection
+ * held then, so it needs what a scan needs: SELECT on the table (a role
+ * that a SET ROLE left in the session may not read another's).
  */
 Datum
 fauna_fdw_scan_snapshot(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	SnapshotEntry *entry = NULL;
+	AclResult	aclresult;
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		PG_RETURN_NULL();
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(get_rel_relkind(relid)),
+					   relname);
 
 	if (LastSnapshots != NULL)
 		entry = hash_search(LastSnapshots, &relid, HASH_FIND, NULL);
@@ -1936,6 +1877,8 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 
 	fauna_get_table_options(relid, &topts);
 	fauna_get_server_options(server, &sopts);
+	fauna_check_collection_name(topts.collection, sopts.api_version,
+								RelationGetRelationName(relation));
 	if ((sopts.api_version != 10 && sopts.api_version != 4) || topts.events)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
