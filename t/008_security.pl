@@ -220,9 +220,13 @@ is(compare_copy('legacy', 'app.local'), "$n|0", "1.1 in public, full copy: the l
 is(mark_is_fauna_max('legacy', 'public', 'app.local'), 't|t', '1.1 in public: the mark is the greatest ts read');
 
 # changes, then the incremental path (removals, the > operator)
-$emu->fql('Docs.where(.k == "d#3").forEach(d => d.delete()); Docs.create({ k: "new1" })');
-$emu->fql('Docs.where(.k == "d#4").forEach(d => d.update({ k: "d#4b" }))');
+$emu->fql('Docs.where(.k == "d3").forEach(d => d.delete()); Docs.create({ k: "new1" })');
+$emu->fql('Docs.where(.k == "d4").forEach(d => d.update({ k: "d4b" }))');
+# the planted "removals" name every document (the attacker may know ids)
+$node->safe_psql('legacy', q{INSERT INTO public.fauna_sync_removed SELECT ref, '1999-01-01' FROM app.local});
 $node->safe_psql('legacy', q{CALL fauna_sync('app.ft', 'app.local')});
+is($node->safe_psql('legacy', q{SELECT upserted, deleted FROM fauna_sync_state WHERE local_table = 'app.local'::regclass}),
+	'2|1', '1.1 in public, incremental: one create and one update upserted, one removal applied');
 is(attacker_is_superuser(), 'f', '1.1 in public, incremental: the attacker is no superuser');
 is($node->safe_psql('legacy', q{SELECT count(*) FROM public.attack_log}), '0',
 	'1.1 in public, incremental: none of the planted functions ran');
@@ -246,7 +250,7 @@ like($moveerr, qr/does not support SET SCHEMA/, '... it is not relocatable');
 
 # the owner's legitimate sync, twice (full, then incremental)
 as('owner', 'postgres', q{CALL fauna.fauna_sync('app.ft', 'app.local')});
-$emu->fql('Docs.where(.k == "d#5").forEach(d => d.delete()); Docs.create({ k: "new2" })');
+$emu->fql('Docs.where(.k == "d5").forEach(d => d.delete()); Docs.create({ k: "new2" })');
 as('owner', 'postgres', q{CALL fauna.fauna_sync('app.ft', 'app.local')});
 $n = n_docs();
 is(compare_copy('postgres', 'app.local'), "$n|0", "the owner's sync: the local rows are Fauna's $n");
@@ -255,8 +259,11 @@ is(as('owner', 'postgres', q{SELECT count(*) FROM fauna.fauna_sync_marks WHERE l
 	'1', 'the owner sees its marks');
 
 # a superuser's call, with the search_path a cron job would have
-$emu->fql('Docs.where(.k == "d#6").forEach(d => d.delete()); Docs.create({ k: "new3" })');
+$emu->fql('Docs.where(.k == "d6").forEach(d => d.delete()); Docs.create({ k: "new3" })');
+$node->safe_psql('postgres', q{INSERT INTO public.fauna_sync_removed SELECT ref, '1999-01-01' FROM app.local});
 $node->safe_psql('postgres', q{CALL fauna.fauna_sync('app.ft', 'app.local')});
+is($node->safe_psql('postgres', q{SELECT upserted, deleted FROM fauna.fauna_sync_state WHERE local_table = 'app.local'::regclass}),
+	'1|1', '1.1 in schema fauna: one create upserted, one removal applied');
 is(attacker_is_superuser(), 'f', '1.1 in schema fauna: the attacker is no superuser');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM public.attack_log}), '0',
 	'1.1 in schema fauna: none of the planted functions or tables was used');
