@@ -158,6 +158,19 @@ is($node->safe_psql('upgraded', q{
 	                      UNION ALL (SELECT ref, ts, k FROM local EXCEPT SELECT ref, ts, k FROM ft)) d}),
 	'0', 'the local rows are Fauna\'s');
 
+# a dump restores the marks, and the extension's row-level security as
+# the extension script made it (nothing dumped twice)
+my $dump = PostgreSQL::Test::Utils::tempdir() . '/upgraded.sql';
+$node->command_ok([ 'pg_dump', '-d', $node->connstr('upgraded'), '-f', $dump ], 'pg_dump of the updated database');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+# the dump holds the user mapping's secret: not into the server log
+local $ENV{PGOPTIONS} = '-c log_statement=none';
+my ($rret, $rout, $rerr) = $node->psql('restored', undef, extra_params => [ '-v', 'ON_ERROR_STOP=1', '-f', $dump ]);
+is($rret, 0, 'the dump restores without an error') or diag($rerr);
+is($node->safe_psql('restored', $marks_sql), $node->safe_psql('upgraded', $marks_sql), 'the restored marks are the dumped ones');
+is($node->safe_psql('restored', $describe), $node->safe_psql('fresh', $describe),
+	'the restored extension has the catalogs of a fresh install');
+
 $node->stop;
 $emu->stop;
 done_testing();
