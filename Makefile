@@ -19,7 +19,7 @@ OBJS = \
 	src/scan.o
 
 EXTENSION = fauna_fdw
-DATA = fauna_fdw--1.0.sql
+DATA = fauna_fdw--1.0.sql fauna_fdw--1.1.sql fauna_fdw--1.0--1.1.sql
 PGFILEDESC = "fauna_fdw - foreign data wrapper for Fauna"
 
 # pg_regress suites; they expect FAUNA_ENDPOINT and FAUNA_SECRET in the
