@@ -27,6 +27,7 @@ STRING_METHODS = {"toUpperCase", "toLowerCase", "includes", "startsWith", "endsW
 NO_ARG_METHODS = {"first", "last", "isEmpty", "nonEmpty", "toSet", "toArray", "reverse",
                   "distinct", "toUpperCase", "toLowerCase", "toString", "trim", "parseInt",
                   "parseDouble", "toMicros", "toMillis", "toSeconds", "exists"}
+NUMBER_METHODS = {"toString"}
 TIME_METHODS = {"toMicros", "toMillis", "toSeconds", "add", "subtract", "difference",
                 "toString"}
 UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 1_000_000,
@@ -79,7 +80,20 @@ def has_method(ev: Any, obj: Any, name: str) -> bool:
         return name in STRING_METHODS
     if isinstance(obj, FTime):
         return name in TIME_METHODS
+    if type(obj) in (int, float):
+        return name in NUMBER_METHODS
     return False
+
+
+def number_string(v: Any) -> str:
+    """Int/Long/Double `toString()`: a whole double loses its `.0`
+    (FQL2ToStringSpec)."""
+    if type(v) is float:
+        from .wire import java_double
+        if v.is_integer() and abs(v) < 1e16:
+            return str(int(v))
+        return java_double(v)
+    return str(v)
 
 
 def not_a_function(name: str, v: Any) -> QueryError:
@@ -122,6 +136,9 @@ def call_method(ev: Any, recv: Any, name: str, args: List[Any], node: Optional[P
         return schema_method(ev, recv, name, args)
     if t is FDate and name == "toString":
         return recv.iso()
+    if t in (int, float) and name == "toString":
+        no_args(args)
+        return number_string(recv)
     if isinstance(recv, dict) and name in recv:
         f = ev.resolve(recv[name])
         if isinstance(f, (Closure, Native)):
@@ -521,8 +538,8 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
         ev.auth.need(ev.ctx, cname, "read")
         src: Dict[str, Any] = {"k": "all", "c": cname}
         if args:
-            return S.add_op(ev, S.make(src), {"op": "where", "_c": range_pred(ev, args[0])})
-        return S.make(src)
+            S.store_range(src, S.parse_range(args[0], 0))
+        return S.make(src, ev)
     if name == "byId":
         i = ev.arg(args, 0, object, "id", 1)
         if isinstance(i, int) and not isinstance(i, bool):
@@ -535,11 +552,11 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
     if name == "where":
         fn = ev.arg(args, 0, Closure, "predicate", 1)
         ev.auth.need(ev.ctx, cname, "read")
-        return S.add_op(ev, S.make({"k": "all", "c": cname}), {"op": "where", "_c": fn})
+        return S.add_op(ev, S.make({"k": "all", "c": cname}, ev), {"op": "where", "_c": fn})
     if name == "firstWhere":
         fn = ev.arg(args, 0, Closure, "predicate", 1)
         ev.auth.need(ev.ctx, cname, "read")
-        return S.set_method(ev, S.make({"k": "all", "c": cname}), "firstWhere", [fn])
+        return S.set_method(ev, S.make({"k": "all", "c": cname}, ev), "firstWhere", [fn])
     if name in ("create", "createData"):
         d = ev.arg(args, 0, dict, "data", 1)
         return create_doc(ev, c, d, raw=name == "createData")
@@ -557,21 +574,10 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
         terms = args[:nt]
         src = {"k": "idx", "c": cname, "i": name, "t": [enc_tagged(t) for t in terms]}
         if len(args) > nt:
-            rng = args[nt]
-            if not isinstance(rng, dict) or set(rng) - {"from", "to"}:
-                raise QueryError("invalid_argument",
-                                 f"expected value for `range` of type {{ from: Any, to: Any }}, "
-                                 f"received {type_name(rng)}")
-            for k in ("from", "to"):
-                if rng.get(k) is not None:
-                    src[k] = enc_tagged(rng[k])
-        return S.make(src)
+            S.store_range(src, S.parse_range(args[nt], len(ix.values)))
+        return S.make(src, ev)
     raise QueryError("invalid_query",
                      f"The function `{name}` does not exist on `{cname}Collection`")
-
-
-def range_pred(ev: Any, rng: Any) -> Any:
-    raise QueryError("invalid_argument", "`all()` with a range is not supported by the emulator.")
 
 
 def create_doc(ev: Any, c: Coll, d: Dict[str, Any], raw: bool = False) -> Doc:

@@ -33,7 +33,7 @@ LOGICAL_SIGN_KEY = hashlib.sha256(b"fauna emulator: logical clock signing key").
 class Version:
     """One stored version of a document; also caches its encodings."""
     __slots__ = ("coll", "id", "idn", "ts", "tso", "ttl", "data", "deleted",
-                 "prev", "enc_t", "enc_s", "enc_ft", "enc_fs", "dd", "rk", "sz", "plain")
+                 "prev", "enc_t", "enc_s", "enc_ft", "enc_fs", "dd", "sz", "plain")
 
     def __init__(self, coll: str, idn: int, ts: int, data: Dict[str, Any],
                  ttl: Optional[FTime] = None, deleted: bool = False,
@@ -49,7 +49,6 @@ class Version:
         self.prev = prev
         self.enc_t = self.enc_s = self.enc_ft = self.enc_fs = None
         self.dd = None
-        self.rk: Optional[tuple] = None   # (coll, id) of the refs it holds (wire.py)
         self.sz = 0             # length of the user fields' tagged encoding
         self.plain = True       # no user field named like a document's own (wire.py)
 
