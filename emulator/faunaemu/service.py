@@ -153,10 +153,12 @@ class Service:
             if not isinstance(args, dict):
                 raise ProtocolError(400, "invalid_request",
                                     "Invalid request body: arguments must be an object.")
-            try:
-                argv = {k: (dec_tagged(v) if tagged else v) for k, v in args.items()}
-            except DecodeError as e:
-                raise ProtocolError(400, "invalid_request", f"Invalid request body: {e}")
+            argv = {}
+            for k, v in args.items():
+                try:
+                    argv[k] = dec_tagged(v) if tagged else v
+                except DecodeError as e:
+                    raise ProtocolError(400, "invalid_request", f"Invalid argument '{k}': {e}")
             principal = self.principal(headers)
         except ProtocolError as e:
             return e.status, proto_body(e.code, e.message), e.headers

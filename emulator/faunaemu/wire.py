@@ -457,63 +457,95 @@ class DecodeError(ValueError):
 
 
 def dec_tagged(v: Any, refs_ok: bool = True) -> Any:
-    """Decode a tagged JSON value (already parsed by json.loads)."""
+    """Decode a tagged JSON value (already parsed by json.loads); a bad one
+    raises DecodeError with the core's reason (UndecidedValue.parseTagged)."""
     t = type(v)
     if t is str or v is None or t is bool:
         return v
     if t is int or t is float:
-        raise DecodeError("Bare numbers are not allowed in tagged format")
+        raise DecodeError("numbers must be tagged")
     if t is list:
         return [dec_tagged(x, refs_ok) for x in v]
     if t is dict:
-        if len(v) == 1:
+        if any(k.startswith("@") for k in v):
+            if len(v) > 1:
+                raise DecodeError("too many keys in tagged value")
             (k, x), = v.items()
-            if k.startswith("@"):
-                return _dec_tag(k, x)
+            return _dec_tag(k, x)
         return {k: dec_tagged(x, refs_ok) for k, x in v.items()}
     raise DecodeError("unsupported value")
 
 
-def _dec_tag(k: str, x: Any) -> Any:
+def _tag_str(k: str, x: Any) -> str:
+    if not isinstance(x, str):
+        raise DecodeError(f"{k} requires a string value")
+    return x
+
+
+def _java_int(text: str, lo: int, hi: int) -> Optional[int]:
+    """Java's Integer/Long parsing: an optional sign and decimal digits."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        return None
+    n = int(text)
+    return n if lo <= n <= hi else None
+
+
+def _parsed(k: str, x: Any, parse: Callable[[str], Any], reason: str) -> Any:
+    text = _tag_str(k, x)
     try:
-        if k == "@int":
-            n = int(x)
-            if not (INT32_MIN <= n <= INT32_MAX):
-                raise DecodeError(f"Invalid @int value {x}")
-            return n
-        if k == "@long":
-            n = int(x)
-            if not (INT64_MIN <= n <= INT64_MAX):
-                raise DecodeError(f"Invalid @long value {x}")
-            return n
-        if k == "@double":
-            return float(x)
-        if k == "@object":
-            if not isinstance(x, dict):
-                raise DecodeError("@object must be an object")
-            return {kk: dec_tagged(vv) for kk, vv in x.items()}
-        if k == "@time":
-            return FTime.parse(x)
-        if k == "@date":
-            return FDate.parse(x)
-        if k == "@bytes":
-            return base64.b64decode(x, validate=True)
-        if k == "@mod":
-            return Module(str(x), is_coll=True)
-        if k in ("@doc", "@ref"):
-            coll = x.get("coll")
-            if isinstance(coll, dict):
-                coll = coll.get("@mod")
-            if "id" in x:
-                return Ref(str(coll), str(x["id"]))
-            if "name" in x:
-                return ("schema-ref", str(coll), str(x["name"]))
-            raise DecodeError(f"Invalid {k} value")
-    except DecodeError:
-        raise
-    except Exception as e:
-        raise DecodeError(f"Invalid {k} value {x!r}") from e
-    if k in ("@set", "@stream"):
-        raise DecodeError(f"Unsupported tag {k} in input")
-    # an unknown '@' key is just an object key
-    return {k: dec_tagged(x)}
+        return parse(text)
+    except Exception:
+        raise DecodeError(reason) from None
+
+
+def _dec_tag(k: str, x: Any) -> Any:
+    if k == "@int":
+        n = _java_int(_tag_str(k, x), INT32_MIN, INT32_MAX)
+        if n is None:
+            raise DecodeError("invalid integer")
+        return n
+    if k == "@long":
+        n = _java_int(_tag_str(k, x), INT64_MIN, INT64_MAX)
+        if n is None:
+            raise DecodeError("invalid long")
+        return n
+    if k == "@double":
+        return _parsed(k, x, float, "invalid double")
+    if k == "@object":
+        if not isinstance(x, dict):
+            raise DecodeError("@object requires an object value")
+        return {kk: dec_tagged(vv) for kk, vv in x.items()}
+    if k == "@time":
+        return _parsed(k, x, FTime.parse, "invalid time")
+    if k == "@date":
+        return _parsed(k, x, FDate.parse, "invalid date")
+    if k == "@bytes":
+        return _parsed(k, x, lambda t: base64.b64decode(t, validate=True), "invalid bytes")
+    if k == "@mod":
+        return Module(_tag_str(k, x), is_coll=True)
+    if k in ("@doc", "@ref"):
+        return _dec_ref(k, x)
+    raise DecodeError(f"invalid tag '{k}'")
+
+
+def _dec_ref(k: str, x: Any) -> Any:
+    if not isinstance(x, dict):
+        raise DecodeError(f"{k} requires an object value")
+    coll = x.get("coll")
+    if isinstance(coll, dict) and set(coll) == {"@mod"}:
+        coll = coll["@mod"]
+    if coll is None:
+        raise DecodeError(f"{k} field 'coll' is required")
+    if not isinstance(coll, str):
+        raise DecodeError(f"{k} field 'coll' requires a module value")
+    if "id" in x:
+        if not isinstance(x["id"], str):
+            raise DecodeError(f"{k} field 'id' requires a string value")
+        if _java_int(x["id"], INT64_MIN, INT64_MAX) is None:
+            raise DecodeError(f"{k} field 'id' must be an integer")
+        return Ref(coll, x["id"])
+    if "name" in x:
+        if not isinstance(x["name"], str):
+            raise DecodeError(f"{k} field 'name' requires a string value")
+        return ("schema-ref", coll, x["name"])
+    raise DecodeError(f"{k} field 'id' is required")

@@ -468,6 +468,55 @@ class RequestBodies(CoreSpecCase):
                                                  "aMappedField": [20, 40]}))
 
 
+class TaggedArguments(CoreSpecCase):
+    """model: serialization/FQL2ValueDecoderSpec.scala; the message prefix
+    is FQL2Endpoint's ("Invalid argument '<name>': ")."""
+
+    def arg(self, value: object, fmt: str = "tagged") -> tuple:
+        return self.post("/query/1", {"query": "k", "arguments": {"k": value}},
+                         headers={"x-format": fmt})
+
+    def bad(self, value: object, reason: str) -> None:
+        st, b = self.arg(value)
+        self.assertEqual((st, b["error"]), (400, {
+            "code": "invalid_request", "message": f"Invalid argument 'k': {reason}"}))
+
+    # "parses a long" / "parses a double" (tagged): bare numbers refused
+    def test_numbers_must_be_tagged(self) -> None:
+        self.bad(39, "numbers must be tagged")
+        self.bad(3.39e-9, "numbers must be tagged")
+        st, b = self.arg(39, fmt="simple")
+        self.assertEqual((st, b["data"]), (200, 39))
+
+    # "parses int", "errors on invalid int", "... long", "... double"
+    def test_numbers(self) -> None:
+        self.assertEqual(self.arg({"@int": "1234"})[1]["data"], {"@int": "1234"})
+        self.bad({"@int": "a"}, "invalid integer")
+        self.bad({"@int": "4294967296"}, "invalid integer")
+        self.bad({"@long": "a"}, "invalid long")
+        self.bad({"@long": "18446744073709551616"}, "invalid long")
+        self.assertEqual(self.arg({"@double": "12.34"})[1]["data"], {"@double": "12.34"})
+        self.bad({"@double": "a"}, "invalid double")
+
+    # "errors on invalid date", "errors on invalid time", "handles time
+    # without a timezone", "errors on invalid bytes"
+    def test_times_dates_bytes(self) -> None:
+        self.assertEqual(self.arg({"@date": "2022-12-13"})[1]["data"], {"@date": "2022-12-13"})
+        self.bad({"@date": "foo"}, "invalid date")
+        self.assertEqual(self.arg({"@time": "1970-01-01T00:01:03Z"})[1]["data"],
+                         {"@time": "1970-01-01T00:01:03Z"})
+        self.bad({"@time": "foo"}, "invalid time")
+        self.bad({"@time": "1970-01-01T00:01:03"}, "invalid time")
+        self.bad({"@bytes": "1"}, "invalid bytes")
+
+    # "parses tagged struct", "errors on invalid tag"
+    def test_objects_and_tags(self) -> None:
+        st, b = self.arg({"@object": {"@this is a key": "foo"}})
+        self.assertEqual((st, b["data"]), (200, {"@object": {"@this is a key": "foo"}}))
+        self.bad({"@foo": "a"}, "invalid tag '@foo'")
+        self.bad({"@int": "3", "@long": 4}, "too many keys in tagged value")
+
+
 # ---------------------------------------------------------------- feeds
 class Feeds(CoreSpecCase):
     def poll(self, token: str, **params: object) -> dict:
