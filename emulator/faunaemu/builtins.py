@@ -224,7 +224,7 @@ def normalize_index(name: str, d: Any) -> Dict[str, Any]:
             if parse_path(f) in (("ts",),):
                 raise constraint("Collection", [(["indexes", name, "terms"],
                                                  "The `ts` field cannot be used as an index term.")])
-            terms.append({"field": f})
+            terms.append(index_field(t, f))
         out["terms"] = terms
     if d.get("values") is not None:
         vals = []
@@ -236,8 +236,15 @@ def normalize_index(name: str, d: Any) -> Dict[str, Any]:
             if order not in ("asc", "desc"):
                 raise constraint("Collection", [(["indexes", name, "values"],
                                                  "Order must be `asc` or `desc`.")])
-            vals.append({"field": f, "order": order})
+            vals.append(dict(index_field(v, f), order=order))
         out["values"] = vals
+    return out
+
+
+def index_field(spec: Dict[str, Any], field: str) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"field": field}
+    if isinstance(spec.get("mva"), bool):
+        out["mva"] = spec["mva"]
     return out
 
 

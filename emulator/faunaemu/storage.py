@@ -222,12 +222,12 @@ class Index:
         self.keys.sort()
 
     def definition(self) -> Dict[str, Any]:
+        # fields as they were written, `mva` only when given
+        # (FQL2CollectionsSpec "accepts and correctly renders indexes field")
         d: Dict[str, Any] = {}
-        if self.terms:
-            d["terms"] = [{"field": "." + ".".join(p), "mva": False} for p in self.terms]
-        if self.values:
-            d["values"] = [{"field": "." + ".".join(p), "order": "desc" if desc else "asc",
-                            "mva": False} for p, desc in self.values]
+        for part in ("terms", "values"):
+            if self.raw.get(part):
+                d[part] = [dict(f) for f in self.raw[part]]
         ready = self.queryable()
         d["queryable"] = ready
         d["status"] = "complete" if ready else "building"

@@ -439,6 +439,27 @@ class Encoding(CoreSpecCase):
             "cause": "permission denied"}})
 
 
+    # api: FQL2CollectionsSpec.scala, "accepts and correctly renders indexes
+    # field": fields as written, `mva` only where it was given
+    def test_index_definitions_render_as_written(self) -> None:
+        self.ok("Collection.create({ name: 'C' })")
+        res = self.ok('C.definition.update({indexes: {\n'
+                      '  termAndValue: { terms: [{ field: "name" }], values: [{ field: "_ref" }] },\n'
+                      '  termless: { values: [{ field: "_ref" }] },\n'
+                      '  valueless: { terms: [{ field: "name" }] },\n'
+                      '  mvaIdx: { terms: [{ field: "arr", mva: false }] }\n}})')
+        ix = res["indexes"]
+        self.assertNotIn("backingIndexes", res)
+        self.assertEqual(ix["termAndValue"]["terms"], [{"field": "name"}])
+        self.assertEqual(ix["termAndValue"]["values"][0]["field"], "_ref")
+        self.assertNotIn("mva", ix["termAndValue"]["values"][0])
+        self.assertNotIn("terms", ix["termless"])
+        self.assertEqual(ix["termless"]["values"][0]["field"], "_ref")
+        self.assertEqual(ix["valueless"]["terms"], [{"field": "name"}])
+        self.assertNotIn("values", ix["valueless"])
+        self.assertEqual(ix["mvaIdx"]["terms"], [{"field": "arr", "mva": False}])
+
+
 # ---------------------------------------------------------------- request bodies
 class RequestBodies(CoreSpecCase):
     # api: FQL2BasicSpec.scala, "returns invalid request"
