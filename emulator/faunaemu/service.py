@@ -148,7 +148,7 @@ class Service:
                 raise ProtocolError(400, "invalid_request", f"Invalid request body: {e}")
             if not isinstance(req, dict) or "query" not in req:
                 raise ProtocolError(400, "invalid_request", "Invalid request body")
-            src, values = self.template(req["query"])
+            src, values, bad_value = self.template(req["query"])
             args = req.get("arguments") or {}
             if not isinstance(args, dict):
                 raise ProtocolError(400, "invalid_request",
@@ -162,57 +162,70 @@ class Service:
             principal = self.principal(headers)
         except ProtocolError as e:
             return e.status, proto_body(e.code, e.message), e.headers
-        return self.run(src, values, argv, principal, fmt, tags, t0, timeout_ms, typecheck)
+        return self.run(src, values, argv, principal, fmt, tags, t0, timeout_ms, typecheck,
+                        bad_value)
 
-    def template(self, q: Any) -> Tuple[str, Dict[str, Any]]:
+    def template(self, q: Any) -> Tuple[str, Dict[str, Any], Optional[QueryError]]:
         """Flatten a query (string or template) to source text; value parts
-        become `$vN` variables so no user value is spliced into FQL text."""
+        become `$vN` variables so no user value is spliced into FQL text.
+        As the core's FQL2Query: the top level may be any part (`fql`,
+        `value`, `array`, `object`), an fql part inside an array or object is
+        parenthesized, and a value that does not decode is a check failure
+        of the query at its place (returned, raised when the query runs)."""
         if isinstance(q, str):
-            return q, {}
+            return q, {}, None
         values: Dict[str, Any] = {}
         out: List[str] = []
+        bad: List[QueryError] = []
 
-        def part(p: Any) -> None:
+        def part(p: Any, in_container: bool = False) -> None:
             if isinstance(p, str):
-                out.append(p)
-            elif isinstance(p, dict) and len(p) == 1 and "fql" in p and isinstance(p["fql"], list):
-                for x in p["fql"]:
-                    part(x)
-            elif isinstance(p, dict) and len(p) == 1 and "value" in p:
+                out.append("(" + p + ")" if in_container else p)
+                return
+            if not isinstance(p, dict) or len(p) != 1:
+                raise ProtocolError(400, "invalid_request", "Invalid request body")
+            (k, x), = p.items()
+            if k == "fql" and isinstance(x, list):
+                if in_container:
+                    out.append("(")
+                for y in x:
+                    part(y)
+                if in_container:
+                    out.append(")")
+            elif k == "value":
                 name = f"$v{len(values)}"
+                start = sum(len(t) for t in out)
                 try:
-                    values[name] = dec_tagged(p["value"])
+                    values[name] = dec_tagged(x)
                 except DecodeError as e:
-                    raise ProtocolError(400, "invalid_request", f"Invalid request body: {e}")
+                    values[name] = None
+                    if not bad:
+                        bad.append(QueryError.validation(str(e), (start, start + len(name))))
                 out.append(name)
-            elif isinstance(p, dict) and len(p) == 1 and "array" in p and isinstance(p["array"], list):
+            elif k == "array" and isinstance(x, list):
                 out.append("[")
-                for i, x in enumerate(p["array"]):
+                for i, y in enumerate(x):
                     if i:
                         out.append(", ")
-                    part(x)
+                    part(y, True)
                 out.append("]")
-            elif isinstance(p, dict) and len(p) == 1 and "object" in p and isinstance(p["object"], dict):
-                out.append("{")
-                for i, (k, x) in enumerate(p["object"].items()):
+            elif k == "object" and isinstance(x, dict):
+                out.append("{ ")
+                for i, (kk, y) in enumerate(x.items()):
                     if i:
                         out.append(", ")
-                    out.append(json.dumps(k) + ": ")
-                    part(x)
-                out.append("}")
+                    out.append(json.dumps(kk) + ": ")
+                    part(y, True)
+                out.append(" }")
             else:
-                raise ProtocolError(400, "invalid_request",
-                                    "Invalid request body: invalid query template part.")
+                raise ProtocolError(400, "invalid_request", "Invalid request body")
 
-        if not isinstance(q, dict) or "fql" not in q:
-            raise ProtocolError(400, "invalid_request",
-                                "Invalid request body: query must be a string or an fql template.")
         part(q)
-        return "".join(out), values
+        return "".join(out), values, (bad[0] if bad else None)
 
     def run(self, src: str, values: Dict[str, Any], argv: Dict[str, Any], principal: Any,
             fmt: str, tags: Optional[Dict[str, str]], t0: float, timeout_ms: int,
-            typecheck: bool = True) -> Response:
+            typecheck: bool = True, bad_value: Optional[QueryError] = None) -> Response:
         enc = encoder(fmt)
         store = self.store
         allow_dollar = bool(values)
@@ -222,6 +235,8 @@ class Service:
             ev = Evaluator(ctx, S, self.auth)
             try:
                 root = parse_query(src, allow_dollar)
+                if bad_value is not None:
+                    raise bad_value
                 env_vars = {k: S.resolve_deep(ev, v) for k, v in values.items()}
                 env_vars.update({k: S.resolve_deep(ev, v) for k, v in argv.items()})
                 result = ev.run(root, Env(env_vars))

@@ -462,6 +462,39 @@ class Encoding(CoreSpecCase):
 
 # ---------------------------------------------------------------- request bodies
 class RequestBodies(CoreSpecCase):
+    def template(self, query: object) -> tuple:
+        return self.post("/query/1", {"query": query}, headers={"x-format": "tagged"})
+
+    # model: serialization/FQL2QueryTemplateSpec.scala, "evals a list of fql
+    # strings", "evals a value between fql strings", "evals nested fql strings"
+    def test_fql_templates(self) -> None:
+        self.assertEqual(self.template({"fql": ["'foo'", ".length"]})[1]["data"], {"@int": "3"})
+        self.assertEqual(self.template({"fql": ["'hello ' +", {"value": "world"}]})[1]["data"],
+                         "hello world")
+        self.assertEqual(self.template({"fql": ["2 +", {"fql": ["3 +", "4 +"]}, "5"]})[1]["data"],
+                         {"@int": "14"})
+
+    # model: serialization/FQL2QueryTemplateSpec.scala, "evals arrays", "evals
+    # objects", "query can be a single value"
+    def test_array_object_value_at_the_top(self) -> None:
+        self.assertEqual(self.template({"array": ["2", "3"]})[1]["data"],
+                         [{"@int": "2"}, {"@int": "3"}])
+        self.assertEqual(self.template({"array": ["1 + 1", {"value": {"@int": "3"}}]})[1]["data"],
+                         [{"@int": "2"}, {"@int": "3"}])
+        self.assertEqual(self.template({"object": {"a": "1 + 1", "b": {"value": {"@int": "3"}}}})
+                         [1]["data"], {"a": {"@int": "2"}, "b": {"@int": "3"}})
+        self.assertEqual(self.template({"value": {"@int": "5"}})[1]["data"], {"@int": "5"})
+
+    # model: serialization/FQL2QueryTemplateSpec.scala, "renders invalid value
+    # errors at the correct location": a value that does not decode fails
+    # the query's checks
+    def test_bad_template_value(self) -> None:
+        st, b = self.template({"fql": [{"value": {"@blah": "foo"}}, ".bar!"]})
+        self.assertEqual((st, b["error"]["code"], b["error"]["message"]),
+                         (400, "invalid_query", "The query failed 1 validation check"))
+        self.assertTrue(b["summary"].startswith("error: invalid tag '@blah'\nat *query*:1:1\n"),
+                        b["summary"])
+
     # api: FQL2BasicSpec.scala, "returns invalid request"
     def test_body_without_query(self) -> None:
         st, b = self.post("/query/1", {"foo": "bar"})
