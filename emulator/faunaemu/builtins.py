@@ -19,7 +19,7 @@ DOC_METHODS = {"update", "replace", "delete", "exists", "updateData", "replaceDa
 ARRAY_METHODS = {"map", "forEach", "concat", "toSet", "first", "last", "includes", "where",
                  "indexOf", "isEmpty", "nonEmpty", "take", "drop", "reverse", "append",
                  "prepend", "flatMap", "distinct", "order", "any", "every", "fold",
-                 "reduce", "slice", "firstWhere", "toArray"}
+                 "reduce", "slice", "firstWhere", "toArray", "filter", "flatten"}
 STRING_METHODS = {"toUpperCase", "toLowerCase", "includes", "startsWith", "endsWith",
                   "concat", "split", "slice", "trim", "indexOf", "toString",
                   "replaceAll", "parseInt", "parseDouble"}
@@ -769,8 +769,7 @@ def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bo
             if isinstance(r, SetVal):
                 r = S.to_list(ev, r)
             if not isinstance(r, list):
-                raise QueryError("invalid_argument",
-                                 f"expected value for `mapper return` of type Array, received {type_name(r)}")
+                raise type_mismatch("Array<Any>", r)
             out.extend(r)
         return S.arr_set(ev, out) if from_set else out
     if name == "forEach":
@@ -778,6 +777,14 @@ def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bo
         for x in res:
             ev.call_fn(fn, [x])
         return None
+    if name == "flatten":
+        no_args(args)
+        out = []
+        for x in res:
+            if not isinstance(x, list):
+                raise type_mismatch("Array<Any>", x)
+            out.extend(x)
+        return out
     if name in ("where", "filter"):
         fn = ev.arg(args, 0, (Closure, Native), "predicate", 1)
         return [x for x in res if bool_result(ev.call_fn(fn, [x]))]
@@ -889,12 +896,16 @@ def ordering_arg(a: Any) -> Any:
                      f"(`asc(...)`, `desc(...)`), received {type_name(a)}")
 
 
+def type_mismatch(expected: str, v: Any) -> QueryError:
+    """The core's runtime type error (FQL2BasicSpec, FQL2ArraySpec)."""
+    return QueryError("type_mismatch", f"expected type: {expected}, received {type_name(v)}")
+
+
 def bool_result(r: Any) -> bool:
     if r is None:
         return False
     if not isinstance(r, bool):
-        raise QueryError("invalid_argument",
-                         f"expected value for `predicate return` of type Boolean, received {type_name(r)}")
+        raise type_mismatch("Boolean", r)
     return r
 
 

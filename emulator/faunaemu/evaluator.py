@@ -211,8 +211,8 @@ class Evaluator:
     def e_if(self, n: P.If, env: Env) -> Any:
         c = self.eval(n.cond, env)
         if not isinstance(c, bool):
-            raise self.err("invalid_argument",
-                           f"expected value of type Boolean, received {type_name(c)}", n.cond)
+            raise self.err("type_mismatch", f"expected type: Boolean, received {type_name(c)}",
+                           n.cond)
         if c:
             return self.eval(n.then, env)
         return self.eval(n.other, env) if n.other is not None else None

@@ -374,6 +374,32 @@ class Errors(CoreSpecCase):
         self.err('{\n  let x = "hi"\n  x.length()\n}', "invalid_function_invocation",
                  "`length`: Expected a function, found `Int`", headers={"x-typecheck": "false"})
 
+    # api: FQL2BasicSpec.scala, "returns type_mismatch runtime error" (the
+    # summary's first frame; the core adds the call site as a second)
+    def test_type_mismatch_in_if(self) -> None:
+        q = ('{\n  let x = (y) => {\n    if (y) {\n      "z"\n    } else {\n      "?"\n'
+             '    }\n  }\n  x(3)\n}')
+        b = self.err(q, "type_mismatch", "expected type: Boolean, received Int",
+                     headers={"x-typecheck": "false"})
+        self.assertTrue(b["summary"].startswith(
+            "error: expected type: Boolean, received Int\nat *query*:3:9\n  |\n"
+            "3 |     if (y) {\n  |         ^\n"), b["summary"])
+
+    # api: FQL2ArraySpec.scala, "throws a type error if the lambda returns a
+    # non-boolean value" (filter), "throws a type error if any element is not
+    # an array" (flatten), "throws a type error if the lambda returns a value
+    # that is not an array" (flatMap)
+    def test_array_type_mismatches(self) -> None:
+        h = {"x-typecheck": "false"}
+        self.err("let arr = ['Luke', 'Han', 'Leia']\n"
+                 "arr.filter((name) => if(name == 'Han') 'Han' else true)",
+                 "type_mismatch", "expected type: Boolean, received String", headers=h)
+        self.err("let arr = [[1],[2,3,4],[5],\"howdy\",[6,7]]\narr.flatten()",
+                 "type_mismatch", "expected type: Array<Any>, received String")
+        self.err("let arr = [0, 1, 2, 0]\narr.flatMap(x => 'foobar')",
+                 "type_mismatch", "expected type: Array<Any>, received String", headers=h)
+        self.assertEqual(self.ok("[[1],[2,3,4],[5],[],[6,7]].flatten()"), [1, 2, 3, 4, 5, 6, 7])
+
     # model: FQLInterpreter.handleNullCause (the core's message for `!` on
     # a null literal), as FQL2ABACSpec's assertDenied spells the null forms
     def test_null_literal(self) -> None:
