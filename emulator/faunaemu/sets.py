@@ -673,7 +673,7 @@ def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
             ev.call_fn(fn, [item])
         return None
     if name in ("eventSource", "toStream"):
-        return event_source(ev, s, None)
+        return event_source(ev, s, None, name)
     if name in ("eventsOn", "changesOn"):
         paths = []
         for a in args:
@@ -689,7 +689,7 @@ def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
                 raise QueryError("invalid_argument",
                                  "expected field accessors like `.field` as arguments")
             paths.append(path)
-        return event_source(ev, s, paths)
+        return event_source(ev, s, paths, name)
     # the rest operate on the materialized elements
     from . import builtins as B
     return B.call_method(ev, to_list(ev, s), name, args, None, from_set=True)
@@ -700,17 +700,32 @@ def arr_set(ev: Any, items: List[Any]) -> SetVal:
     return s
 
 
-def event_source(ev: Any, s: SetVal, paths: Optional[List[List[str]]]) -> EventSource:
+def event_source(ev: Any, s: SetVal, paths: Optional[List[List[str]]],
+                 method: str = "eventSource") -> EventSource:
+    """A feed's token for `s`; the shapes the core cannot stream are
+    refused with its reasons (model FQL2StreamsSpec "rejects invalid
+    shape")."""
     src = s.desc["src"]
+
+    def refuse(why: str) -> QueryError:
+        return QueryError("invalid_receiver", f"can't call `.{method}()` because {why}")
+    if src["k"] == "arr":
+        raise refuse("streaming is not supported on array sets.")
+    if src["k"] == "seq":
+        raise refuse("streaming is not supported on sets created from `Set.sequence()`.")
     if src["k"] not in ("all", "idx"):
-        raise QueryError("invalid_receiver",
-                         "can't call `.eventSource()` because streaming is not supported on sets "
-                         "returned from `.toSet()`.")
+        raise refuse("only collections and user defined indexes are streamable.")
+    if "at" in src or ev.ctx.in_at:
+        raise refuse("streaming is not supported for sets created within an `at()` expression.")
+    if "from" in src or "to" in src:
+        raise refuse("range queries are not supported yet, use `.where()` method instead.")
+    if src.get("rev"):
+        raise refuse("streaming is not supported on sets that have been reversed.")
+    if paths is not None and s.desc["ops"]:
+        raise refuse("it was not called on the source set.")
     for op in s.desc["ops"]:
         if op["op"] not in ("where", "map", "proj"):
-            raise QueryError("invalid_receiver",
-                             f"can't call `.eventSource()` because streaming is not supported on "
-                             f"sets returned from `.{op['op']}()`.")
+            raise refuse(f"streaming is not supported on sets returned from `.{op['op']}()`.")
     ts = ev.ctx.write_ts if ev.ctx.write_ts is not None else ev.ctx.snap
     tok = sign({"k": "feed", "d": desc_json(ev, s.desc), "t": ts, "w": paths}, ev.store.sign_key)
     return EventSource(tok)

@@ -671,6 +671,38 @@ class Feeds(CoreSpecCase):
                          [("add", {"@int": "2"})])
 
 
+    # model: FQL2StreamsSpec.scala, "rejects invalid shape" and "reject
+    # invalid .changesOn(..) position": what cannot be streamed
+    def test_unstreamable_sets(self) -> None:
+        self.ok("Collection.create({ name: 'Foo', indexes: { byBar: { terms: [{ field: '.bar' }], "
+                "values: [{ field: '.n' }] } } })")
+        cases = [
+            ("at(Time.now().subtract(1, 'day')) {\n  Foo.all().toStream()\n}",
+             "toStream", "streaming is not supported for sets created within an `at()` expression."),
+            ("at(Time.now().subtract(1, 'day')) {\n  Foo.byBar(42).toStream()\n}",
+             "toStream", "streaming is not supported for sets created within an `at()` expression."),
+            ("[].toSet()\n  .toStream()", "toStream", "streaming is not supported on array sets."),
+            ("Set.sequence(1, 10)\n  .toStream()", "toStream",
+             "streaming is not supported on sets created from `Set.sequence()`."),
+            ("Foo.all({from: Foo.byId(1234)}).toStream()", "toStream",
+             "range queries are not supported yet, use `.where()` method instead."),
+            ("Foo.byBar(42, {from: 0}).toStream()", "toStream",
+             "range queries are not supported yet, use `.where()` method instead."),
+            ("Foo.all()\n  .take(10)\n  .toStream()", "toStream",
+             "streaming is not supported on sets returned from `.take()`."),
+            ("Foo.all()\n  .drop(10)\n  .toStream()", "toStream",
+             "streaming is not supported on sets returned from `.drop()`."),
+            ("Foo.all()\n  .reverse()\n  .toStream()", "toStream",
+             "streaming is not supported on sets that have been reversed."),
+            ("Foo.all().map(.bar).changesOn(.bar)", "changesOn",
+             "it was not called on the source set."),
+        ]
+        for q, method, why in cases:
+            with self.subTest(q):
+                self.err(q, "invalid_receiver", f"can't call `.{method}()` because {why}")
+        self.assertIsInstance(self.ok("Foo.all().where(.n > 1).eventSource()"), str)
+
+
 # ---------------------------------------------------------------- metrics
 class Metrics(CoreSpecCase):
     def stats(self, fql: str) -> dict:
