@@ -104,6 +104,22 @@ class RangesAndSnapshots(CoreSpecCase):
             with self.subTest(f):
                 self.assertEqual(self.ok(f"User.all({{ {f} }}).map(.id).toArray()"), ids[:3])
 
+    # model: FQL2SetsSpec.scala, "can range with document id" with "can
+    # paginate a range": an id range pages by cursor, forward and reversed,
+    # and adjacent ranges split a collection without gap or overlap
+    def test_paginate_document_id_ranges(self) -> None:
+        ids = self.make_users(20)
+        lo, hi = ids[3], ids[16]
+        page = self.ok(f"User.all({{ from: '{lo}', to: '{hi}' }}).pageSize(3).map(.id)")
+        self.assertEqual(len(page["data"]), 3)
+        self.assertEqual(self.paged(page), ids[3:17])
+        page = self.ok(f"User.all({{ from: '{lo}', to: '{hi}' }}).reverse().pageSize(3).map(.id)")
+        self.assertEqual(self.paged(page), ids[16:2:-1])
+        mid = int(ids[10])
+        left = self.ok(f"User.all({{ to: {mid - 1} }}).map(.id).toArray()")
+        right = self.ok(f"User.all({{ from: {mid} }}).map(.id).toArray()")
+        self.assertEqual(left + right, ids)
+
     # model: FQL2SetsSpec.scala, "fail to parse non-doc id for no-value index"
     def test_all_range_needs_a_document_id(self) -> None:
         self.make_users(1)
