@@ -19,7 +19,7 @@ DOC_METHODS = {"update", "replace", "delete", "exists", "updateData", "replaceDa
 ARRAY_METHODS = {"map", "forEach", "concat", "toSet", "first", "last", "includes", "where",
                  "indexOf", "isEmpty", "nonEmpty", "take", "drop", "reverse", "append",
                  "prepend", "flatMap", "distinct", "order", "any", "every", "fold",
-                 "reduce", "slice", "firstWhere", "toArray"}
+                 "reduce", "slice", "firstWhere", "toArray", "filter", "flatten"}
 STRING_METHODS = {"toUpperCase", "toLowerCase", "includes", "startsWith", "endsWith",
                   "concat", "split", "slice", "trim", "indexOf", "toString",
                   "replaceAll", "parseInt", "parseDouble"}
@@ -27,6 +27,7 @@ STRING_METHODS = {"toUpperCase", "toLowerCase", "includes", "startsWith", "endsW
 NO_ARG_METHODS = {"first", "last", "isEmpty", "nonEmpty", "toSet", "toArray", "reverse",
                   "distinct", "toUpperCase", "toLowerCase", "toString", "trim", "parseInt",
                   "parseDouble", "toMicros", "toMillis", "toSeconds", "exists"}
+NUMBER_METHODS = {"toString"}
 TIME_METHODS = {"toMicros", "toMillis", "toSeconds", "add", "subtract", "difference",
                 "toString"}
 UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 1_000_000,
@@ -79,7 +80,20 @@ def has_method(ev: Any, obj: Any, name: str) -> bool:
         return name in STRING_METHODS
     if isinstance(obj, FTime):
         return name in TIME_METHODS
+    if type(obj) in (int, float):
+        return name in NUMBER_METHODS
     return False
+
+
+def number_string(v: Any) -> str:
+    """Int/Long/Double `toString()`: a whole double loses its `.0`
+    (FQL2ToStringSpec)."""
+    if type(v) is float:
+        from .wire import java_double
+        if v.is_integer() and abs(v) < 1e16:
+            return str(int(v))
+        return java_double(v)
+    return str(v)
 
 
 def not_a_function(name: str, v: Any) -> QueryError:
@@ -122,6 +136,9 @@ def call_method(ev: Any, recv: Any, name: str, args: List[Any], node: Optional[P
         return schema_method(ev, recv, name, args)
     if t is FDate and name == "toString":
         return recv.iso()
+    if t in (int, float) and name == "toString":
+        no_args(args)
+        return number_string(recv)
     if isinstance(recv, dict) and name in recv:
         f = ev.resolve(recv[name])
         if isinstance(f, (Closure, Native)):
@@ -207,7 +224,7 @@ def normalize_index(name: str, d: Any) -> Dict[str, Any]:
             if parse_path(f) in (("ts",),):
                 raise constraint("Collection", [(["indexes", name, "terms"],
                                                  "The `ts` field cannot be used as an index term.")])
-            terms.append({"field": f})
+            terms.append(index_field(t, f))
         out["terms"] = terms
     if d.get("values") is not None:
         vals = []
@@ -219,8 +236,15 @@ def normalize_index(name: str, d: Any) -> Dict[str, Any]:
             if order not in ("asc", "desc"):
                 raise constraint("Collection", [(["indexes", name, "values"],
                                                  "Order must be `asc` or `desc`.")])
-            vals.append({"field": f, "order": order})
+            vals.append(dict(index_field(v, f), order=order))
         out["values"] = vals
+    return out
+
+
+def index_field(spec: Dict[str, Any], field: str) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"field": field}
+    if isinstance(spec.get("mva"), bool):
+        out["mva"] = spec["mva"]
     return out
 
 
@@ -521,8 +545,8 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
         ev.auth.need(ev.ctx, cname, "read")
         src: Dict[str, Any] = {"k": "all", "c": cname}
         if args:
-            return S.add_op(ev, S.make(src), {"op": "where", "_c": range_pred(ev, args[0])})
-        return S.make(src)
+            S.store_range(src, S.parse_range(args[0], 0))
+        return S.make(src, ev)
     if name == "byId":
         i = ev.arg(args, 0, object, "id", 1)
         if isinstance(i, int) and not isinstance(i, bool):
@@ -535,11 +559,11 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
     if name == "where":
         fn = ev.arg(args, 0, Closure, "predicate", 1)
         ev.auth.need(ev.ctx, cname, "read")
-        return S.add_op(ev, S.make({"k": "all", "c": cname}), {"op": "where", "_c": fn})
+        return S.add_op(ev, S.make({"k": "all", "c": cname}, ev), {"op": "where", "_c": fn})
     if name == "firstWhere":
         fn = ev.arg(args, 0, Closure, "predicate", 1)
         ev.auth.need(ev.ctx, cname, "read")
-        return S.set_method(ev, S.make({"k": "all", "c": cname}), "firstWhere", [fn])
+        return S.set_method(ev, S.make({"k": "all", "c": cname}, ev), "firstWhere", [fn])
     if name in ("create", "createData"):
         d = ev.arg(args, 0, dict, "data", 1)
         return create_doc(ev, c, d, raw=name == "createData")
@@ -557,21 +581,10 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
         terms = args[:nt]
         src = {"k": "idx", "c": cname, "i": name, "t": [enc_tagged(t) for t in terms]}
         if len(args) > nt:
-            rng = args[nt]
-            if not isinstance(rng, dict) or set(rng) - {"from", "to"}:
-                raise QueryError("invalid_argument",
-                                 f"expected value for `range` of type {{ from: Any, to: Any }}, "
-                                 f"received {type_name(rng)}")
-            for k in ("from", "to"):
-                if rng.get(k) is not None:
-                    src[k] = enc_tagged(rng[k])
-        return S.make(src)
+            S.store_range(src, S.parse_range(args[nt], len(ix.values)))
+        return S.make(src, ev)
     raise QueryError("invalid_query",
                      f"The function `{name}` does not exist on `{cname}Collection`")
-
-
-def range_pred(ev: Any, rng: Any) -> Any:
-    raise QueryError("invalid_argument", "`all()` with a range is not supported by the emulator.")
 
 
 def create_doc(ev: Any, c: Coll, d: Dict[str, Any], raw: bool = False) -> Doc:
@@ -756,8 +769,7 @@ def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bo
             if isinstance(r, SetVal):
                 r = S.to_list(ev, r)
             if not isinstance(r, list):
-                raise QueryError("invalid_argument",
-                                 f"expected value for `mapper return` of type Array, received {type_name(r)}")
+                raise type_mismatch("Array<Any>", r)
             out.extend(r)
         return S.arr_set(ev, out) if from_set else out
     if name == "forEach":
@@ -765,6 +777,14 @@ def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bo
         for x in res:
             ev.call_fn(fn, [x])
         return None
+    if name == "flatten":
+        no_args(args)
+        out = []
+        for x in res:
+            if not isinstance(x, list):
+                raise type_mismatch("Array<Any>", x)
+            out.extend(x)
+        return out
     if name in ("where", "filter"):
         fn = ev.arg(args, 0, (Closure, Native), "predicate", 1)
         return [x for x in res if bool_result(ev.call_fn(fn, [x]))]
@@ -876,12 +896,16 @@ def ordering_arg(a: Any) -> Any:
                      f"(`asc(...)`, `desc(...)`), received {type_name(a)}")
 
 
+def type_mismatch(expected: str, v: Any) -> QueryError:
+    """The core's runtime type error (FQL2BasicSpec, FQL2ArraySpec)."""
+    return QueryError("type_mismatch", f"expected type: {expected}, received {type_name(v)}")
+
+
 def bool_result(r: Any) -> bool:
     if r is None:
         return False
     if not isinstance(r, bool):
-        raise QueryError("invalid_argument",
-                         f"expected value for `predicate return` of type Boolean, received {type_name(r)}")
+        raise type_mismatch("Boolean", r)
     return r
 
 

@@ -45,6 +45,11 @@ class Env:
         return False, None
 
 
+BYTES_PER_READ_OP = 4096
+DOC_OVERHEAD_BYTES = 80     # a version's header as the emulator sizes it
+MISS_BYTES = 14             # what the core reads for a missing document
+
+
 class Stats:
     __slots__ = ("read_ops", "write_ops", "compute_ops", "bytes_read", "bytes_write")
 
@@ -69,6 +74,10 @@ class Ctx:
         self.undo: List[Callable[[], None]] = []
         self.deadline = deadline
         self.ticks = 0
+        # x-typecheck: names are checked before the query runs; without it
+        # an unknown name is a runtime unbound_variable where it is read
+        self.typecheck = True
+        self.docs_read: set = set()
 
 
 class Evaluator:
@@ -110,7 +119,8 @@ class Evaluator:
             raise unexpected_error(e, node.span) from e
 
     def run(self, root: P.Node, env: Env) -> Any:
-        self.check_unbound(root, set(env_names(env)))
+        if self.ctx.typecheck:
+            self.check_unbound(root, set(env_names(env)))
         return self.eval(root, env)
 
     # Static check: unknown identifiers fail before anything runs, as the
@@ -171,7 +181,12 @@ class Evaluator:
             return Native(name, getattr(self, "f_" + name))
         if self.store.coll(name) is not None:
             return Module(name, is_coll=True)
-        raise QueryError.validation(f"Unbound variable `{name}`", n.span)
+        raise self.unbound(name, n.span)
+
+    def unbound(self, name: str, span: Any) -> QueryError:
+        if self.ctx.typecheck:
+            return QueryError.validation(f"Unbound variable `{name}`", span)
+        return QueryError("unbound_variable", f"Unbound variable `{name}`", span)
 
     def e_arr(self, n: P.Arr, env: Env) -> Any:
         return [self.eval(x, env) for x in n.items]
@@ -196,8 +211,8 @@ class Evaluator:
     def e_if(self, n: P.If, env: Env) -> Any:
         c = self.eval(n.cond, env)
         if not isinstance(c, bool):
-            raise self.err("invalid_argument",
-                           f"expected value of type Boolean, received {type_name(c)}", n.cond)
+            raise self.err("type_mismatch", f"expected type: Boolean, received {type_name(c)}",
+                           n.cond)
         if c:
             return self.eval(n.then, env)
         return self.eval(n.other, env) if n.other is not None else None
@@ -219,8 +234,10 @@ class Evaluator:
     def e_nonnull(self, n: P.NonNull, env: Env) -> Any:
         v = self.eval(n.expr, env)
         if isinstance(v, NullDoc):
-            raise self.err("document_not_found", nulldoc_msg(v), n)
+            raise null_doc_error(v, n.span)
         if v is None:
+            if isinstance(n.expr, P.Lit):
+                raise self.err("null_value", "Null literal value", n.expr)
             raise self.err("null_value", "Value is null.", n)
         return v
 
@@ -447,37 +464,82 @@ class Evaluator:
         return v
 
     # ----------------------------------------------------------- documents
-    def resolve(self, v: Any) -> Any:
+    def resolve(self, v: Any, snap: Optional[int] = None) -> Any:
         if isinstance(v, Ref):
-            return self.get_doc(v.coll, v.id)
+            return self.get_doc(v.coll, v.id, snap=snap)
         return v
 
-    def get_doc(self, coll: str, id: str, need_read: bool = True) -> Any:
+    def get_doc(self, coll: str, id: str, need_read: bool = True,
+                snap: Optional[int] = None) -> Any:
+        """`coll`'s document `id` at `snap` (default: the query's snapshot)."""
         c = self.store.coll(coll)
         if c is None:
             return NullDoc(coll, id, "not found")
+        if snap is None:
+            snap = self.ctx.snap
+        from .sets import check_history
+        check_history(self, c, snap)
         if need_read and not self.auth.can(self.ctx, coll, "read"):
             return NullDoc(coll, id, "permission denied")
         try:
             idn = int(id)
         except ValueError:
             return NullDoc(coll, id, "not found")
-        ver = c.visible(idn, self.ctx.snap)
+        ver = c.visible(idn, snap)
         if ver is None:
-            prior = c.version_at(idn, self.ctx.snap)
+            self.count_miss()
+            prior = c.version_at(idn, snap)
             return NullDoc(coll, id, "deleted" if prior is not None and prior.deleted else "not found")
         self.count_read(ver)
-        return Doc(ver, self.ctx.snap)
+        return Doc(ver, snap)
 
+    # Read ops as the core bills them (FQL2MetricsSpec): a document read
+    # costs ceil(bytes / 4096) ops once per query however often it is read,
+    # a miss costs one op (14 bytes); index scans are billed by
+    # sets.ScanBill.
     def count_read(self, ver: Version) -> None:
+        key = (ver.coll, ver.idn, ver.ts)
+        seen = self.ctx.docs_read
+        if key in seen:
+            return
+        seen.add(key)
         st = self.ctx.stats
-        st.read_ops += 1
         if ver.enc_ft is None:
             from .wire import ver_fields_tagged
             ver_fields_tagged(ver)
-        st.bytes_read += ver.sz + 80
+        n = ver.sz + DOC_OVERHEAD_BYTES
+        st.read_ops += -(-n // BYTES_PER_READ_OP)
+        st.bytes_read += n
 
-    def doc_field(self, ver: Version, name: str) -> Any:
+    def bill(self, doc: Doc) -> None:
+        """A scanned document is used beyond its id: it is read now."""
+        if doc.unread:
+            doc.unread = False
+            self.count_read(doc.ver)
+
+    def bill_result(self, v: Any) -> None:
+        """The documents a result renders are read."""
+        t = type(v)
+        if t is Doc:
+            self.bill(v)
+        elif t is list:
+            for x in v:
+                self.bill_result(x)
+        elif t is dict:
+            for x in v.values():
+                self.bill_result(x)
+        elif t is Page:
+            for x in v.items:
+                self.bill_result(x)
+
+    def count_miss(self) -> None:
+        self.ctx.stats.read_ops += 1
+        self.ctx.stats.bytes_read += MISS_BYTES
+
+
+    def doc_field(self, ver: Version, name: str, snap: Optional[int] = None) -> Any:
+        """A field of a document read at `snap`: a reference it holds is
+        read at that snapshot too (FQL2TemporalitySpec)."""
         if name == "id":
             return ver.id
         if name == "coll":
@@ -493,12 +555,14 @@ class Evaluator:
                 dd.ver = ver
                 ver.dd = dd
             return dd
-        return self.resolve(ver.data.get(name))
+        return self.resolve(ver.data.get(name), snap)
 
     def get_member(self, obj: Any, name: str, node: Optional[P.Node]) -> Any:
         t = type(obj)
         if t is Doc:
-            return self.doc_field(obj.ver, name)
+            if name != "id" and name != "coll":
+                self.bill(obj)
+            return self.doc_field(obj.ver, name, obj.snap)
         if t is dict or t is DataDict:
             return self.resolve(obj.get(name))
         if obj is None:
@@ -509,7 +573,7 @@ class Evaluator:
                 return obj.id
             if name == "coll":
                 return Module(obj.coll, is_coll=True)
-            raise QueryError("document_not_found", nulldoc_msg(obj))
+            raise null_doc_error(obj)
         if isinstance(obj, SchemaDoc):
             if name == "name" or (name == "id" and obj.coll == "Key"):
                 return obj.name
@@ -545,13 +609,14 @@ class Evaluator:
 
     def call_method(self, recv: Any, name: str, args: List[Any], node: Optional[P.Node]) -> Any:
         from . import builtins as B
-        self.ctx.stats.compute_ops += 0
+        if type(recv) is Doc and name != "exists":
+            self.bill(recv)
         return B.call_method(self, recv, name, args, node)
 
     def need_coll(self, name: str) -> Coll:
         c = self.store.coll(name)
         if c is None:
-            raise QueryError.validation(f"Unbound variable `{name}`", None)
+            raise self.unbound(name, None)
         return c
 
     def coll_def(self, c: Coll) -> SchemaDoc:
@@ -616,10 +681,15 @@ class Evaluator:
             return [self.project(self.resolve(x), fields, env) for x in v]
         if isinstance(v, Page):
             return Page([self.project(x, fields, env) for x in v.items], v.after, v.as_set)
+        if type(v) in (int, float, str, bool):
+            return v        # a primitive passes through (FQL2ProjectionSpec)
         out: Dict[str, Any] = {}
         if type(v) is Doc:
             # fast path for the common `{ id, ts, data, field }` projection of a document
             ver = v.ver
+            if any(f.name not in ("id", "coll") or f.expr is not None or f.nested is not None
+                   for f in fields):
+                self.bill(v)
             for f in fields:
                 if f.expr is None and f.nested is None:
                     n = f.name
@@ -628,14 +698,14 @@ class Evaluator:
                     elif n == "ts":
                         out[n] = ver.tso
                     elif n == "data":
-                        out[n] = self.doc_field(ver, "data")
+                        out[n] = self.doc_field(ver, "data", v.snap)
                     elif n == "ttl":
                         out[n] = ver.ttl
                     elif n == "coll":
                         out[n] = self.doc_field(ver, "coll")
                     else:
                         x = ver.data.get(n)
-                        out[n] = self.resolve(x) if type(x) is Ref else x
+                        out[n] = self.resolve(x, v.snap) if type(x) is Ref else x
                 else:
                     break
             else:
@@ -646,7 +716,7 @@ class Evaluator:
                 # `alias: expr`, where `.field` refers to the projected value
                 out[f.name] = self.eval(f.expr, Env({P.THIS: v}, env))
                 continue
-            val = self.get_member(v, f.name, None) if not isinstance(v, (int, float, str, bool)) else None
+            val = self.get_member(v, f.name, None)
             if f.nested is not None:
                 val = self.project(val, f.nested, env)
             out[f.name] = val
@@ -688,6 +758,14 @@ def env_names(env: Env) -> List[str]:
         out.extend(e.vars.keys())
         e = e.parent
     return out
+
+
+def null_doc_error(v: NullDoc, span: Any = None) -> QueryError:
+    """The core's error for using a null document: a denied read is a null
+    value, a missing or deleted document is not found."""
+    if v.cause == "permission denied":
+        return QueryError("null_value", "Null value, due to permission denied", span)
+    return QueryError("document_not_found", nulldoc_msg(v), span)
 
 
 def nulldoc_msg(v: NullDoc) -> str:

@@ -17,7 +17,7 @@ from .errors import QueryError
 from .evaluator import Ctx, Evaluator
 from .storage import Version, field_of
 from .values import Doc, FTime
-from .wire import RefResolver, encoder
+from .wire import encoder
 
 Response = Tuple[int, str, Dict[str, str]]
 
@@ -61,8 +61,8 @@ def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) 
         if not isinstance(st, int) or isinstance(st, bool):
             return _bad(f"Unexpected value '{st}'.")
         start_ts = st
-    tagged = headers.get("x-format", "simple").strip().lower() != "simple"
-    enc = encoder(tagged)
+    # the core encodes event data tagged whatever x-format says
+    enc = encoder("tagged")
     store = svc.store
     desc = tok["d"]
     src = desc["src"]
@@ -73,7 +73,8 @@ def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) 
         ev = Evaluator(ctx, S, svc.auth)
         c = store.coll(src["c"])
         now = store.now()
-        last_cursor = {"k": "ec", "ts": max(start_ts, store.last_ts), "o": 1 << 30}
+        # An error that belongs to no event leaves the cursor where it was.
+        last_cursor = {"k": "ec", "ts": start_ts, "o": start_ord}
         if c is None:
             pass
         elif start_ts < c.min_ts(now):
@@ -115,12 +116,15 @@ def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) 
                     break
                 typ, value = e
                 st = ctx.stats
-                from .service import ref_resolver
-                with RefResolver(ref_resolver(ev)):
-                    data = enc(value)
+                data = enc(value)
                 events.append('{"type":"%s","data":%s,"txn_ts":%d,"cursor":%s,"stats":%s}' % (
                     typ, data, ts, json.dumps(S.sign(cursor, key)), ev_stats(ctx)))
                 last_cursor = cursor
+        if not has_next and not (events and events[-1].startswith('{"type":"error"')):
+            # Read to the end: the next poll starts after everything this
+            # one could see (the core moves the cursor to its snapshot), so
+            # a quiet feed still advances.
+            last_cursor = {"k": "ec", "ts": max(now, start_ts), "o": None}
         stats = ev_stats(ctx, t0)
     body = ('{"events":[' + ",".join(events) + '],"cursor":' + json.dumps(S.sign(last_cursor, key)) +
             ',"has_next":' + ("true" if has_next else "false") + ',"stats":' + stats + "}")
@@ -145,10 +149,14 @@ def member(ev: Evaluator, desc: Dict[str, Any], ver: Optional[Version]) -> Tuple
         if ix is None:
             return False, None
         terms = [S.resolve_deep(ev, S.dec_tagged(json.loads(t))) for t in src["t"]]
-        rng = {k: S.resolve_deep(ev, S.dec_tagged(json.loads(src[k]))) for k in ("from", "to") if k in src}
-        lo, hi = S.index_bounds(ix, terms, rng)
+        lo, hi = S.index_bounds(ix, terms, S.range_of(ev, src))
         key = ix.key_for(ver)
         if not (lo <= key < hi):
+            return False, None
+    elif "from" in src or "to" in src:
+        # a collection's documents between two ids
+        rng = S.range_of(ev, src)
+        if not rng.get("from", ver.idn) <= ver.idn <= rng.get("to", ver.idn):
             return False, None
     ev.ctx.snap = ver.ts
     item: Any = Doc(ver)

@@ -14,11 +14,12 @@ from .errors import ProtocolError, QueryError
 from .evaluator import Ctx, Env, Evaluator
 from .storage import Store
 from .values import FTime, Module, Page, Ref, SetVal
-from .wire import DecodeError, RefResolver, dec_tagged, encoder
+from .wire import DecodeError, dec_tagged, encoder
 
 Response = Tuple[int, str, Dict[str, str]]
-TAG_RE = re.compile(r"[a-zA-Z0-9_]+\Z")
+TAG_PAIR_RE = re.compile(r"[a-zA-Z0-9_]+=[a-zA-Z0-9_]+\Z")
 MAX_BODY = 8 * 1024 * 1024
+MAX_TIMEOUT_MS = 600_000
 
 
 def proto_body(code: str, message: str) -> str:
@@ -26,35 +27,43 @@ def proto_body(code: str, message: str) -> str:
 
 
 def parse_bool(name: str, v: str) -> bool:
-    lv = v.strip().lower()
+    lv = v.lower()
     if lv in ("true", "false"):
         return lv == "true"
-    raise ProtocolError(400, "invalid_request",
-                        f"Invalid header '{name}': expected a boolean, received '{v}'.")
+    raise bad_header(name, "Must be a boolean value.")
 
 
 def parse_query_tags(v: str) -> Dict[str, str]:
-    if len(v.encode()) > 3000:
-        raise ProtocolError(400, "invalid_request",
-                            "Invalid header 'x-query-tags': tags header exceeds 3000 bytes.")
+    """`k=v,k2=v2` as the core's tag parser reads it; its error reasons."""
+    if len(v) > 3000:
+        raise bad_header("x-query-tags", "header is too long")
     tags: Dict[str, str] = {}
-    if v.strip() == "":
+    if v == "":
         return tags
-    for pair in v.split(","):
-        if "=" not in pair:
-            raise ProtocolError(400, "invalid_request",
-                                f"Invalid header 'x-query-tags': invalid tag '{pair}'.")
+    pairs = v.split(",")
+    if not all(TAG_PAIR_RE.match(p) for p in pairs):
+        raise bad_header("x-query-tags", "invalid tags")
+    if len(pairs) > 25:
+        raise bad_header("x-query-tags", "too many tags")
+    for pair in pairs:
         k, val = pair.split("=", 1)
-        if not TAG_RE.match(k) or not TAG_RE.match(val) or len(k.encode()) > 40 \
-                or len(val.encode()) > 80:
-            raise ProtocolError(400, "invalid_request",
-                                f"Invalid header 'x-query-tags': invalid tag '{pair}'. Keys must be "
-                                f"at most 40 and values at most 80 characters of [a-zA-Z0-9_].")
+        if len(k) > 40:
+            raise bad_header("x-query-tags", "invalid key")
+        if len(val) > 80:
+            raise bad_header("x-query-tags", "invalid value")
+        if k in tags:
+            raise bad_header("x-query-tags", "duplicate key")
         tags[k] = val
-    if len(tags) > 25:
-        raise ProtocolError(400, "invalid_request",
-                            "Invalid header 'x-query-tags': too many tags (at most 25).")
     return tags
+
+
+def bad_header(name: str, reason: str) -> ProtocolError:
+    return ProtocolError(400, "invalid_request", f"Invalid header '{name}': {reason}")
+
+
+def header_long(v: str) -> Optional[int]:
+    """A header's value as Java's toLongOption reads it, else None."""
+    return int(v) if re.fullmatch(r"[+-]?\d+", v) and -2**63 <= int(v) < 2**63 else None
 
 
 def parse_query(src: str, allow_dollar: bool) -> P.Node:
@@ -73,26 +82,6 @@ def parse_query(src: str, allow_dollar: bool) -> P.Node:
         raise QueryError.syntax("Invalid query", 0, len(src))
 
 
-def ref_resolver(ev: Evaluator) -> Any:
-    """For the encoder: whether a stored document ref's document exists for
-    this query's reader, else the cause a null document shows."""
-    store, ctx, auth = ev.store, ev.ctx, ev.auth
-
-    def cause(r: Ref, snap: Optional[int]) -> Optional[str]:
-        c = store.coll(r.coll)
-        if c is None:
-            return "not found"
-        if not auth.can(ctx, r.coll, "read"):
-            return "permission denied"
-        try:
-            idn = int(r.id)
-        except ValueError:
-            return "not found"
-        return None if c.visible(idn, ctx.snap if snap is None else snap) is not None \
-            else "not found"
-    return cause
-
-
 class Service:
     def __init__(self, store: Store, admin_secret: str) -> None:
         self.store = store
@@ -106,7 +95,7 @@ class Service:
                                 {"WWW-Authenticate": "Bearer"})
         p = self.auth.authenticate(secret)
         if p is None:
-            raise ProtocolError(401, "unauthorized", "Invalid token, unable to validate request.",
+            raise ProtocolError(401, "unauthorized", "Access token required",
                                 {"WWW-Authenticate": "Bearer"})
         return p
 
@@ -114,37 +103,42 @@ class Service:
     def query(self, body: bytes, headers: Dict[str, str]) -> Response:
         t0 = time.monotonic()
         try:
-            principal = self.principal(headers)
-            fmt = headers.get("x-format", "simple").strip().lower() or "simple"
-            if fmt not in ("simple", "tagged", "decorated"):
-                raise ProtocolError(400, "invalid_request",
-                                    f"Invalid header 'x-format': expected 'simple', 'tagged' or "
-                                    f"'decorated', received '{fmt}'.")
-            tagged = fmt != "simple"
+            # The core's order: the request's own headers, then the tags, then
+            # format and flags, then the body; a missing or bad token last.
             timeout_ms = 120_000
+            if "x-last-txn-ts" in headers:
+                v = headers["x-last-txn-ts"]
+                if header_long(v) is None:
+                    raise bad_header("x-last-txn-ts", f"Invalid timestamp '{v}'.")
             if "x-query-timeout-ms" in headers:
-                v = headers["x-query-timeout-ms"].strip()
-                if not re.fullmatch(r"\d+", v) or not (1 <= int(v) <= 600_000):
-                    raise ProtocolError(400, "invalid_request",
-                                        f"Invalid header 'x-query-timeout-ms': expected an integer "
-                                        f"between 1 and 600000, received '{v}'.")
-                timeout_ms = int(v)
+                v = headers["x-query-timeout-ms"]
+                n = header_long(v)
+                if n is None:
+                    raise bad_header("x-query-timeout-ms", f"Invalid number '{v}'.")
+                if n <= 0:
+                    raise bad_header("x-query-timeout-ms", "Must be greater than 0.")
+                if n > MAX_TIMEOUT_MS:
+                    raise bad_header("x-query-timeout-ms",
+                                     f"Must be less than or equal to {MAX_TIMEOUT_MS}.")
+                timeout_ms = n
             if "x-max-contention-retries" in headers:
-                v = headers["x-max-contention-retries"].strip()
-                if not re.fullmatch(r"\d+", v) or int(v) > 7:
-                    raise ProtocolError(400, "invalid_request",
-                                        f"Invalid header 'x-max-contention-retries': expected an "
-                                        f"integer between 0 and 7, received '{v}'.")
-            for h in ("x-linearized", "x-typecheck"):
+                v = headers["x-max-contention-retries"]
+                n = header_long(v)
+                if n is None or not -2**31 <= n < 2**31:
+                    raise bad_header("x-max-contention-retries", f"Invalid number '{v}'.")
+                if not 0 <= n <= 7:
+                    raise bad_header("x-max-contention-retries", "Must be between 0 and 7.")
+            tags = parse_query_tags(headers["x-query-tags"]) if "x-query-tags" in headers else None
+            fmt = headers.get("x-format", "simple")
+            if fmt not in ("simple", "tagged", "decorated"):
+                raise bad_header("x-format", f"Invalid format {fmt}")
+            tagged = fmt != "simple"
+            typecheck = True
+            if "x-typecheck" in headers:
+                typecheck = parse_bool("x-typecheck", headers["x-typecheck"])
+            for h in ("x-linearized", "x-performance-hints"):
                 if h in headers:
                     parse_bool(h, headers[h])
-            if "x-last-txn-ts" in headers:
-                v = headers["x-last-txn-ts"].strip()
-                if not re.fullmatch(r"-?\d+", v):
-                    raise ProtocolError(400, "invalid_request",
-                                        f"Invalid header 'x-last-txn-ts': expected an integer, "
-                                        f"received '{v}'.")
-            tags = parse_query_tags(headers["x-query-tags"]) if "x-query-tags" in headers else None
             if len(body) > MAX_BODY:
                 raise ProtocolError(413, "request_size_exceeded",
                                     f"Request body exceeds the maximum of {MAX_BODY} bytes.")
@@ -153,83 +147,102 @@ class Service:
             except (ValueError, UnicodeDecodeError) as e:
                 raise ProtocolError(400, "invalid_request", f"Invalid request body: {e}")
             if not isinstance(req, dict) or "query" not in req:
-                raise ProtocolError(400, "invalid_request",
-                                    "Invalid request body: Value for key query not found.")
-            src, values = self.template(req["query"])
+                raise ProtocolError(400, "invalid_request", "Invalid request body")
+            src, values, bad_value = self.template(req["query"])
             args = req.get("arguments") or {}
             if not isinstance(args, dict):
                 raise ProtocolError(400, "invalid_request",
                                     "Invalid request body: arguments must be an object.")
-            try:
-                argv = {k: (dec_tagged(v) if tagged else v) for k, v in args.items()}
-            except DecodeError as e:
-                raise ProtocolError(400, "invalid_request", f"Invalid request body: {e}")
+            argv = {}
+            for k, v in args.items():
+                try:
+                    argv[k] = dec_tagged(v) if tagged else v
+                except DecodeError as e:
+                    raise ProtocolError(400, "invalid_request", f"Invalid argument '{k}': {e}")
+            principal = self.principal(headers)
         except ProtocolError as e:
             return e.status, proto_body(e.code, e.message), e.headers
-        return self.run(src, values, argv, principal, tagged, tags, t0, timeout_ms)
+        return self.run(src, values, argv, principal, fmt, tags, t0, timeout_ms, typecheck,
+                        bad_value)
 
-    def template(self, q: Any) -> Tuple[str, Dict[str, Any]]:
+    def template(self, q: Any) -> Tuple[str, Dict[str, Any], Optional[QueryError]]:
         """Flatten a query (string or template) to source text; value parts
-        become `$vN` variables so no user value is spliced into FQL text."""
+        become `$vN` variables so no user value is spliced into FQL text.
+        As the core's FQL2Query: the top level may be any part (`fql`,
+        `value`, `array`, `object`), an fql part inside an array or object is
+        parenthesized, and a value that does not decode is a check failure
+        of the query at its place (returned, raised when the query runs)."""
         if isinstance(q, str):
-            return q, {}
+            return q, {}, None
         values: Dict[str, Any] = {}
         out: List[str] = []
+        bad: List[QueryError] = []
 
-        def part(p: Any) -> None:
+        def part(p: Any, in_container: bool = False) -> None:
             if isinstance(p, str):
-                out.append(p)
-            elif isinstance(p, dict) and len(p) == 1 and "fql" in p and isinstance(p["fql"], list):
-                for x in p["fql"]:
-                    part(x)
-            elif isinstance(p, dict) and len(p) == 1 and "value" in p:
+                out.append("(" + p + ")" if in_container else p)
+                return
+            if not isinstance(p, dict) or len(p) != 1:
+                raise ProtocolError(400, "invalid_request", "Invalid request body")
+            (k, x), = p.items()
+            if k == "fql" and isinstance(x, list):
+                if in_container:
+                    out.append("(")
+                for y in x:
+                    part(y)
+                if in_container:
+                    out.append(")")
+            elif k == "value":
                 name = f"$v{len(values)}"
+                start = sum(len(t) for t in out)
                 try:
-                    values[name] = dec_tagged(p["value"])
+                    values[name] = dec_tagged(x)
                 except DecodeError as e:
-                    raise ProtocolError(400, "invalid_request", f"Invalid request body: {e}")
+                    values[name] = None
+                    if not bad:
+                        bad.append(QueryError.validation(str(e), (start, start + len(name))))
                 out.append(name)
-            elif isinstance(p, dict) and len(p) == 1 and "array" in p and isinstance(p["array"], list):
+            elif k == "array" and isinstance(x, list):
                 out.append("[")
-                for i, x in enumerate(p["array"]):
+                for i, y in enumerate(x):
                     if i:
                         out.append(", ")
-                    part(x)
+                    part(y, True)
                 out.append("]")
-            elif isinstance(p, dict) and len(p) == 1 and "object" in p and isinstance(p["object"], dict):
-                out.append("{")
-                for i, (k, x) in enumerate(p["object"].items()):
+            elif k == "object" and isinstance(x, dict):
+                out.append("{ ")
+                for i, (kk, y) in enumerate(x.items()):
                     if i:
                         out.append(", ")
-                    out.append(json.dumps(k) + ": ")
-                    part(x)
-                out.append("}")
+                    out.append(json.dumps(kk) + ": ")
+                    part(y, True)
+                out.append(" }")
             else:
-                raise ProtocolError(400, "invalid_request",
-                                    "Invalid request body: invalid query template part.")
+                raise ProtocolError(400, "invalid_request", "Invalid request body")
 
-        if not isinstance(q, dict) or "fql" not in q:
-            raise ProtocolError(400, "invalid_request",
-                                "Invalid request body: query must be a string or an fql template.")
         part(q)
-        return "".join(out), values
+        return "".join(out), values, (bad[0] if bad else None)
 
     def run(self, src: str, values: Dict[str, Any], argv: Dict[str, Any], principal: Any,
-            tagged: bool, tags: Optional[Dict[str, str]], t0: float, timeout_ms: int) -> Response:
-        enc = encoder(tagged)
+            fmt: str, tags: Optional[Dict[str, str]], t0: float, timeout_ms: int,
+            typecheck: bool = True, bad_value: Optional[QueryError] = None) -> Response:
+        enc = encoder(fmt)
         store = self.store
         allow_dollar = bool(values)
         with store.lock:
             ctx = Ctx(store, principal, src, allow_dollar, deadline=t0 + timeout_ms / 1000.0)
+            ctx.typecheck = typecheck
             ev = Evaluator(ctx, S, self.auth)
             try:
                 root = parse_query(src, allow_dollar)
+                if bad_value is not None:
+                    raise bad_value
                 env_vars = {k: S.resolve_deep(ev, v) for k, v in values.items()}
                 env_vars.update({k: S.resolve_deep(ev, v) for k, v in argv.items()})
                 result = ev.run(root, Env(env_vars))
                 result = self.finish(ev, result)
-                with RefResolver(ref_resolver(ev)):
-                    data = enc(result)
+                ev.bill_result(result)
+                data = enc(result)
                 if ctx.write_ts is not None and ctx.stats.write_ops:
                     store.last_ts = max(store.last_ts, ctx.write_ts)
                     txn_ts = ctx.write_ts
@@ -254,8 +267,7 @@ class Service:
                 err_text = json.dumps(err, separators=(",", ":"))[:-1]
                 if e.has_abort:
                     try:
-                        with RefResolver(ref_resolver(ev)):
-                            err_text += ',"abort":' + enc(self.finish(ev, e.abort))
+                        err_text += ',"abort":' + enc(self.finish(ev, e.abort))
                     except Exception:
                         err_text += ',"abort":null'
                 err_text += "}"

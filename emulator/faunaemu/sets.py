@@ -18,15 +18,40 @@ import bisect
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from . import parser as P
 from .errors import QueryError, arity_error, arity_text, no_args
 from .storage import MAX_KEY, Desc, skey
-from .values import (Closure, Doc, EventSource, FTime, Module, NullDoc, Page,
+from .values import (Closure, Doc, EventSource, FTime, Module, Native, NullDoc, Page,
                      Ref, SchemaDoc, SetVal, type_name)
 from .wire import dec_tagged, enc_tagged
+
+PARTITIONS_UNTERMED = 8     # the core reads these indexes in 8 partitions
+# An index entry's size as the emulator bills it (document id and ts, and
+# each covered value); the core's own sizes are its storage format's.
+ENTRY_BYTES = 16
+COVERED_VALUE_BYTES = 8
+
+
+class ScanBill:
+    """The read ops of one index scan as the core bills them
+    (FQL2MetricsSpec assertReadOps): one per partition, plus one per 4096
+    bytes of entries beyond the first 4096."""
+
+    def __init__(self, ev: Any, partitions: int) -> None:
+        self.stats = ev.ctx.stats
+        self.stats.read_ops += partitions
+        self.bytes = 0
+
+    def entry(self, n: int) -> None:
+        before = self.bytes
+        self.bytes += n
+        self.stats.bytes_read += n
+        if before and (self.bytes - 1) // 4096 > (before - 1) // 4096:
+            self.stats.read_ops += 1
 
 DEFAULT_PAGE = 16
 MAX_PAGE = 16000
@@ -79,7 +104,11 @@ def key_from_json(j: Any) -> Any:
 
 
 # ------------------------------------------------------------------ construction
-def make(src: Dict[str, Any]) -> SetVal:
+def make(src: Dict[str, Any], ev: Any = None) -> SetVal:
+    """A set over `src`; made inside `at (t)` it reads at t wherever it is
+    used."""
+    if ev is not None and ev.ctx.in_at:
+        src["at"] = ev.ctx.snap
     return SetVal({"src": src, "ops": []})
 
 
@@ -205,24 +234,103 @@ def live_proj(ev: Any, op: Dict[str, Any]) -> Tuple[List[P.ProjField], Any]:
 
 
 # ------------------------------------------------------------------ sources
+RANGE_SHAPE = ("should be an object contining `{ from }`, `{ to }`, or `{ from, to }` "
+               "fields")
+
+
+def range_error(msg: str) -> QueryError:
+    return QueryError("invalid_argument", f"invalid argument `range`: {msg}")
+
+
+def parse_range(rng: Any, n_values: int) -> Dict[str, Any]:
+    """A `{ from, to }` argument as the core reads it: an object with at
+    least one of the two (null is a value, not a missing bound); with no
+    covered values the bounds are document ids, else index values (an array
+    is a prefix of up to `n_values` values).  Returns the present bounds:
+    ids (int) or lists of values."""
+    if type(rng) is not dict or ("from" not in rng and "to" not in rng):
+        raise range_error(RANGE_SHAPE)
+    out: Dict[str, Any] = {}
+    for field in ("from", "to"):
+        if field not in rng:
+            continue
+        v = rng[field]
+        if n_values == 0:
+            out[field] = doc_id_bound(field, v)
+            continue
+        if isinstance(v, list) and n_values == 1:
+            # one covered value: an array is that value; as `to` it stays a
+            # prefix bound (the core appends a null, which sorts last)
+            elems = [v + [None] if field == "to" else v]
+        elif isinstance(v, list):
+            elems = v
+        else:
+            elems = [v]
+        if len(elems) > n_values:
+            raise range_error(f"The field `{field}` can have at most {n_values} values")
+        for x in elems:
+            if not indexable(x):
+                raise range_error(f"The `{field}` field should be either an indexable value or "
+                                  f"an array of values")
+        out[field] = elems
+    return out
+
+
+def indexable(v: Any) -> bool:
+    if isinstance(v, (Module, Closure, Native, SetVal, Page, EventSource)):
+        return False
+    if isinstance(v, list):
+        return all(indexable(x) for x in v)
+    if isinstance(v, dict):
+        return all(indexable(x) for x in v.values())
+    return True
+
+
+def doc_id_bound(field: str, v: Any) -> int:
+    if isinstance(v, (Doc, NullDoc, Ref)):
+        v = v.id
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v) and -2**63 <= int(v) < 2**63:
+        return int(v)
+    raise range_error(f"The `{field}` field must be a document id.")
+
+
 def index_bounds(ix: Any, terms: List[Any], rng: Dict[str, Any]) -> Tuple[tuple, tuple]:
     tk = tuple(skey(t) for t in terms)
-
-    def vkey(v: Any) -> tuple:
-        vals = v if isinstance(v, list) else [v]
-        out = []
-        for i, x in enumerate(vals[:len(ix.values)]):
-            k = skey(x)
-            out.append(Desc(k) if ix.values[i][1] else k)
-        return tuple(out)
-
     lo: tuple = (tk,)
     hi: tuple = (tk, (MAX_KEY,))
-    if rng.get("from") is not None:
+    if not ix.values:
+        # no covered values: the entries sort by document id
+        if "from" in rng:
+            lo = (tk, (), rng["from"])
+        if "to" in rng:
+            hi = (tk, (), rng["to"] + 1)
+        return lo, hi
+
+    def vkey(vals: List[Any]) -> tuple:
+        return tuple(Desc(skey(x)) if ix.values[i][1] else skey(x) for i, x in enumerate(vals))
+
+    if "from" in rng:
         lo = (tk, vkey(rng["from"]))
-    if rng.get("to") is not None:
+    if "to" in rng:
         hi = (tk, vkey(rng["to"]) + (MAX_KEY,))
     return lo, hi
+
+
+def range_of(ev: Any, src: Dict[str, Any]) -> Dict[str, Any]:
+    """A source's stored bounds (ids as ints, values decoded)."""
+    out: Dict[str, Any] = {}
+    for k in ("from", "to"):
+        if k in src:
+            j = json.loads(src[k])
+            out[k] = j if isinstance(j, int) else resolve_deep(ev, dec_tagged(j))
+    return out
+
+
+def store_range(src: Dict[str, Any], rng: Dict[str, Any]) -> None:
+    for k, v in rng.items():
+        src[k] = json.dumps(v) if isinstance(v, int) else enc_tagged(v)
 
 
 def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[Tuple[Any, Any]]:
@@ -241,16 +349,30 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
         c = store.coll(src["c"])
         if c is None:
             return
+        check_history(ev, c, snap)
+        scan = ScanBill(ev, PARTITIONS_UNTERMED)
         ids = c.ids
-        i = 0 if pos is None else bisect.bisect_right(ids, pos)
+        lo = json.loads(src["from"]) if "from" in src else None
+        hi = json.loads(src["to"]) if "to" in src else None
+        rev = bool(src.get("rev"))
+        if not rev:
+            i = (0 if lo is None else bisect.bisect_left(ids, lo)) if pos is None \
+                else bisect.bisect_right(ids, pos)
+            step, end = 1, len(ids)
+        else:
+            i = (len(ids) if hi is None else bisect.bisect_right(ids, hi)) if pos is None \
+                else bisect.bisect_left(ids, pos)
+            i -= 1
+            step, end = -1, -1
         latest = c.latest
-        count = ev.count_read
-        while i < len(ids):
+        while i != end:
             n += 1
             if not n & 255:
                 tick()
             idn = ids[i]
-            i += 1
+            i += step
+            if (hi is not None and idn > hi) or (lo is not None and idn < lo):
+                break
             v = latest.get(idn)
             if v is None:
                 continue
@@ -258,30 +380,36 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
                 v = c.visible(idn, snap)
                 if v is None:
                     continue
-            count(v)
-            yield idn, Doc(v, snap)
+            scan.entry(ENTRY_BYTES)
+            yield idn, Doc(v, snap, unread=True)
     elif k == "idx":
         c = store.coll(src["c"])
         if c is None or src["i"] not in c.indexes:
             return
+        check_history(ev, c, snap)
         ix = c.indexes[src["i"]]
+        scan = ScanBill(ev, 1 if ix.terms else PARTITIONS_UNTERMED)
+        entry_bytes = ENTRY_BYTES + COVERED_VALUE_BYTES * len(ix.values)
         terms = [resolve_deep(ev, dec_tagged(json.loads(t))) for t in src["t"]]
-        rng = {kk: resolve_deep(ev, dec_tagged(json.loads(src[kk]))) for kk in ("from", "to") if kk in src}
-        lo, hi = index_bounds(ix, terms, rng)
+        lo, hi = index_bounds(ix, terms, range_of(ev, src))
         keys = ix.keys
-        if pos is not None:
-            i = bisect.bisect_right(keys, key_from_json(pos))
+        rev = bool(src.get("rev"))
+        if not rev:
+            i = bisect.bisect_left(keys, lo) if pos is None \
+                else bisect.bisect_right(keys, key_from_json(pos))
+            step, end = 1, len(keys)
         else:
-            i = bisect.bisect_left(keys, lo)
+            i = (bisect.bisect_left(keys, hi) if pos is None
+                 else bisect.bisect_left(keys, key_from_json(pos))) - 1
+            step, end = -1, -1
         ent = ix.ent
-        count = ev.count_read
-        while i < len(keys):
+        while i != end:
             n += 1
             if not n & 255:
                 tick()
             key = keys[i]
-            i += 1
-            if not key < hi:
+            i += step
+            if key < lo or not key < hi:
                 break
             if key[3] > snap:
                 continue
@@ -291,8 +419,8 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
             v = e[1]
             if v.ttl is not None and v.ttl.ns // 1000 <= snap:
                 continue
-            count(v)
-            yield key, Doc(v, snap)
+            scan.entry(entry_bytes)
+            yield key, Doc(v, snap, unread=True)
     elif k == "arr":
         items = src.get("_v")
         if items is None:
@@ -324,6 +452,15 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
             yield name, ev.coll_def(store.colls[name])
     else:
         raise QueryError("invalid_cursor", "Cursor is invalid or expired.")
+
+
+def check_history(ev: Any, c: Any, snap: int) -> None:
+    """A read before the collection's retained history is refused."""
+    now = ev.store.now()
+    if snap < now and snap < c.min_ts(now):
+        raise QueryError("invalid_request",
+                         f"Requested timestamp {FTime.from_micros(snap).iso()} less than minimum "
+                         f"allowed timestamp {FTime.from_micros(c.min_ts(now)).iso()}.")
 
 
 def pos_json(src: Dict[str, Any], p: Any) -> Any:
@@ -381,7 +518,7 @@ def materialize(ev: Any, s: SetVal, size: Optional[int], as_set: bool,
     if cur is not None:
         desc, snap, pos, counts, page_no = cur["d"], cur["s"], cur["p"], cur["c"], cur["g"]
     else:
-        desc, snap, pos, page_no = s.desc, ev.ctx.snap, None, 1
+        desc, snap, pos, page_no = s.desc, set_snap(ev, s.desc), None, 1
         counts = [0] * len(desc["ops"])
     if size is None:
         size = s.page_size or DEFAULT_PAGE
@@ -416,8 +553,13 @@ def decode_cursor(ev: Any, tok: Any) -> Dict[str, Any]:
     src = cur["d"]["src"]
     if src["k"] == "idx" and cur["p"] is not None:
         cur["p"] = key_from_json(cur["p"])
-    # The snapshot must still be within the collection's history.
+    # A cursor carries no authority: its reader must be allowed to read the
+    # collection it pages (FQL2ABACSpec).
     cname = src.get("c")
+    if cname and not ev.auth.can(ev.ctx, cname, "read"):
+        raise QueryError("permission_denied",
+                         f"Insufficient privileges to read from collection {cname}.")
+    # The snapshot must still be within the collection's history.
     c = ev.store.coll(cname) if cname else None
     now = ev.store.now()
     if c is not None and cur["s"] < c.min_ts(now):
@@ -438,9 +580,21 @@ def page_size_arg(v: Any) -> int:
     return v
 
 
+def set_snap(ev: Any, desc: Dict[str, Any]) -> int:
+    """The snapshot a set reads: the one of the `at` it was made in, else
+    the query's."""
+    return desc["src"].get("at", ev.ctx.snap)
+
+
 def to_list(ev: Any, s: SetVal) -> List[Any]:
     counts = [0] * len(s.desc["ops"])
-    return [item for _, item in iter_items(ev, s.desc, ev.ctx.snap, None, counts)]
+    snap = set_snap(ev, s.desc)
+    old_snap = ev.ctx.snap
+    ev.ctx.snap = snap        # lambdas read at the set's snapshot too
+    try:
+        return [item for _, item in iter_items(ev, s.desc, snap, None, counts)]
+    finally:
+        ev.ctx.snap = old_snap
 
 
 # ------------------------------------------------------------------ set methods
@@ -471,8 +625,12 @@ def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
         fn = ev.arg(args, 0, Closure, "predicate" if name == "where" else "mapper", 1)
         return add_op(ev, s, {"op": name, "_c": fn})
     if name in ("take", "drop"):
-        n = ev.arg(args, 0, int, "limit" if name == "take" else "amount", 1)
-        return add_op(ev, s, {"op": name, "n": max(0, n)})
+        what = "limit" if name == "take" else "amount"
+        n = ev.arg(args, 0, int, what, 1)
+        if n < 0:
+            raise QueryError("invalid_bounds",
+                             f"expected `{what}` to be greater than 0, received {n}")
+        return add_op(ev, s, {"op": name, "n": n})
     if name == "first":
         p = materialize(ev, SetVal(s.desc, 1), 1, False)
         return p.items[0] if p.items else None
@@ -485,7 +643,13 @@ def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
         return items[-1] if items else None
     if name == "count":
         counts = [0] * len(s.desc["ops"])
-        return sum(1 for _ in iter_items(ev, s.desc, ev.ctx.snap, None, counts))
+        snap = set_snap(ev, s.desc)
+        old_snap = ev.ctx.snap
+        ev.ctx.snap = snap
+        try:
+            return sum(1 for _ in iter_items(ev, s.desc, snap, None, counts))
+        finally:
+            ev.ctx.snap = old_snap
     if name == "toArray":
         return to_list(ev, s)
     if name == "isEmpty":
@@ -495,14 +659,21 @@ def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
     if name == "toSet":
         return s
     if name == "reverse":
-        return arr_set(ev, to_list(ev, s)[::-1])
+        src = s.desc["src"]
+        if src["k"] in ("all", "idx") and all(op["op"] in ("where", "map", "proj")
+                                              for op in s.desc["ops"]):
+            # an order-preserving pipeline over a scan: scan backwards
+            rsrc = dict(src)
+            rsrc["rev"] = not src.get("rev")
+            return SetVal({"src": rsrc, "ops": s.desc["ops"]}, s.page_size)
+        return SetVal(arr_set(ev, to_list(ev, s)[::-1]).desc, s.page_size)
     if name == "forEach":
         fn = ev.arg(args, 0, Closure, "callback", 1)
         for item in to_list(ev, s):
             ev.call_fn(fn, [item])
         return None
     if name in ("eventSource", "toStream"):
-        return event_source(ev, s, None)
+        return event_source(ev, s, None, name)
     if name in ("eventsOn", "changesOn"):
         paths = []
         for a in args:
@@ -518,7 +689,7 @@ def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
                 raise QueryError("invalid_argument",
                                  "expected field accessors like `.field` as arguments")
             paths.append(path)
-        return event_source(ev, s, paths)
+        return event_source(ev, s, paths, name)
     # the rest operate on the materialized elements
     from . import builtins as B
     return B.call_method(ev, to_list(ev, s), name, args, None, from_set=True)
@@ -529,17 +700,32 @@ def arr_set(ev: Any, items: List[Any]) -> SetVal:
     return s
 
 
-def event_source(ev: Any, s: SetVal, paths: Optional[List[List[str]]]) -> EventSource:
+def event_source(ev: Any, s: SetVal, paths: Optional[List[List[str]]],
+                 method: str = "eventSource") -> EventSource:
+    """A feed's token for `s`; the shapes the core cannot stream are
+    refused with its reasons (model FQL2StreamsSpec "rejects invalid
+    shape")."""
     src = s.desc["src"]
+
+    def refuse(why: str) -> QueryError:
+        return QueryError("invalid_receiver", f"can't call `.{method}()` because {why}")
+    if src["k"] == "arr":
+        raise refuse("streaming is not supported on array sets.")
+    if src["k"] == "seq":
+        raise refuse("streaming is not supported on sets created from `Set.sequence()`.")
     if src["k"] not in ("all", "idx"):
-        raise QueryError("invalid_receiver",
-                         "can't call `.eventSource()` because streaming is not supported on sets "
-                         "returned from `.toSet()`.")
+        raise refuse("only collections and user defined indexes are streamable.")
+    if "at" in src or ev.ctx.in_at:
+        raise refuse("streaming is not supported for sets created within an `at()` expression.")
+    if "from" in src or "to" in src:
+        raise refuse("range queries are not supported yet, use `.where()` method instead.")
+    if src.get("rev"):
+        raise refuse("streaming is not supported on sets that have been reversed.")
+    if paths is not None and s.desc["ops"]:
+        raise refuse("it was not called on the source set.")
     for op in s.desc["ops"]:
         if op["op"] not in ("where", "map", "proj"):
-            raise QueryError("invalid_receiver",
-                             f"can't call `.eventSource()` because streaming is not supported on "
-                             f"sets returned from `.{op['op']}()`.")
+            raise refuse(f"streaming is not supported on sets returned from `.{op['op']}()`.")
     ts = ev.ctx.write_ts if ev.ctx.write_ts is not None else ev.ctx.snap
     tok = sign({"k": "feed", "d": desc_json(ev, s.desc), "t": ts, "w": paths}, ev.store.sign_key)
     return EventSource(tok)

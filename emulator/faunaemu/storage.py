@@ -33,7 +33,7 @@ LOGICAL_SIGN_KEY = hashlib.sha256(b"fauna emulator: logical clock signing key").
 class Version:
     """One stored version of a document; also caches its encodings."""
     __slots__ = ("coll", "id", "idn", "ts", "tso", "ttl", "data", "deleted",
-                 "prev", "enc_t", "enc_s", "enc_ft", "enc_fs", "dd", "rk", "sz", "plain")
+                 "prev", "enc_t", "enc_s", "enc_ft", "enc_fs", "dd", "sz", "plain")
 
     def __init__(self, coll: str, idn: int, ts: int, data: Dict[str, Any],
                  ttl: Optional[FTime] = None, deleted: bool = False,
@@ -49,7 +49,6 @@ class Version:
         self.prev = prev
         self.enc_t = self.enc_s = self.enc_ft = self.enc_fs = None
         self.dd = None
-        self.rk: Optional[tuple] = None   # (coll, id) of the refs it holds (wire.py)
         self.sz = 0             # length of the user fields' tagged encoding
         self.plain = True       # no user field named like a document's own (wire.py)
 
@@ -223,12 +222,12 @@ class Index:
         self.keys.sort()
 
     def definition(self) -> Dict[str, Any]:
+        # fields as they were written, `mva` only when given
+        # (FQL2CollectionsSpec "accepts and correctly renders indexes field")
         d: Dict[str, Any] = {}
-        if self.terms:
-            d["terms"] = [{"field": "." + ".".join(p), "mva": False} for p in self.terms]
-        if self.values:
-            d["values"] = [{"field": "." + ".".join(p), "order": "desc" if desc else "asc",
-                            "mva": False} for p, desc in self.values]
+        for part in ("terms", "values"):
+            if self.raw.get(part):
+                d[part] = [dict(f) for f in self.raw[part]]
         ready = self.queryable()
         d["queryable"] = ready
         d["status"] = "complete" if ready else "building"

@@ -131,13 +131,16 @@ class Ref:
 
 class Doc:
     """A live user document: a particular stored version.  `snap`: the
-    snapshot it was read at, when known (the refs it holds render as they
-    stand then, see wire.RefResolver)."""
-    __slots__ = ("ver", "snap")
+    snapshot it was read at, when known (the documents its fields refer to
+    are read at that snapshot too).  `unread`: found by a scan and not
+    billed yet (the core reads a document only when more than its id is
+    used, see Evaluator.bill)."""
+    __slots__ = ("ver", "snap", "unread")
 
-    def __init__(self, ver: Any, snap: Optional[int] = None) -> None:
+    def __init__(self, ver: Any, snap: Optional[int] = None, unread: bool = False) -> None:
         self.ver = ver
         self.snap = snap
+        self.unread = unread
 
     @property
     def coll(self) -> str:

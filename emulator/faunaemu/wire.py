@@ -11,8 +11,8 @@ import base64
 import decimal
 import json
 import math
-import threading
-from typing import Any, Callable, Dict, List, Optional
+import re
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import QueryError
 from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
@@ -31,120 +31,14 @@ SPECIAL_FIELDS = frozenset(("id", "coll", "ts", "ttl", "data", "delete", "update
 
 
 # ---------------------------------------------------------------- refs
-# A document ref stored in a field renders as a plain ref while its document
-# exists, and with `"exists": false, "cause": …` once it does not (deleted,
-# never created, unreadable).  That depends on the reader and the snapshot,
-# so a version's cached encodings hold plain refs and remember which refs
-# they hold (Version.rk); while a response is encoded the service installs a
-# RefResolver, and a version whose refs do not all exist is encoded afresh
-# (not cached) with the dangling ones marked.  Live refs, the common case,
-# cost a memoized lookup per ref.
-class _Local(threading.local):
-    resolver: Optional["RefResolver"] = None     # class defaults: no AttributeError
-    refs: Optional[List[tuple]] = None           # (cheap lookups on the hot path)
-    snap: Optional[int] = None
-
-
-_tls = _Local()
-_UNKNOWN = object()
-_RK: Dict[tuple, tuple] = {}
-
-
-class RefResolver:
-    """`with RefResolver(fn):` while encoding a response; fn(ref, snap)
-    returns None when the ref's document exists for the reader at `snap`
-    (the snapshot the document holding the ref was read at; None: the
-    query's), else the cause."""
-
-    def __init__(self, fn: Callable[[Ref, Optional[int]], Optional[str]]) -> None:
-        self.fn = fn
-        self.snaps: Dict[Optional[int], Dict[tuple, Optional[str]]] = {}
-        # snap -> {id(a version's refs tuple): any dangling}; ids are stable
-        # while encoding (the versions keep their tuples alive)
-        self.sets: Dict[Optional[int], Dict[int, bool]] = {}
-
-    def cause(self, coll: str, id: str, snap: Optional[int]) -> Optional[str]:
-        return self._cause((coll, id), snap)
-
-    def _cause(self, k: tuple, snap: Optional[int]) -> Optional[str]:
-        m = self.snaps.get(snap)
-        if m is None:
-            m = self.snaps[snap] = {}
-        c = m.get(k, _UNKNOWN)
-        if c is _UNKNOWN:
-            c = m[k] = self.fn(Ref(k[0], k[1]), snap)
-        return c  # type: ignore[return-value]
-
-    def any_dangling(self, refs: tuple, snap: Optional[int]) -> bool:
-        m = self.sets.get(snap)
-        if m is None:
-            m = self.sets[snap] = {}
-        v = m.get(id(refs))
-        if v is None:
-            v = m[id(refs)] = any(self._cause(k, snap) is not None for k in refs)
-        return v
-
-    def __enter__(self) -> "RefResolver":
-        self.saved = _tls.resolver
-        _tls.resolver = self
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        _tls.resolver = self.saved
-
-
+# A document ref stored in a field renders as a plain ref whether or not its
+# document exists: the core materializes only the documents a result holds,
+# and a document's own fields keep their refs unresolved
+# (MaterializedValue.materialize, step 3, and encode's `docs = Map.empty`).
 def _enc_ref(v: Any, tagged: bool) -> str:
-    coll, id = v.coll, v.id
-    refs = _tls.refs
-    cause = None
-    if refs is not None:             # building a cached encoding: plain, noted
-        refs.append((coll, id))
-    else:
-        r = _tls.resolver
-        if r is not None:
-            cause = r.cause(coll, id, _tls.snap)
     if tagged:
-        head = '{"@ref":{"id":' + _str(id) + ',"coll":{"@mod":' + _str(coll) + "}"
-        if cause is None:
-            return head + "}}"
-        return head + ',"exists":false,"cause":' + _str(cause) + "}}"
-    head = '{"id":' + _str(id) + ',"coll":' + _str(coll)
-    if cause is None:
-        return head + "}"
-    return head + ',"exists":false,"cause":' + _str(cause) + "}"
-
-
-def _cached(ver: Any, build: Callable[[], str]) -> str:
-    """Run `build` (an encoding of `ver` to cache) noting the refs it holds."""
-    saved = _tls.refs
-    _tls.refs = []
-    try:
-        s = build()
-        if _tls.refs and ver.rk is None:
-            rk = tuple(sorted(set(_tls.refs)))
-            # versions holding the same refs share one tuple (RefResolver
-            # remembers its verdict per tuple)
-            ver.rk = _RK.setdefault(rk, rk) if len(_RK) < 100_000 else rk
-    finally:
-        _tls.refs = saved
-    return s
-
-
-def _dangling(ver: Any, snap: Optional[int]) -> bool:
-    """Whether some ref `ver` holds must render as a null document now
-    (only called for versions holding refs: ver.rk)."""
-    r = _tls.resolver
-    return r is not None and r.any_dangling(ver.rk, snap)
-
-
-def _fresh(build: Callable[[], str], snap: Optional[int]) -> str:
-    """Encode uncached, with the resolver marking the dangling refs."""
-    saved = _tls.snap
-    _tls.snap = snap
-    try:
-        return build()
-    finally:
-        _tls.snap = saved
+        return '{"@ref":{"id":' + _str(v.id) + ',"coll":{"@mod":' + _str(v.coll) + "}}}"
+    return '{"id":' + _str(v.id) + ',"coll":' + _str(v.coll) + "}"
 
 
 class DataDict(dict):
@@ -219,7 +113,7 @@ _TAGGERS: Dict[type, Callable[[Any], str]] = {
     dict: _tag_dict,
     list: lambda v: "[" + ",".join([enc_tagged(x) for x in v]) + "]",
     FTime: lambda v: '{"@time":"' + time_iso(v) + '"}',
-    Doc: lambda v: ver_tagged(v.ver, v.snap),
+    Doc: lambda v: ver_tagged(v.ver),
     DataDict: lambda v: "{" + ver_fields_tagged(v.ver) + "}",
     Ref: lambda v: _enc_ref(v, True),
 }
@@ -253,7 +147,7 @@ def _enc_tagged_other(v: Any) -> str:
     if t is FTime:
         return '{"@time":"' + time_iso(v) + '"}'
     if t is Doc:
-        return ver_tagged(v.ver, v.snap)
+        return ver_tagged(v.ver)
     if t is NullDoc:
         return ('{"@ref":{"id":' + _str(v.id) + ',"coll":{"@mod":' + _str(v.coll) +
                 '},"exists":false,"cause":' + _str(v.cause) + "}}")
@@ -309,16 +203,14 @@ def _ver_body(ver: Any, enc: Callable[[Any], str], fields: str) -> str:
     return ",".join(top)
 
 
-def ver_fields_tagged(ver: Any, snap: Optional[int] = None) -> str:
+def ver_fields_tagged(ver: Any) -> str:
     """The tagged encoding of a version's user fields (`doc.data`'s body)."""
     s = ver.enc_ft
     if s is None:
-        s = _cached(ver, lambda: _ver_fields_raw(ver, enc_tagged))
+        s = _ver_fields_raw(ver, enc_tagged)
         ver.enc_ft = s
         ver.sz = len(s)
         ver.plain = SPECIAL_FIELDS.isdisjoint(ver.data)
-    if ver.rk is not None and _dangling(ver, snap):
-        return _fresh(lambda: _ver_fields_raw(ver, enc_tagged), snap)
     return s
 
 
@@ -336,21 +228,13 @@ def _doc_tagged(ver: Any, fields: str) -> str:
             '},"ts":{"@time":"' + time_iso(ver.tso) + '"}' + ttl + ("," + f if f else "") + "}}")
 
 
-def ver_tagged(ver: Any, snap: Optional[int] = None) -> str:
+def ver_tagged(ver: Any) -> str:
     s = ver.enc_t
     if s is None:
         if ver.enc_ft is None:
             ver_fields_tagged(ver)
-        # no field named like the document's own: the fields' text as it is
-        # (nothing is encoded again, so no refs to note)
-        s = _doc_tagged(ver, ver.enc_ft) if ver.plain else \
-            _cached(ver, lambda: _doc_tagged(ver, ver.enc_ft))
+        s = _doc_tagged(ver, ver.enc_ft)
         ver.enc_t = s
-    rk = ver.rk
-    if rk is not None:
-        r = _tls.resolver
-        if r is not None and r.any_dangling(rk, snap):
-            return _fresh(lambda: _doc_tagged(ver, _ver_fields_raw(ver, enc_tagged)), snap)
     return s
 
 
@@ -378,10 +262,9 @@ def enc_simple(v: Any) -> str:
     if t is FTime:
         return '"' + time_iso(v) + '"'
     if t is Doc:
-        return ver_simple(v.ver, v.snap)
+        return ver_simple(v.ver)
     if t is NullDoc:
-        return ('{"id":' + _str(v.id) + ',"coll":' + _str(v.coll) +
-                ',"exists":false,"cause":' + _str(v.cause) + "}")
+        return "null"       # the simple format has no missing-document form
     if t is Ref:
         return _enc_ref(v, False)
     if t is Module:
@@ -411,14 +294,12 @@ def enc_simple(v: Any) -> str:
     raise TypeError(f"cannot encode {t}")
 
 
-def ver_fields_simple(ver: Any, snap: Optional[int] = None) -> str:
+def ver_fields_simple(ver: Any) -> str:
     s = ver.enc_fs
     if s is None:
-        s = _cached(ver, lambda: _ver_fields_raw(ver, enc_simple))
+        s = _ver_fields_raw(ver, enc_simple)
         ver.enc_fs = s
         ver.plain = SPECIAL_FIELDS.isdisjoint(ver.data)
-    if ver.rk is not None and _dangling(ver, snap):
-        return _fresh(lambda: _ver_fields_raw(ver, enc_simple), snap)
     return s
 
 
@@ -429,21 +310,145 @@ def _doc_simple(ver: Any, fields: str) -> str:
             time_iso(ver.tso) + '"' + ttl + ("," + f if f else "") + "}")
 
 
-def ver_simple(ver: Any, snap: Optional[int] = None) -> str:
+def ver_simple(ver: Any) -> str:
     s = ver.enc_s
     if s is None:
         if ver.enc_fs is None:
             ver_fields_simple(ver)
-        s = _doc_simple(ver, ver.enc_fs) if ver.plain else \
-            _cached(ver, lambda: _doc_simple(ver, ver.enc_fs))
+        s = _doc_simple(ver, ver.enc_fs)
         ver.enc_s = s
-    if ver.rk is not None and _dangling(ver, snap):
-        return _fresh(lambda: _doc_simple(ver, _ver_fields_raw(ver, enc_simple)), snap)
     return s
 
 
-def encoder(tagged: bool) -> Callable[[Any], str]:
-    return enc_tagged if tagged else enc_simple
+def encoder(fmt: Any) -> Callable[[Any], str]:
+    """The encoder for an x-format: "simple", "tagged" or "decorated" (a bool
+    means tagged or simple)."""
+    if fmt == "decorated":
+        return enc_decorated
+    return enc_tagged if fmt is True or fmt == "tagged" else enc_simple
+
+
+# ---------------------------------------------------------------- decorated
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def enc_decorated(v: Any) -> str:
+    """The decorated format: the value written as FQL text (a JSON string),
+    laid out as the core's decorator does (two-space indents, one member per
+    line, documents expanded once, missing ones as `Coll("id") /* cause */`)."""
+    out: List[str] = []
+    _Decorator(out).value(v)
+    return _str("".join(out))
+
+
+class _Decorator:
+    def __init__(self, out: List[str]) -> None:
+        self.out = out
+        self.depth = 0
+        self.at_line_start = False
+        self.seen: set = set()
+
+    def write(self, text: str) -> None:
+        if self.at_line_start and text:
+            self.out.append("  " * self.depth)
+            self.at_line_start = False
+        self.out.append(text)
+        if text.endswith("\n"):
+            self.at_line_start = True
+
+    def string(self, text: str) -> None:
+        self.write(_str(text))
+
+    def key(self, k: str) -> None:
+        self.write(k if _IDENT_RE.match(k) else _str(k))
+
+    def members(self, open_: str, close: str, items: List[Tuple[Optional[str], Any]]) -> None:
+        if not items:
+            self.write(open_ + close)
+            return
+        self.write(open_ + "\n")
+        self.depth += 1
+        for i, (k, x) in enumerate(items):
+            if k is not None:
+                self.key(k)
+                self.write(": ")
+            self.value(x)
+            self.write("\n" if i == len(items) - 1 else ",\n")
+        self.depth -= 1
+        self.write(close)
+
+    def ref(self, coll: str, id: str) -> None:
+        self.write(coll + '("' + id + '")')
+
+    def doc(self, ver: Any) -> None:
+        key = (ver.coll, ver.id)
+        if key in self.seen:
+            self.ref(ver.coll, ver.id)
+            return
+        self.seen.add(key)
+        items: List[Tuple[Optional[str], Any]] = [
+            ("id", ver.id), ("coll", Module(ver.coll)), ("ts", ver.tso)]
+        if ver.ttl is not None:
+            items.append(("ttl", ver.ttl))
+        items.extend(ver.data.items())
+        self.members("{", "}", items)
+        self.seen.discard(key)
+
+    def value(self, v: Any) -> None:
+        t = type(v)
+        if v is None:
+            self.write("null")
+        elif t is bool:
+            self.write("true" if v else "false")
+        elif t is int or (isinstance(v, int) and t is not bool):
+            self.write(str(int(v)))
+        elif t is float:
+            if math.isnan(v):
+                self.write("Math.NaN")
+            elif math.isinf(v):
+                self.write("Math.Infinity" if v > 0 else "-Math.Infinity")
+            else:
+                self.write(java_double(v))
+        elif t is str:
+            self.string(v)
+        elif t is FTime:
+            self.write("Time(" + _str(time_iso(v)) + ")")
+        elif t is FDate:
+            self.write("Date(" + _str(v.iso()) + ")")
+        elif t is bytes:
+            self.write("Bytes(" + _str(base64.b64encode(v).decode()) + ")")
+        elif t is list:
+            self.members("[", "]", [(None, x) for x in v])
+        elif t is DataDict:
+            self.members("{", "}", list(v.ver.data.items()))
+        elif isinstance(v, dict):
+            self.members("{", "}", list(v.items()))
+        elif t is Doc:
+            self.doc(v.ver)
+        elif t is NullDoc:
+            self.ref(v.coll, v.id)
+            self.write(" /* " + v.cause + " */")
+        elif t is Ref:
+            self.ref(v.coll, v.id)
+        elif t is Module:
+            self.write(v.name)
+        elif isinstance(v, SchemaDoc):
+            items = [("id" if v.coll == "Key" else "name", v.name), ("coll", Module(v.coll)),
+                     ("ts", FTime.from_micros(v.ts))]
+            self.members("{", "}", items + list(v.fields.items()))
+        elif t is Page:
+            items = [("data", v.items)]
+            if v.after:
+                items.append(("after", v.after))
+            self.members("{", "}", items)
+        elif t is EventSource:
+            self.string(v.token)
+        elif t is Legacy:
+            self.value(v.wire)
+        elif t in (Closure, Native):
+            self.string("[function <lambda>]" if t is Closure else f"[function {v.name}]")
+        else:
+            raise TypeError(f"cannot encode {t}")
 
 
 # ---------------------------------------------------------------- decode
@@ -452,63 +457,95 @@ class DecodeError(ValueError):
 
 
 def dec_tagged(v: Any, refs_ok: bool = True) -> Any:
-    """Decode a tagged JSON value (already parsed by json.loads)."""
+    """Decode a tagged JSON value (already parsed by json.loads); a bad one
+    raises DecodeError with the core's reason (UndecidedValue.parseTagged)."""
     t = type(v)
     if t is str or v is None or t is bool:
         return v
     if t is int or t is float:
-        raise DecodeError("Bare numbers are not allowed in tagged format")
+        raise DecodeError("numbers must be tagged")
     if t is list:
         return [dec_tagged(x, refs_ok) for x in v]
     if t is dict:
-        if len(v) == 1:
+        if any(k.startswith("@") for k in v):
+            if len(v) > 1:
+                raise DecodeError("too many keys in tagged value")
             (k, x), = v.items()
-            if k.startswith("@"):
-                return _dec_tag(k, x)
+            return _dec_tag(k, x)
         return {k: dec_tagged(x, refs_ok) for k, x in v.items()}
     raise DecodeError("unsupported value")
 
 
-def _dec_tag(k: str, x: Any) -> Any:
+def _tag_str(k: str, x: Any) -> str:
+    if not isinstance(x, str):
+        raise DecodeError(f"{k} requires a string value")
+    return x
+
+
+def _java_int(text: str, lo: int, hi: int) -> Optional[int]:
+    """Java's Integer/Long parsing: an optional sign and decimal digits."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        return None
+    n = int(text)
+    return n if lo <= n <= hi else None
+
+
+def _parsed(k: str, x: Any, parse: Callable[[str], Any], reason: str) -> Any:
+    text = _tag_str(k, x)
     try:
-        if k == "@int":
-            n = int(x)
-            if not (INT32_MIN <= n <= INT32_MAX):
-                raise DecodeError(f"Invalid @int value {x}")
-            return n
-        if k == "@long":
-            n = int(x)
-            if not (INT64_MIN <= n <= INT64_MAX):
-                raise DecodeError(f"Invalid @long value {x}")
-            return n
-        if k == "@double":
-            return float(x)
-        if k == "@object":
-            if not isinstance(x, dict):
-                raise DecodeError("@object must be an object")
-            return {kk: dec_tagged(vv) for kk, vv in x.items()}
-        if k == "@time":
-            return FTime.parse(x)
-        if k == "@date":
-            return FDate.parse(x)
-        if k == "@bytes":
-            return base64.b64decode(x, validate=True)
-        if k == "@mod":
-            return Module(str(x), is_coll=True)
-        if k in ("@doc", "@ref"):
-            coll = x.get("coll")
-            if isinstance(coll, dict):
-                coll = coll.get("@mod")
-            if "id" in x:
-                return Ref(str(coll), str(x["id"]))
-            if "name" in x:
-                return ("schema-ref", str(coll), str(x["name"]))
-            raise DecodeError(f"Invalid {k} value")
-    except DecodeError:
-        raise
-    except Exception as e:
-        raise DecodeError(f"Invalid {k} value {x!r}") from e
-    if k in ("@set", "@stream"):
-        raise DecodeError(f"Unsupported tag {k} in input")
-    # an unknown '@' key is just an object key
-    return {k: dec_tagged(x)}
+        return parse(text)
+    except Exception:
+        raise DecodeError(reason) from None
+
+
+def _dec_tag(k: str, x: Any) -> Any:
+    if k == "@int":
+        n = _java_int(_tag_str(k, x), INT32_MIN, INT32_MAX)
+        if n is None:
+            raise DecodeError("invalid integer")
+        return n
+    if k == "@long":
+        n = _java_int(_tag_str(k, x), INT64_MIN, INT64_MAX)
+        if n is None:
+            raise DecodeError("invalid long")
+        return n
+    if k == "@double":
+        return _parsed(k, x, float, "invalid double")
+    if k == "@object":
+        if not isinstance(x, dict):
+            raise DecodeError("@object requires an object value")
+        return {kk: dec_tagged(vv) for kk, vv in x.items()}
+    if k == "@time":
+        return _parsed(k, x, FTime.parse, "invalid time")
+    if k == "@date":
+        return _parsed(k, x, FDate.parse, "invalid date")
+    if k == "@bytes":
+        return _parsed(k, x, lambda t: base64.b64decode(t, validate=True), "invalid bytes")
+    if k == "@mod":
+        return Module(_tag_str(k, x), is_coll=True)
+    if k in ("@doc", "@ref"):
+        return _dec_ref(k, x)
+    raise DecodeError(f"invalid tag '{k}'")
+
+
+def _dec_ref(k: str, x: Any) -> Any:
+    if not isinstance(x, dict):
+        raise DecodeError(f"{k} requires an object value")
+    coll = x.get("coll")
+    if isinstance(coll, dict) and set(coll) == {"@mod"}:
+        coll = coll["@mod"]
+    if coll is None:
+        raise DecodeError(f"{k} field 'coll' is required")
+    if not isinstance(coll, str):
+        raise DecodeError(f"{k} field 'coll' requires a module value")
+    if "id" in x:
+        if not isinstance(x["id"], str):
+            raise DecodeError(f"{k} field 'id' requires a string value")
+        if _java_int(x["id"], INT64_MIN, INT64_MAX) is None:
+            raise DecodeError(f"{k} field 'id' must be an integer")
+        return Ref(coll, x["id"])
+    if "name" in x:
+        if not isinstance(x["name"], str):
+            raise DecodeError(f"{k} field 'name' requires a string value")
+        return ("schema-ref", coll, x["name"])
+    raise DecodeError(f"{k} field 'id' is required")

@@ -87,7 +87,7 @@ describe("protocol details (fauna-js)", () => {
     assert.equal(def.name, name);
     assert.equal(def.coll.name, "Collection");
     assert.deepEqual(def.indexes.byTs.values, [
-      { field: ".ts", order: "asc", mva: false },
+      { field: ".ts", order: "asc" },
     ]);
     assert.equal(def.indexes.byTs.queryable, true);
     const none = (await client.query(fql`Collection.byName(${"NoSuch_" + name})`)).data;

@@ -175,18 +175,21 @@ describe("tagged values round-trip (fauna-js)", () => {
     assert.ok(full instanceof Document);
     assert.equal(full.role, "target");
 
-    // after deleting the target the stored ref dangles: fauna-protocol.md
-    // (tagged values) marks it {"exists": false, "cause": "not found"},
-    // which the driver decodes as a NullDocument, wherever the ref is stored
+    // after deleting the target the stored ref stays a plain @ref (the
+    // core renders the refs a document holds unresolved:
+    // FQL2ValueEncoderSpec "refs"); reading through it gives a NullDocument
     await client.query(fql`${C}.byId(${target.id})!.delete()`);
     const again = (await client.query(fql`${C}.byId(${holder.id})`)).data;
     for (const r of [again.friend, again.friends[0], again.deep.r]) {
-      assert.ok(r instanceof NullDocument, `dangling ref: ${JSON.stringify(r)}`);
-      assert.ok(r.ref instanceof DocumentReference);
-      assert.equal(r.ref.id, target.id);
-      assert.equal(r.ref.coll.name, name);
-      assert.equal(r.cause, "not found");
+      assert.ok(r instanceof DocumentReference, `stored ref stays a ref: ${JSON.stringify(r)}`);
+      assert.ok(!(r instanceof NullDocument));
+      assert.equal(r.id, target.id);
+      assert.equal(r.coll.name, name);
     }
+    const gone = (await client.query(fql`${C}.byId(${holder.id})!.friend`)).data;
+    assert.ok(gone instanceof NullDocument, `read through: ${JSON.stringify(gone)}`);
+    assert.equal(gone.ref.id, target.id);
+    assert.equal(gone.cause, "deleted");
     const exists = (await client.query(fql`${C}.byId(${holder.id})!.friend.exists()`)).data;
     assert.equal(exists, false, "the dangling ref's target does not exist");
     // byId of a missing doc is a NullDocument too
