@@ -113,6 +113,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self, method: str) -> None:
         self.started = time.perf_counter()
+        # numbered on arrival: a request that completes late (an injected
+        # delay) still sorts before every request that arrived after it
+        self.arrival = self.server.log.next_seq()
         path = self.path.split("?", 1)[0]
         headers = {k.lower(): v for k, v in self.headers.items()}
         body = self.read_body()
@@ -219,6 +222,10 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 srv.log.clear()
                 return 200, '{"ok":true}', {}
+        if path == "/_emulator/index_builds/finish" and method == "POST":
+            with srv.store.lock:
+                built = srv.store.finish_index_builds()
+            return 200, json.dumps({"built": built}), {}
         if path == "/_emulator/reset" and method == "POST":
             with srv.store.lock:
                 srv.store.reset()
@@ -244,7 +251,8 @@ class Handler(BaseHTTPRequestHandler):
         # elapsed_ms: from the request's headers to its answer being ready
         # (before it is sent): the server's own work on it
         elapsed = round((time.perf_counter() - self.started) * 1000, 3)
-        self.server.log.add({"time": time.time(), "method": method, "path": path,
+        self.server.log.add({"seq": self.arrival, "time": time.time(),
+                             "method": method, "path": path,
                              "headers": hdrs, "body": b, "status": status, "fault": fault,
                              "elapsed_ms": elapsed})
 
