@@ -33,6 +33,18 @@ class EmulatorServer(ThreadingHTTPServer):
         self.quiet = quiet
         # --tls: a server-side context; every connection is TLS then
         self.tls = tls
+        # connections accepted, TLS handshakes completed and, of those, the
+        # ones that resumed an earlier session (GET /_emulator/connections)
+        self.conn_lock = threading.Lock()
+        self.conn_counts = {"connections": 0, "tls_handshakes": 0, "tls_resumed": 0}
+
+    def count_connection(self, tls_conn: Any = None) -> None:
+        with self.conn_lock:
+            self.conn_counts["connections"] += 1
+            if tls_conn is not None:
+                self.conn_counts["tls_handshakes"] += 1
+                if tls_conn.session_reused:
+                    self.conn_counts["tls_resumed"] += 1
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Serve one connection; with --tls, after the TLS handshake.
@@ -42,6 +54,7 @@ class EmulatorServer(ThreadingHTTPServer):
         certificate) must not hold up the others.
         """
         if self.tls is None:
+            self.count_connection()
             super().finish_request(request, client_address)
             return
         try:
@@ -55,6 +68,7 @@ class EmulatorServer(ThreadingHTTPServer):
                 print(f"TLS handshake with {client_address[0]} failed: {e}",
                       file=sys.stderr, flush=True)
             return
+        self.count_connection(conn)
         try:
             super().finish_request(conn, client_address)
         finally:
@@ -222,6 +236,9 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 srv.log.clear()
                 return 200, '{"ok":true}', {}
+        if path == "/_emulator/connections" and method == "GET":
+            with srv.conn_lock:
+                return 200, json.dumps(srv.conn_counts), {}
         if path == "/_emulator/index_builds/finish" and method == "POST":
             with srv.store.lock:
                 built = srv.store.finish_index_builds()
