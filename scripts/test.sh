@@ -9,6 +9,8 @@
 #   suites: N passed, N failed, N skipped
 # and exits non-zero on any failure or skip: every skip this machine can
 # hit means something scripts/install-deps.sh should have installed.
+# SUITES="regress tap" runs only the suites named (default: all five);
+# TAP_TESTS="t/006_network.pl ..." only those TAP files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,9 +34,14 @@ failed=0
 skipped=0
 failed_names=()
 skipped_names=()
+all_suites="emulator-unit regress valgrind tap fuzz"
+for name in ${SUITES:-$all_suites}; do
+	[[ " $all_suites " == *" $name "* ]] || { echo "test.sh: no suite $name (suites: $all_suites)" >&2; exit 1; }
+done
 run_suite() {
 	local name=$1 status
 	shift
+	[[ " ${SUITES:-$all_suites} " == *" $name "* ]] || return 0
 	echo "== $name"
 	"$@"
 	status=$?
@@ -55,7 +62,7 @@ run_suite() {
 run_suite emulator-unit bash test/run_emulator_unit.sh
 run_suite regress bash test/run_regress.sh
 run_suite valgrind bash test/run_valgrind.sh
-run_suite tap bash test/run_tap.sh
+run_suite tap bash test/run_tap.sh ${TAP_TESTS:-}
 run_suite fuzz bash fuzz/run.sh "${FUZZ_SECONDS:-20}"
 
 echo

@@ -161,6 +161,26 @@ class RequestLogOrderTests(Server):
         self.assertLess(entries[1]["seq"], entries[0]["seq"])
 
 
+class ConnectionCountTests(Server):
+    def test_connections_are_counted(self) -> None:
+        st, c0 = self.raw("GET", "/_emulator/connections", None)
+        self.assertEqual(st, 200)
+        self.assertEqual(c0["tls_handshakes"], 0)
+        # three requests on one kept-alive connection, then one on another
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        for _ in range(3):
+            c.request("POST", "/query/1", '{"query":"1"}', {"Authorization": f"Bearer {SECRET}"})
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+        c.close()
+        self.fql("2")
+        st, c1 = self.raw("GET", "/_emulator/connections", None)
+        # the keep-alive connection, fql's, and this call's own
+        self.assertEqual(c1["connections"] - c0["connections"], 3)
+        self.assertEqual((c1["tls_handshakes"], c1["tls_resumed"]), (0, 0))
+
+
 class CommandLineTests(unittest.TestCase):
     def test_taken_port_fails_before_loading(self) -> None:
         taken = socket.socket()
