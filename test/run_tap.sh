@@ -13,8 +13,8 @@
 # (regress_log_*).  Finding one, or having no secret to look for, fails.
 # Arguments: test files to run (default: t/*.pl); PROVE_FLAGS adds options.
 #
-# Skips are counted (prove -v: "ok N # skip ..." and "1..0 # SKIP ..."
-# lines, per test file): when all that ran passed but something was
+# Skips are counted per test file (prove -v: "ok N # skip ..." lines, and
+# a file that skips all, "t/x.pl .. skipped: reason"): when all that ran passed but something was
 # skipped, the files and counts are printed and the exit status is 77,
 # which scripts/test.sh reports as a skipped suite (and fails on).
 set -uo pipefail
@@ -99,9 +99,11 @@ status=${PIPESTATUS[0]}
 
 # skips, per test file (prove -v starts each file's output with its name)
 skips=$(awk '
-	/^\/.*\/t\/[^ ]+\.pl \.\./ { f = $1; sub(/.*\/t\//, "t/", f) }
+	/^\/.*\/t\/[^ ]+\.pl \.\./ {
+		f = $1; sub(/.*\/t\//, "t/", f)
+		if ($0 ~ / \.\.+ skipped:/) n[f]++     # plan skip_all
+	}
 	tolower($0) ~ /^ *ok [0-9]+ .*# skip/ { n[f]++ }
-	tolower($0) ~ /^ *1\.\.0 # skip/ { n[f] += 1 }
 	END { for (f in n) printf "%s: %d skipped\n", f, n[f] }' "$workdir/prove.log" | sort)
 nskipped=0
 if [ -n "$skips" ]; then
