@@ -161,6 +161,31 @@ class RequestLogOrderTests(Server):
         self.assertLess(entries[1]["seq"], entries[0]["seq"])
 
 
+class RequestLogScriptTests(Server):
+    """test/request_log.py, as the regress suites use it: a request of an
+    earlier suite that arrived before the marker but completes after it
+    (held by a delay fault) is not shown."""
+
+    def test_late_completion_before_the_marker_is_left_out(self) -> None:
+        st, _ = self.raw("POST", "/_emulator/faults",
+                         json.dumps({"kind": "delay", "delay_ms": 600, "match": "earlier"}).encode())
+        self.assertEqual(st, 200)
+        slow = threading.Thread(target=self.fql, args=('"earlier suite"',))
+        slow.start()
+        time.sleep(0.15)
+        self.fql('"marker 9100000000000000099"')
+        self.fql('"this check"')
+        slow.join()
+        env = dict(os.environ, FAUNA_ENDPOINT=f"http://127.0.0.1:{self.port}", FAUNA_SECRET=SECRET)
+        script = os.path.join(os.path.dirname(EMULATOR), "..", "test", "request_log.py")
+        out = subprocess.run([sys.executable, script, "9100000000000000099"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        self.assertEqual(out, 'POST /query/1 x-format=- x-query-timeout-ms=-\n  "this check"\n')
+        out = subprocess.run([sys.executable, script, "--statuses", "9100000000000000099"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        self.assertEqual(out, "POST /query/1 -> 200\n")
+
+
 class ConnectionCountTests(Server):
     def test_connections_are_counted(self) -> None:
         st, c0 = self.raw("GET", "/_emulator/connections", None)
