@@ -91,9 +91,9 @@ cd "$workdir/check" || exit 1
 # the console gets prove's output without the passing assertions and
 # BackgroundPsql's notes of every query (-v is for counting skips)
 "${runner[@]}" "${prove_cmd[@]}" "${copied[@]}" 2>&1 | tee "$workdir/prove.log" | awk '
-	/^# (results query|connect output)/ { notes = 1; next }
+	/^# (issuing query|results query|connect output)/ { notes = 1; next }
 	notes && /^# }/ { notes = 0; next }
-	notes || /^ok [0-9]/ || /^# issuing query/ || /^# \t/ { next }
+	notes || /^ok [0-9]/ { next }
 	{ print }'
 status=${PIPESTATUS[0]}
 
