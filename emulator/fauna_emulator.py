@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index-build-ms", type=int, default=500, metavar="MS",
                     help="how long an index added to a collection of >= 128 documents is "
                          "being built (not queryable) (default 500; 0: at once)")
+    ap.add_argument("--hold-index-builds", action="store_true",
+                    help="background index builds stay pending until the control call "
+                         "POST /_emulator/index_builds/finish (for tests); "
+                         "--index-build-ms is then ignored")
     ap.add_argument("--tls", nargs=2, metavar=("CERTFILE", "KEYFILE"),
                     help="serve HTTPS with this PEM certificate (chain) and private key")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
@@ -61,12 +65,22 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
 
-    store = Store(logical=args.clock == "logical", index_build_ms=args.index_build_ms)
+    store = Store(logical=args.clock == "logical", index_build_ms=args.index_build_ms,
+                  hold_index_builds=args.hold_index_builds)
+    # Bind before loading: a taken port fails at once, not after a long --load.
+    try:
+        srv = EmulatorServer((args.host, args.port), store, args.secret,
+                             quiet=not args.verbose, tls=tls)
+    except OSError as e:
+        print(f"fauna_emulator: cannot listen on {args.host}:{args.port}: "
+              f"{e.strerror or e}", file=sys.stderr)
+        return 2
     for path in args.load:
         try:
             n = load_file(store, path)
         except (OSError, LoadError) as e:
             print(f"fauna_emulator: cannot load {path}: {e}", file=sys.stderr)
+            srv.server_close()
             return 2
         print(f"loaded {n} documents from {path}", file=sys.stderr, flush=True)
 
@@ -74,8 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         # Encode loaded versions before serving, so the first scan of a
         # bulk-loaded collection is as fast as later ones (~10 us per doc).
         warm_cache(store)
-    srv = EmulatorServer((args.host, args.port), store, args.secret, quiet=not args.verbose,
-                         tls=tls)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

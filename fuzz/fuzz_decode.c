@@ -16,6 +16,8 @@
  *
  *-------------------------------------------------------------------------
  */
+/* memmem() is a GNU extension of <string.h> */
+#define _GNU_SOURCE
 #include "postgres.h"
 
 #include "catalog/pg_type.h"

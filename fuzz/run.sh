@@ -5,6 +5,7 @@
 #
 #   fuzz/run.sh [seconds]      default 30 s of fuzzing; 0 = unit test only
 #
+# Warnings are errors (-Werror), as in the main build.
 # Exits non-zero if the unit test fails or the fuzzer finds a crash or leak
 # (the reproducer is left in fuzz/out/).
 set -eu
@@ -16,7 +17,7 @@ mkdir -p "$out"
 PGI=$(pg_config --includedir-server)
 CC=${CLANG:-clang}
 CFLAGS="-g -O1 -fno-omit-frame-pointer -I$PGI -I$here/../src -I$here \
-  -Wall -Wextra -Wno-unused-parameter \
+  -Wall -Wextra -Werror -Wno-unused-parameter \
   -Wno-missing-field-initializers -Wno-ignored-attributes"
 LIBS="-L$(pg_config --pkglibdir) -lpgport -lm"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"

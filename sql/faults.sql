@@ -30,46 +30,58 @@ CREATE FOREIGN TABLE paged (ref text, n int) SERVER fauna
   OPTIONS (collection 'Paged', page_size '2');
 
 -- a 503 then success: retried, the result is complete
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT explain_analyze($q$SELECT n FROM paged$q$);
 
 -- 429 on the third page, twice: still within max_retries
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":429,"page":3,"count":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":429,"page":3,"count":2}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
 
 -- 502, 504, 503: one more failure than max_retries allows
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":502}' "$FAUNA_ENDPOINT/_emulator/faults"
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":504}' "$FAUNA_ENDPOINT/_emulator/faults"
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":502}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":504}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
 \echo :LAST_ERROR_SQLSTATE
 
 -- client errors are never retried
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":400}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":400}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT explain_analyze($q$SELECT n FROM paged$q$);
+SELECT array_agg(n) FROM paged;
+-- nor are 401, 403 and 404: one request each, whatever max_retries says
+-- (the request log after a marker lookup, one line a request)
+SELECT n FROM paged WHERE ref = '9100000000000000010';
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":401}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":403}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":404}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT array_agg(n) FROM paged;
+\! python3 test/request_log.py --statuses 9100000000000000010
+-- and the next statement reads everything again
 SELECT array_agg(n) FROM paged;
 
 -- the connection drops in the middle of page 2: retried on a new connection
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop_mid_body","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop_mid_body","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
 
 -- without retries, a failure on page 3 fails the statement: no partial
 -- result is ever returned
 ALTER SERVER fauna OPTIONS (SET max_retries '0');
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop_mid_body","page":3}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"drop_mid_body","page":3}' "$FAUNA_ENDPOINT/_emulator/faults"
 \set VERBOSITY terse
 SELECT array_agg(n) FROM paged;
 \set VERBOSITY default
 \echo :LAST_ERROR_SQLSTATE
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503,"page":3}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":503,"page":3}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
 
 -- a malformed or truncated body is an error, never a short result
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"malformed","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"malformed","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"truncated","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"truncated","page":2}' "$FAUNA_ENDPOINT/_emulator/faults"
 \set VERBOSITY terse
 SELECT array_agg(n) FROM paged;
 \set VERBOSITY default
@@ -92,16 +104,16 @@ EXCEPTION WHEN OTHERS THEN
   RETURN NEXT 'HINT: ' || hint;
 END
 $$;
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html; charset=utf-8","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html; charset=utf-8","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT error_of('SELECT array_agg(n) FROM paged', :'fauna_endpoint');
 -- on page 3 of 4: the statement fails, no partial result
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/plain","page":3,"path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/plain","page":3,"path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT error_of('SELECT array_agg(n) FROM paged', :'fauna_endpoint');
 -- no Content-Type at all
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT error_of('SELECT array_agg(n) FROM paged', :'fauna_endpoint');
 -- parameters and letter case do not matter
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"Application/JSON ; Charset=UTF-8","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"Application/JSON ; Charset=UTF-8","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
 -- event feeds (POST /feed/1) and FQL v4 (POST /) are checked the same way
 CREATE FOREIGN TABLE paged_events (ref text, ts timestamptz, action text)
@@ -109,7 +121,7 @@ CREATE FOREIGN TABLE paged_events (ref text, ts timestamptz, action text)
 CREATE FOREIGN TABLE paged_ts (ts timestamptz) SERVER fauna
   OPTIONS (collection 'Paged');
 SELECT max(ts) AS paged_mark FROM paged_ts \gset
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html","path":"/feed/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html","path":"/feed/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT error_of(format('SELECT count(*) FROM paged_events WHERE ts > %L', :'paged_mark'), :'fauna_endpoint');
 SELECT count(*) FROM paged_events WHERE ts > :'paged_mark';
 CREATE SERVER fauna_v4 FOREIGN DATA WRAPPER fauna_fdw
@@ -118,35 +130,35 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER fauna_v4
   OPTIONS (secret :'fauna_secret');
 CREATE FOREIGN TABLE paged_v4 (ref text, n int)
   SERVER fauna_v4 OPTIONS (collection 'Paged', index 'none', page_size '4');
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html","path":"/"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"content_type","content_type":"text/html","path":"/"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT error_of('SELECT array_agg(n ORDER BY n) FROM paged_v4', :'fauna_endpoint');
 SELECT array_agg(n ORDER BY n) FROM paged_v4;
 
 -- a body of the wrong shape for the query is an error too, never rows:
 -- a scan (Coll.all(), Set.paginate) must get a page whose elements each
 -- have a string "id", and its cursor must be a string
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":null}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":null}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"txn_ts\":1}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"txn_ts\":1}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"n\":{\"@int\":\"1\"}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"n\":{\"@int\":\"1\"}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@doc\":{\"id\":\"1\",\"coll\":{\"@mod\":\"Paged\"},\"n\":{\"@int\":\"1\"}}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@doc\":{\"id\":\"1\",\"coll\":{\"@mod\":\"Paged\"},\"n\":{\"@int\":\"1\"}}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"data\":[{\"n\":{\"@int\":\"1\"}}]}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"data\":[{\"n\":{\"@int\":\"1\"}}]}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"n\":{\"@int\":\"1\"}}],\"after\":5}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"n\":{\"@int\":\"1\"}}],\"after\":5}}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
 -- a document without an id on page 2: no partial result
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@set\":{\"data\":[{\"@doc\":{\"coll\":{\"@mod\":\"Paged\"},\"n\":{\"@int\":\"3\"}}}],\"after\":\"x\"}}}","page":2,"path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"@set\":{\"data\":[{\"@doc\":{\"coll\":{\"@mod\":\"Paged\"},\"n\":{\"@int\":\"3\"}}}],\"after\":\"x\"}}}","page":2,"path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged;
 -- a lookup by id may answer null (no such document), not a page
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":null}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":null}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT count(*) FROM paged WHERE ref = '1';
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"data\":[{\"id\":\"1\"}]}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"data\":{\"data\":[{\"id\":\"1\"}]}}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT count(*) FROM paged WHERE ref = '1';
 -- FQL v4: a scan's "resource" must be a page
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"resource\":null}","path":"/"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","body":"{\"resource\":null}","path":"/"}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT array_agg(n) FROM paged_v4;
 SELECT array_agg(n) FROM paged;
 DROP FUNCTION error_of;
@@ -163,7 +175,7 @@ ALTER SERVER fauna OPTIONS (DROP max_response_bytes);
 
 -- the request timeout (timeout_ms) is enforced by the client too
 ALTER SERVER fauna OPTIONS (ADD timeout_ms '300');
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"delay","delay_ms":1500}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"delay","delay_ms":1500}' "$FAUNA_ENDPOINT/_emulator/faults"
 \set VERBOSITY terse
 SELECT array_agg(n) FROM paged;
 \set VERBOSITY default
@@ -171,7 +183,7 @@ SELECT array_agg(n) FROM paged;
 ALTER SERVER fauna OPTIONS (DROP timeout_ms);
 
 -- cancel (statement_timeout) interrupts a slow request promptly
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"delay","delay_ms":3000}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"delay","delay_ms":3000}' "$FAUNA_ENDPOINT/_emulator/faults"
 SET statement_timeout = '300ms';
 SELECT array_agg(n) FROM paged;
 RESET statement_timeout;
@@ -182,13 +194,13 @@ SELECT array_agg(n) FROM paged;
 -- the ts bounds filter Coll.all() instead
 CREATE FOREIGN TABLE events (ts timestamptz, seq int) SERVER fauna
   OPTIONS (collection 'Events');
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":403,"match":"Collection.byName"}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"status","status":403,"match":"Collection.byName"}' "$FAUNA_ENDPOINT/_emulator/faults"
 EXPLAIN (VERBOSE, COSTS OFF)
   SELECT seq FROM events WHERE ts > '2024-01-01 00:00:00+00';
 SELECT count(*) FROM events WHERE ts > '2024-01-01 00:00:00+00';
 EXPLAIN (VERBOSE, COSTS OFF)
   SELECT seq FROM events WHERE ts > '2024-01-01 00:00:00+00';
 
-\! curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $FAUNA_SECRET" "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $FAUNA_SECRET" "$FAUNA_ENDPOINT/_emulator/faults"
 DROP FUNCTION explain_analyze;
 DROP SERVER fauna CASCADE;

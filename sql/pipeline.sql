@@ -50,13 +50,13 @@ SELECT n, after FROM pl ORDER BY n;
 -- every object's members in reverse order: each page's cursor comes before
 -- its documents, so every guess (the last document's "after") is wrong;
 -- the right pages are read all the same
-\! curl -sS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"reverse_members","count":100}' "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"reverse_members","count":100}' "$FAUNA_ENDPOINT/_emulator/faults"
 SELECT explain_analyze($q$SELECT n, after FROM pl$q$);
 SELECT n, after FROM pl ORDER BY n;
 -- without the column, the guess is the page's own cursor again
 SELECT explain_analyze($q$SELECT n FROM pl_plain$q$);
 SELECT array_agg(n ORDER BY n) FROM pl_plain;
-\! curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $FAUNA_SECRET" "$FAUNA_ENDPOINT/_emulator/faults"
+\! curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $FAUNA_SECRET" "$FAUNA_ENDPOINT/_emulator/faults"
 
 -- a LIMIT pushed down: no page beyond it is asked for, guessed or not
 SELECT explain_analyze($q$SELECT n FROM pl_plain LIMIT 2$q$);

@@ -104,7 +104,8 @@ ALTER SERVER snap OPTIONS (SET timeout_ms '23456');
 SELECT count(*) FROM snap;
 \set conns6 `python3 test/tcp_conns.py :pid`
 SELECT :'conns5' ~ '^[0-9]+$' AS reconnected,
-       :'conns6' ~ '^[0-9]+$' AS one_connection_after_alter;
+       :'conns6' ~ '^[0-9]+$' AS one_connection_after_alter,
+       :'conns6' <> :'conns5' AS replaced_by_alter;
 -- the new timeout is what is sent now
 SELECT n FROM snap3 WHERE ref = '9100000000000000004';
 SELECT n FROM snap3 WHERE ref = '1005';

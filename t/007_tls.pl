@@ -24,9 +24,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# openssl is a dependency (scripts/install-deps.sh): without it this test
+# fails, it does not skip
 if (system('openssl version >/dev/null 2>&1') != 0)
 {
-	plan skip_all => 'the openssl command is not installed (scripts/install-deps.sh installs it)';
+	BAIL_OUT('the openssl command is not installed (scripts/install-deps.sh installs it)');
 }
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
@@ -201,6 +203,44 @@ like($err, qr/invalid value for option "ca_file"/, 'an empty ca_file is rejected
 # and with the right CA again, verification still passes
 $node->safe_psql('postgres', qq{ALTER SERVER fauna OPTIONS (SET ca_file '$dir/ca.crt')});
 is($node->safe_psql('postgres', $check_sql), '5|15', 'the right CA reads again');
+
+# ----------------------------------------------------------------------
+# connections and TLS sessions are reused
+# ----------------------------------------------------------------------
+# The emulator counts TCP connections, TLS handshakes and resumed sessions
+# (GET /_emulator/connections, through the curl tool: each call is one more
+# connection and handshake of its own).
+sub control
+{
+	my ($method, $path, $body) = @_;
+	my @cmd = ('curl', '-fsS', '--cacert', "$dir/ca.crt", '-X', $method,
+		'-H', 'Authorization: Bearer ' . $emu->secret, "https://localhost:$port$path");
+	push @cmd, '-d', $body if defined $body;
+	my ($out, $err) = ('', '');
+	IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err)
+	  or die "curl $method $path failed: $err";
+	return $FaunaTest::JSON->decode($out);
+}
+
+$node->safe_psql('postgres', q{ALTER FOREIGN TABLE items OPTIONS (ADD page_size '3')});
+my $c0 = control('GET', '/_emulator/connections');
+# one session, five statements (two pages each)
+$node->safe_psql('postgres', join("\n", ("$check_sql;") x 5));
+my $c1 = control('GET', '/_emulator/connections');
+is($c1->{connections} - $c0->{connections} - 1, 1,
+	'five statements of two pages each: one connection');
+is($c1->{tls_handshakes} - $c0->{tls_handshakes} - 1, 1, 'and one TLS handshake');
+
+# the emulator drops the connection under the second statement: the retry
+# connects again and resumes the TLS session instead of a full handshake
+control('POST', '/_emulator/faults', '{"kind": "drop", "skip": 2, "path": "/query/1"}');
+is($node->safe_psql('postgres', "$check_sql; $check_sql"), "5|15\n5|15",
+	'a dropped connection is retried');
+my $c2 = control('GET', '/_emulator/connections');
+is($c2->{connections} - $c1->{connections} - 2, 2,
+	'two connections: the first and the one after the drop');
+is($c2->{tls_resumed} - $c1->{tls_resumed}, 1,
+	'the reconnection resumed the TLS session');
 
 $node->stop;
 $emu->stop;

@@ -19,6 +19,7 @@ def main():
         headers={"Authorization": "Bearer " + os.environ["FAUNA_SECRET"]})
     with urllib.request.urlopen(req, timeout=30) as resp:
         log = json.load(resp)["requests"]
+    log.sort(key=lambda e: e["seq"])      # arrival order
     feeds = [json.loads(e["body"]) for e in log if e["path"] == "/feed/1"]
     if not feeds:
         print("no feed request")

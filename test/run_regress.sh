@@ -33,6 +33,11 @@ outdir=${REGRESS_OUTPUTDIR:-$workdir/out}
 mkdir -p "$outdir"
 chmod 777 "$workdir" "$outdir"
 rm -f "$outdir/regression.diffs" "$outdir/regression.out"
+# pg_virtualenv would give every cluster port 5432 (it looks at its own
+# empty configuration, not at the ports in use): two runs at once would
+# collide, so take a port the kernel says is free.
+PGPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export PGPORT
 # keep the throwaway cluster's server log for the secret check below
 pg_virtualenv -t -v 15 sh -c '
 	make installcheck REGRESS_OUTPUTDIR="$0" "$@"

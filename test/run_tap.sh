@@ -12,6 +12,11 @@
 # left: the server logs (tmp_check/log/*.log) and the tests' own logs
 # (regress_log_*).  Finding one, or having no secret to look for, fails.
 # Arguments: test files to run (default: t/*.pl); PROVE_FLAGS adds options.
+#
+# Skips are counted per test file (prove -v: "ok N # skip ..." lines, and
+# a file that skips all, "t/x.pl .. skipped: reason"): when all that ran passed but something was
+# skipped, the files and counts are printed and the exit status is 77,
+# which scripts/test.sh reports as a skipped suite (and fails on).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -33,6 +38,9 @@ if [ $# -gt 0 ]; then
 else
 	tests=(t/*.pl)
 fi
+for f in "${tests[@]}"; do
+	[ -f "$f" ] || { echo "run_tap: no test file $f" >&2; exit 1; }
+done
 
 workdir=$(mktemp -d /tmp/fauna_tap.XXXXXX)
 cleanup() {
@@ -64,7 +72,7 @@ env_vars=(
 )
 [ -n "${PG_TEST_NOCLEAN:-}" ] && env_vars+=("PG_TEST_NOCLEAN=1")
 
-prove_cmd=(prove ${PROVE_FLAGS:-})
+prove_cmd=(prove -v ${PROVE_FLAGS:-})
 if [ "$(id -u)" -eq 0 ]; then
 	chown -R postgres: "$workdir"
 	chmod 755 "$workdir"
@@ -80,8 +88,30 @@ for f in "${tests[@]}"; do
 done
 
 cd "$workdir/check" || exit 1
-"${runner[@]}" "${prove_cmd[@]}" "${copied[@]}"
-status=$?
+# the console gets prove's output without the passing assertions and
+# BackgroundPsql's notes of every query (-v is for counting skips)
+"${runner[@]}" "${prove_cmd[@]}" "${copied[@]}" 2>&1 | tee "$workdir/prove.log" | awk '
+	/^# (issuing query|results query|connect output)/ { notes = 1; next }
+	notes && /^# }/ { notes = 0; next }
+	notes || /^ok [0-9]/ { next }
+	{ print }'
+status=${PIPESTATUS[0]}
+
+# skips, per test file (prove -v starts each file's output with its name)
+skips=$(awk '
+	/^\/.*\/t\/[^ ]+\.pl \.\./ {
+		f = $1; sub(/.*\/t\//, "t/", f)
+		if ($0 ~ / \.\.+ skipped:/) n[f]++     # plan skip_all
+	}
+	tolower($0) ~ /^ *ok [0-9]+ .*# skip/ { n[f]++ }
+	END { for (f in n) printf "%s: %d skipped\n", f, n[f] }' "$workdir/prove.log" | sort)
+nskipped=0
+if [ -n "$skips" ]; then
+	nskipped=$(awk -F': ' '{ s += $2 } END { print s }' <<<"$skips")
+	echo "run_tap: skipped tests (each is a failure of the test command):" >&2
+	echo "$skips" >&2
+fi
+echo "run_tap: $nskipped skipped"
 
 # The secrets, and the last 16 characters of each (a secret cut short is
 # still a leak), one fixed string a line; then every log of the run.
@@ -117,4 +147,5 @@ if [ "$status" -ne 0 ]; then
 		tail -n 60 "$log" >&2
 	done
 fi
+[ "$status" -eq 0 ] && [ "$nskipped" -gt 0 ] && exit 77
 exit "$status"

@@ -26,9 +26,10 @@
 #     was not reported, or the log parser fails its test on a crafted log.
 # "Possibly lost" blocks with a fauna_fdw frame are printed as warnings.
 # "Still reachable" is ignored: backends do not free their memory contexts
-# at exit.  Differences from the expected outputs are printed but are not
-# failures (valgrind makes everything many times slower, and the faults
-# suite has timeouts).
+# at exit.  A difference from the expected outputs fails the check unless
+# every differing line is on the short allowlist test/valgrind_timing.allow
+# (lines that depend on timing, each with its reason): valgrind makes
+# everything many times slower, and nothing else may change.
 #
 # A fauna_fdw frame is one that names fauna_fdw (the .so, fauna_fdw.c, a
 # path containing fauna_fdw), a function in the installed fauna_fdw.so's
@@ -42,7 +43,8 @@
 # Arguments: the suites to run (default: all of the Makefile's REGRESS).
 # VALGRIND_KEEP=1 keeps the work directory (logs, results); VALGRIND_OPTS
 # adds valgrind options.  The log parser can be run alone on a directory of
-# logs: test/run_valgrind.sh --check-logs DIR [SO]
+# logs: test/run_valgrind.sh --check-logs DIR [SO]; the diff check on a
+# regression.diffs: test/run_valgrind.sh --check-diffs FILE [ALLOWLIST]
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -215,6 +217,55 @@ sys.exit(status)
 PYEOF
 }
 
+# --- differences from the expected outputs ---------------------------------
+# check_diffs DIFFS ALLOWLIST: exit 0 when every line that differs (a - or
+# + line of pg_regress's unified diffs) matches an allowlist entry of its
+# suite; otherwise prints the others and exits 1.
+check_diffs() {
+	python3 - "$1" "$2" <<'PYEOF'
+import os, re, sys
+
+diffs, allow_file = sys.argv[1], sys.argv[2]
+allow = []                                  # (suite, compiled, reason)
+with open(allow_file) as f:
+    for n, line in enumerate(f, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [p.strip() for p in line.rstrip("\n").split(" | ")]
+        if len(parts) != 3 or not all(parts):
+            print("run_valgrind: %s:%d: expected 'suite | regex | reason'" % (allow_file, n))
+            sys.exit(1)
+        allow.append((parts[0], re.compile(parts[1]), parts[2]))
+
+suite, bad, allowed = None, [], []
+with open(diffs, errors="replace") as f:
+    for line in f:
+        line = line.rstrip("\n")
+        m = re.match(r"^diff .* (\S+)$", line)
+        if m:
+            suite = os.path.basename(m.group(1)).rsplit(".", 1)[0]
+            continue
+        if line.startswith(("---", "+++")) or not line[:1] in ("-", "+"):
+            continue
+        text = line[1:]
+        why = next((r for s, rx, r in allow if s == suite and rx.fullmatch(text)), None)
+        (allowed if why else bad).append((suite, line, why))
+for suite_, line, why in allowed:
+    print("run_valgrind: allowed difference in %s (%s): %s" % (suite_, why, line))
+if bad:
+    print("run_valgrind: output differences under valgrind that no entry of %s allows:"
+          % allow_file)
+    for suite_, line, _ in bad[:80]:
+        print("  %s: %s" % (suite_, line))
+    sys.exit(1)
+PYEOF
+}
+
+if [ "${1:-}" = "--check-diffs" ]; then
+	check_diffs "$2" "${3:-test/valgrind_timing.allow}"
+	exit $?
+fi
+
 if [ "${1:-}" = "--check-logs" ]; then
 	check_logs "$2" "${3:-$so}"
 	exit $?
@@ -306,7 +357,7 @@ fauna_fdw_vgcanary(PG_FUNCTION_ARGS)
 CEOF
 read -r -a json_cflags <<<"$(pkg-config --cflags json-c)"
 read -r -a json_libs <<<"$(pkg-config --libs json-c)"
-if ! gcc -shared -fPIC -g -O0 -I"$(pg_config --includedir-server)" \
+if ! gcc -shared -fPIC -g -O0 -Wall -Werror -I"$(pg_config --includedir-server)" \
 	"${json_cflags[@]}" -o "$workdir/canary/fauna_fdw_vgcanary.so" \
 	"$workdir/canary/fauna_fdw_vgcanary.c" "${json_libs[@]}" \
 	>"$workdir/canary/build.log" 2>&1; then
@@ -414,9 +465,13 @@ if grep -q 'terminated by signal\|was terminated by' "$workdir/server.log"; then
 	grep -n 'terminated by signal\|was terminated by' "$workdir/server.log" >&2
 	status=1
 fi
-if [ "$regress_status" -ne 0 ] && [ -f "$workdir/out/regression.diffs" ]; then
-	echo "run_valgrind: output differences under valgrind (not a failure by themselves):"
-	head -n 80 "$workdir/out/regression.diffs"
+if [ "$regress_status" -ne 0 ]; then
+	if [ ! -f "$workdir/out/regression.diffs" ]; then
+		echo "run_valgrind: pg_regress failed without differences (status $regress_status)" >&2
+		status=1
+	elif ! check_diffs "$workdir/out/regression.diffs" test/valgrind_timing.allow; then
+		status=1
+	fi
 fi
 
 # --- the parser's own test ---------------------------------------------------

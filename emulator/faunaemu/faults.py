@@ -128,10 +128,20 @@ class Faults:
 
 
 class RequestLog:
+    """Data requests, in the order they completed; each entry's `seq`
+    numbers the requests in the order they arrived (control calls too), so
+    a reader can keep only the requests that arrived after a given one."""
+
     def __init__(self, cap: int = 10000) -> None:
         self.lock = threading.Lock()
         self.entries: List[Dict[str, Any]] = []
         self.cap = cap
+        self.seq = 0
+
+    def next_seq(self) -> int:
+        with self.lock:
+            self.seq += 1
+            return self.seq
 
     def add(self, entry: Dict[str, Any]) -> None:
         with self.lock:

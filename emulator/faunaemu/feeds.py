@@ -17,7 +17,7 @@ from .errors import QueryError
 from .evaluator import Ctx, Evaluator
 from .storage import Version, field_of
 from .values import Doc, FTime
-from .wire import encoder
+from .wire import encoder, load_request_json
 
 Response = Tuple[int, str, Dict[str, str]]
 
@@ -30,7 +30,7 @@ def _bad(msg: str) -> Response:
 def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) -> Response:
     t0 = time.monotonic()
     try:
-        req = json.loads(body)
+        req = load_request_json(body)
     except (ValueError, UnicodeDecodeError) as e:
         return _bad(str(e))
     if not isinstance(req, dict) or "token" not in req:

@@ -33,6 +33,18 @@ class EmulatorServer(ThreadingHTTPServer):
         self.quiet = quiet
         # --tls: a server-side context; every connection is TLS then
         self.tls = tls
+        # connections accepted, TLS handshakes completed and, of those, the
+        # ones that resumed an earlier session (GET /_emulator/connections)
+        self.conn_lock = threading.Lock()
+        self.conn_counts = {"connections": 0, "tls_handshakes": 0, "tls_resumed": 0}
+
+    def count_connection(self, tls_conn: Any = None) -> None:
+        with self.conn_lock:
+            self.conn_counts["connections"] += 1
+            if tls_conn is not None:
+                self.conn_counts["tls_handshakes"] += 1
+                if tls_conn.session_reused:
+                    self.conn_counts["tls_resumed"] += 1
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Serve one connection; with --tls, after the TLS handshake.
@@ -42,6 +54,7 @@ class EmulatorServer(ThreadingHTTPServer):
         certificate) must not hold up the others.
         """
         if self.tls is None:
+            self.count_connection()
             super().finish_request(request, client_address)
             return
         try:
@@ -55,6 +68,7 @@ class EmulatorServer(ThreadingHTTPServer):
                 print(f"TLS handshake with {client_address[0]} failed: {e}",
                       file=sys.stderr, flush=True)
             return
+        self.count_connection(conn)
         try:
             super().finish_request(conn, client_address)
         finally:
@@ -113,6 +127,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self, method: str) -> None:
         self.started = time.perf_counter()
+        # numbered on arrival: a request that completes late (an injected
+        # delay) still sorts before every request that arrived after it
+        self.arrival = self.server.log.next_seq()
         path = self.path.split("?", 1)[0]
         headers = {k.lower(): v for k, v in self.headers.items()}
         body = self.read_body()
@@ -219,6 +236,13 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 srv.log.clear()
                 return 200, '{"ok":true}', {}
+        if path == "/_emulator/connections" and method == "GET":
+            with srv.conn_lock:
+                return 200, json.dumps(srv.conn_counts), {}
+        if path == "/_emulator/index_builds/finish" and method == "POST":
+            with srv.store.lock:
+                built = srv.store.finish_index_builds()
+            return 200, json.dumps({"built": built}), {}
         if path == "/_emulator/reset" and method == "POST":
             with srv.store.lock:
                 srv.store.reset()
@@ -244,7 +268,8 @@ class Handler(BaseHTTPRequestHandler):
         # elapsed_ms: from the request's headers to its answer being ready
         # (before it is sent): the server's own work on it
         elapsed = round((time.perf_counter() - self.started) * 1000, 3)
-        self.server.log.add({"time": time.time(), "method": method, "path": path,
+        self.server.log.add({"seq": self.arrival, "time": time.time(),
+                             "method": method, "path": path,
                              "headers": hdrs, "body": b, "status": status, "fault": fault,
                              "elapsed_ms": elapsed})
 

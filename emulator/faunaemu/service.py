@@ -14,7 +14,7 @@ from .errors import ProtocolError, QueryError
 from .evaluator import Ctx, Env, Evaluator
 from .storage import Store
 from .values import FTime, Module, Page, Ref, SetVal
-from .wire import DecodeError, dec_tagged, encoder
+from .wire import DecodeError, dec_tagged, encoder, load_request_json
 
 Response = Tuple[int, str, Dict[str, str]]
 TAG_PAIR_RE = re.compile(r"[a-zA-Z0-9_]+=[a-zA-Z0-9_]+\Z")
@@ -143,7 +143,7 @@ class Service:
                 raise ProtocolError(413, "request_size_exceeded",
                                     f"Request body exceeds the maximum of {MAX_BODY} bytes.")
             try:
-                req = json.loads(body)
+                req = load_request_json(body)
             except (ValueError, UnicodeDecodeError) as e:
                 raise ProtocolError(400, "invalid_request", f"Invalid request body: {e}")
             if not isinstance(req, dict) or "query" not in req:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import math
 import os
 import threading
 import time
@@ -391,7 +392,8 @@ class Coll:
 class Store:
     """All data of the single database the emulator serves."""
 
-    def __init__(self, logical: bool = False, index_build_ms: int = 500) -> None:
+    def __init__(self, logical: bool = False, index_build_ms: int = 500,
+                 hold_index_builds: bool = False) -> None:
         self.logical = logical
         # Cursors and event-source tokens are signed with this key: fixed
         # under the logical clock (identical runs give identical tokens),
@@ -400,6 +402,9 @@ class Store:
         # An index added to a collection of >= BACKGROUND_BUILD_DOCS documents
         # is built "in the background": not queryable for this long.
         self.index_build_ms = index_build_ms
+        # Tests that look at an index while it builds: builds stay pending
+        # until finish_index_builds(), not until a clock runs out.
+        self.hold_index_builds = hold_index_builds
         self.lock = threading.RLock()
         self.reset()
 
@@ -452,7 +457,8 @@ class Store:
 
         `background`: the build is one the core runs as a task (an index
         added to a collection holding >= BACKGROUND_BUILD_DOCS documents); the
-        index answers `queryable: false` until `index_build_ms` have passed.
+        index answers `queryable: false` until `index_build_ms` have passed,
+        or with `hold_index_builds` until finish_index_builds().
         """
         terms = [parse_path(t["field"] if isinstance(t, dict) else str(t))
                  for t in (d.get("terms") or [])]
@@ -464,7 +470,20 @@ class Store:
                 values.append((parse_path(str(v)), False))
         ix = Index(name, terms, values, d)
         ix.rebuild(c.latest)
-        if background and self.index_build_ms > 0:
+        if background and self.hold_index_builds:
+            ix.ready_at = math.inf
+        elif background and self.index_build_ms > 0:
             ix.ready_at = time.monotonic() + self.index_build_ms / 1000.0
         c.indexes[name] = ix
         return ix
+
+    def finish_index_builds(self) -> List[str]:
+        """Complete every background build now; returns the indexes built,
+        as "Collection.index"."""
+        built = []
+        for cname, c in self.colls.items():
+            for iname, ix in c.indexes.items():
+                if ix.ready_at is not None:
+                    ix.ready_at = None
+                    built.append(f"{cname}.{iname}")
+        return sorted(built)

@@ -33,7 +33,7 @@ from .errors import QueryError
 from .evaluator import Ctx, Evaluator
 from .storage import INF_TS, Coll, Desc, Index, Store, Version, skey
 from .values import Doc, FDate, FTime, Legacy, Module, NullDoc, Ref
-from .wire import java_double
+from .wire import DecodeError, java_double, load_request_json
 
 Response = Tuple[int, str, Dict[str, str]]
 BUILD = "4.0.0-emulator"
@@ -1769,7 +1769,11 @@ class V4Api:
             return 401, error_body([{"code": "unauthorized", "description": "Unauthorized"}]), \
                 {"WWW-Authenticate": 'Basic realm="Unauthorized"', "x-faunadb-build": BUILD}
         try:
-            expr = json.loads(body) if body else None
+            expr = load_request_json(body) if body else None
+        except DecodeError as e:
+            return 400, error_body([{"position": [], "code": "invalid expression",
+                                     "description": f"Request body is invalid: {e}"}]), \
+                {"x-faunadb-build": BUILD}
         except (ValueError, UnicodeDecodeError):
             return 400, error_body([{"position": [], "code": "invalid expression",
                                      "description": "Request body is not valid JSON."}]), \

@@ -456,6 +456,30 @@ class DecodeError(ValueError):
     pass
 
 
+# Request bodies nested deeper than this many JSON arrays/objects are refused
+# with a 400 before they are parsed: decoding, evaluating and encoding them
+# recurse once (or more) per level, and Python's stack is not the core's.
+MAX_BODY_NESTING = 256
+_NESTING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def load_request_json(body: bytes) -> Any:
+    """json.loads for request bodies; ValueError (a DecodeError) when the
+    body is nested more than MAX_BODY_NESTING levels deep."""
+    if body.count(b"[") + body.count(b"{") > MAX_BODY_NESTING:
+        depth = 0
+        for m in _NESTING_TOKEN.finditer(body):
+            c = m.group()
+            if c in (b"[", b"{"):
+                depth += 1
+                if depth > MAX_BODY_NESTING:
+                    raise DecodeError(f"Value is nested more than {MAX_BODY_NESTING} "
+                                      f"levels deep.")
+            elif c in (b"]", b"}"):
+                depth -= 1
+    return json.loads(body)
+
+
 def dec_tagged(v: Any, refs_ok: bool = True) -> Any:
     """Decode a tagged JSON value (already parsed by json.loads); a bad one
     raises DecodeError with the core's reason (UndecidedValue.parseTagged)."""

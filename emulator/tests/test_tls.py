@@ -1,7 +1,8 @@
 """The emulator's --tls option: HTTPS with a given certificate and key.
 
 Makes a throwaway CA and a server certificate for 127.0.0.1 with the
-openssl command line (skipped without it), starts fauna_emulator.py with
+openssl command line (scripts/install-deps.sh installs it; its absence
+is a failure, not a skip), starts fauna_emulator.py with
 --tls, and checks that a client trusting the CA is served, that one that
 does not trust it fails verification, and that a client that gives up in
 the handshake or speaks plain HTTP does not stop the server.
@@ -48,10 +49,12 @@ def openssl(*args):
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-@unittest.skipUnless(shutil.which("openssl"), "the openssl command is not installed")
 class TlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        if not shutil.which("openssl"):
+            raise RuntimeError("the openssl command is not installed "
+                               "(scripts/install-deps.sh installs it)")
         cls.dir = tempfile.mkdtemp(prefix="emu_tls_")
         d = cls.dir
         cnf = os.path.join(d, "openssl.cnf")
