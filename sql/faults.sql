@@ -201,6 +201,25 @@ SELECT count(*) FROM events WHERE ts > '2024-01-01 00:00:00+00';
 EXPLAIN (VERBOSE, COSTS OFF)
   SELECT seq FROM events WHERE ts > '2024-01-01 00:00:00+00';
 
+-- an endpoint that is not Fauna: whatever its body holds (an internal
+-- service's answer, an HTML page), only its status is reported
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","status":500,"body":"{\"AccessKeyId\":\"MARKER_KEY\",\"Token\":\"MARKER_TOKEN\"}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT n FROM paged;
+-- a retryable status is retried, then reported the same way
+ALTER SERVER fauna OPTIONS (SET max_retries '2');
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","status":502,"body":"<html>MARKER_HTML</html>","path":"/query/1","count":3}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT n FROM paged;
+ALTER SERVER fauna OPTIONS (SET max_retries '0');
+-- a Fauna error is quoted, its message cut after 300 bytes
+\! python3 -c "import json; print(json.dumps({'kind': 'body', 'status': 400, 'path': '/query/1', 'body': json.dumps({'error': {'code': 'invalid_request', 'message': 'long ' + 'x' * 1000 + ' MARKER_TAIL'}})}))" | curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d @- "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT n FROM paged;
+-- fauna_fdw_check: only a Fauna answer authenticates
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","status":404,"body":"{\"message\":\"MARKER_404\"}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT test, ok, detail FROM fauna_fdw_check('fauna');
+\! curl -fsS -o /dev/null -H "Authorization: Bearer $FAUNA_SECRET" -d '{"kind":"body","status":200,"body":"{\"Code\":\"MARKER_200\"}","path":"/query/1"}' "$FAUNA_ENDPOINT/_emulator/faults"
+SELECT test, ok, detail FROM fauna_fdw_check('fauna');
+SELECT test, ok FROM fauna_fdw_check('fauna', ARRAY['Paged']) ORDER BY collection NULLS FIRST, test;
+
 \! curl -fsS -o /dev/null -X DELETE -H "Authorization: Bearer $FAUNA_SECRET" "$FAUNA_ENDPOINT/_emulator/faults"
 DROP FUNCTION explain_analyze;
 DROP SERVER fauna CASCADE;

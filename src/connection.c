@@ -52,6 +52,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "common/pg_prng.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -1427,6 +1428,49 @@ redact(FaunaEntry *entry, const char *text)
 	return buf.data;
 }
 
+/*
+ * How much of a Fauna error's code and message an ERROR quotes, in bytes:
+ * Fauna's own are far shorter; anything longer is not worth a log line.
+ */
+#define FAUNA_ERROR_CODE_MAX	64
+#define FAUNA_ERROR_MESSAGE_MAX 300
+
+/*
+ * Text of a Fauna error (its code or message) as quoted in an ERROR: the
+ * secret redacted, and at most max bytes, cut at a character boundary,
+ * since the endpoint, not fauna_fdw, decides what the text holds.
+ */
+static char *
+brief_remote_text(FaunaEntry *entry, const char *text, int max)
+{
+	char	   *r = redact(entry, text);
+	int			len = strlen(r);
+	int			cut;
+
+	if (len <= max)
+		return r;
+	cut = pg_mbcliplen(r, len, max);
+	return psprintf("%.*s...", cut, r);
+}
+
+/*
+ * A final non-200 answer whose body is not a Fauna error: whatever the
+ * endpoint is, its body is not quoted (it may be an internal service's
+ * answer), only its status.
+ */
+static void
+report_not_fauna_response(FaunaSlot *slot, long status, int attempts)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("not a Fauna response from server \"%s\" for collection \"%s\"",
+					slot->entry->server_name, slot->what),
+			 errdetail_plural("The endpoint answered HTTP %ld to %d attempt, with a body that is not a Fauna error.",
+							  "The endpoint answered HTTP %ld to %d attempts, with a body that is not a Fauna error.",
+							  attempts, status, attempts),
+			 errhint("Check that the endpoint of the server names a Fauna API.")));
+}
+
 static char *
 describe_curl_failure(FaunaSlot *slot, CURLcode code)
 {
@@ -1479,12 +1523,18 @@ report_v4_http_error(FaunaSlot *slot, long status, int attempts)
 
 	if (!fauna_parse_v4_error_body(slot->errbody, slot->errbody_len,
 								   &code, &description, &position))
-	{
-		code = psprintf("HTTP %ld", status);
-		description = pstrdup("the response is not a Fauna v4 error object");
-		position = pstrdup("");
-	}
-	description = redact(slot->entry, description);
+		report_not_fauna_response(slot, status, attempts);
+
+	/* "Ref refers to undefined collection 'x'" (400), or a 404 of it */
+	needle = psprintf("collection '%s'", slot->what);
+	missing = (strcmp(code, "invalid ref") == 0 || status == 404) &&
+		strstr(description, needle) != NULL;
+	pfree(needle);
+
+	code = brief_remote_text(slot->entry, code, FAUNA_ERROR_CODE_MAX);
+	description = brief_remote_text(slot->entry, description,
+									FAUNA_ERROR_MESSAGE_MAX);
+	position = brief_remote_text(slot->entry, position, FAUNA_ERROR_CODE_MAX);
 	where = (position[0] && strcmp(position, "[]") != 0)
 		? psprintf(" (at %s)", position) : pstrdup("");
 
@@ -1503,11 +1553,6 @@ report_v4_http_error(FaunaSlot *slot, long status, int attempts)
 				 errdetail("Fauna error %s: %s%s", code, description, where),
 				 errhint("The role of the user mapping's secret must be allowed to read the collection.")));
 
-	/* "Ref refers to undefined collection 'x'" (400), or a 404 of it */
-	needle = psprintf("collection '%s'", slot->what);
-	missing = (strcmp(code, "invalid ref") == 0 || status == 404) &&
-		strstr(description, needle) != NULL;
-	pfree(needle);
 	if (missing)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
@@ -1533,16 +1578,16 @@ report_http_error(FaunaSlot *slot, long status, int attempts)
 	char	   *code = NULL;
 	char	   *message = NULL;
 	char	   *attempts_text;
+	bool		missing;
 
 	if (slot->entry->api_version == 4)
 		report_v4_http_error(slot, status, attempts);	/* does not return */
 
 	if (!fauna_parse_error_body(slot->errbody, slot->errbody_len, &code, &message))
-	{
-		code = psprintf("HTTP %ld", status);
-		message = pstrdup("the response is not a Fauna error object");
-	}
-	message = redact(slot->entry, message);
+		report_not_fauna_response(slot, status, attempts);
+	missing = is_missing_collection(slot, code, message);
+	code = brief_remote_text(slot->entry, code, FAUNA_ERROR_CODE_MAX);
+	message = brief_remote_text(slot->entry, message, FAUNA_ERROR_MESSAGE_MAX);
 	attempts_text = attempts > 1
 		? psprintf(" (after %d attempts)", attempts)
 		: pstrdup("");
@@ -1562,7 +1607,7 @@ report_http_error(FaunaSlot *slot, long status, int attempts)
 				 errdetail("Fauna error %s: %s", code, message),
 				 errhint("The role of the user mapping's secret must be allowed to read the collection.")));
 
-	if (is_missing_collection(slot, code, message))
+	if (missing)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
 				 errmsg("collection \"%s\" does not exist", slot->what),

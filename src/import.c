@@ -897,8 +897,10 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 					   psprintf("%d collection%s", list_length(state.colls),
 								list_length(state.colls) == 1 ? "" : "s"));
 	}
-	else if (sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
+	else if (sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION ||
+			 sqlerrcode == ERRCODE_FDW_INVALID_DATA_TYPE)
 	{
+		/* a refused secret, or an answer that is not Fauna's at all */
 		rows = add_row(rows, NULL, "connect", true, NULL);
 		rows = add_row(rows, NULL, "authenticate", false, failure);
 	}

@@ -78,6 +78,8 @@ class Faults:
             raise ValueError("content_type faults need a string `content_type`")
         if kind == "body" and not isinstance(spec.get("body"), str):
             raise ValueError("body faults need a string `body`")
+        if kind == "body" and not isinstance(spec.get("status", 200), int):
+            raise ValueError("a body fault's `status` must be an integer")
         count = spec.get("count", 1)
         skip = spec.get("skip", 0)
         if not isinstance(count, int) or count < 1 or not isinstance(skip, int) or skip < 0:

@@ -172,7 +172,7 @@ class Handler(BaseHTTPRequestHandler):
             self.raw_respond(status, data, len(data), len(data), hdrs,
                              content_type=fault["content_type"])
         elif fault["kind"] == "body":
-            self.respond(200, fault["body"], hdrs)
+            self.respond(fault["status"] or 200, fault["body"], hdrs)
         elif fault["kind"] == "reverse_members":
             self.respond(status, reverse_members(text) if status == 200 else text, hdrs)
         elif fault["kind"] == "malformed":

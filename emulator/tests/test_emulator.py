@@ -321,6 +321,11 @@ class ControlTests(ServerTest):
         self.assertEqual((st, b["data"]), (200, {"@int": "2"}))
         st, b, _ = self.req("POST", "/_emulator/faults", {"kind": "body"})
         self.assertEqual(st, 400)
+        self.req("POST", "/_emulator/faults", {"kind": "body", "status": 503, "body": '{"x": 1}'})
+        st, b = self.q("1 + 1")
+        self.assertEqual((st, b), (503, {"x": 1}))
+        st, b, _ = self.req("POST", "/_emulator/faults", {"kind": "body", "body": "", "status": "5"})
+        self.assertEqual(st, 400)
 
     def test_reverse_members_fault(self) -> None:
         self.ok('Collection.create({ name: "R" })')
