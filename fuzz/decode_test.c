@@ -847,9 +847,9 @@ guess_and_page(const char *body, size_t chunk, size_t reserve)
 }
 
 /*
- * The guessed cursor is the last "after" string member near the end of the
- * body: right for Fauna's pages, and when wrong (another member order, a
- * document field "after" on the last page) the parsed cursor tells.
+ * The guessed cursor is the "after" string member that follows a page's
+ * data array and closes the response's data, near the end of the body;
+ * a document's own "after" field is never taken for it.
  */
 static void
 test_guess_after(void)
@@ -867,12 +867,25 @@ test_guess_after(void)
 		/* plain page of Set.paginate() */
 		{"{\"data\":{\"data\":[{\"id\":\"1\",\"after\":\"x\"}],\"after\":\"CUR3\"}}",
 			"guess=CUR3 count=1 after=CUR3"},
-		/* the last page: a document's own "after" is guessed, wrongly */
+		/* the last page: a document's own "after" is never guessed */
 		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"after\":\"x1\"}]}},\"summary\":\"\"}",
-			"guess=x1 count=1 after=NULL"},
-		/* members in another order: the guess is a document's, wrongly */
+			"guess=NULL count=1 after=NULL"},
+		/* members in another order: the cursor does not follow the data */
 		{"{\"data\":{\"@set\":{\"after\":\"CUR4\",\"data\":[{\"after\":\"x2\",\"id\":\"2\"}]}}}",
-			"guess=x2 count=1 after=CUR4"},
+			"guess=NULL count=1 after=CUR4"},
+		/* a document's "after" after an array, or in a nested object */
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\",\"a\":[1],\"after\":\"x3\"}]}},\"summary\":\"\"}",
+			"guess=NULL count=1 after=NULL"},
+		{"{\"data\":{\"data\":[{\"id\":\"1\",\"o\":{\"a\":[1],\"after\":\"x4\"},\"k\":1}]},\"txn_ts\":1}",
+			"guess=NULL count=1 after=NULL"},
+		{"{\"data\":{\"data\":[{\"id\":\"1\",\"o\":{\"a\":[1],\"after\":\"x5\"}}]}}",
+			"guess=NULL count=1 after=NULL"},
+		/* the cursor, then members of every kind at the top level */
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"}],\"after\":\"CUR6\"}},\"static_type\":\"Set<T>\",\"summary\":\"a }], b\",\"txn_ts\":-1.5e3,\"ok\":true,\"n\":null,\"stats\":{\"a\":[1,{\"b\":\"]\"}]},\"schema_version\":0}",
+			"guess=CUR6 count=1 after=CUR6"},
+		/* something after the response object: no guess */
+		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"}],\"after\":\"CUR7\"}}}}",
+			"ERROR: invalid response from Fauna for collection \"T\" | unexpected data after the JSON value at byte 54 of the response."},
 		/* no guess: an escape, a non-string, an empty string, no cursor */
 		{"{\"data\":{\"@set\":{\"data\":[{\"id\":\"1\"}],\"after\":\"CU\\/R\"}}}",
 			"guess=NULL count=1 after=CU/R"},

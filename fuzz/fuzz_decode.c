@@ -260,9 +260,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			{
 				char	   *name;
 				char	   *coll;
-				const char *why;
+				FaunaIndexShape shape;
 
-				(void) fauna_v4_page_index(page, i, &name, &coll, &why);
+				(void) fauna_v4_page_index(page, i, &name, &coll, &shape);
 			}
 		for (int i = 0; i < n; i++)
 		{

@@ -1165,14 +1165,96 @@ fauna_parser_feed(FaunaParser *parser, const char *buf, size_t len)
 }
 
 /*
+ * The end of the JSON value at pos (a string, a number, a literal, or an
+ * array or object with everything in it), or 0 if there is none.  Only
+ * skims: the value is validated when the body is parsed.
+ */
+static size_t
+skim_value(const char *buf, size_t len, size_t pos)
+{
+	int			depth = 0;
+
+	do
+	{
+		if (pos >= len)
+			return 0;
+		switch (buf[pos])
+		{
+			case '"':
+				for (pos++; pos < len && buf[pos] != '"'; pos++)
+					if (buf[pos] == '\\')
+						pos++;
+				if (pos >= len)
+					return 0;
+				pos++;
+				break;
+			case '{':
+			case '[':
+				depth++;
+				pos++;
+				break;
+			case '}':
+			case ']':
+				if (--depth < 0)
+					return 0;
+				pos++;
+				break;
+			default:
+				if (depth == 0)
+				{
+					/* a number or a literal, up to what follows it */
+					while (pos < len && !json_ws((unsigned char) buf[pos]) &&
+						   strchr(",]}", buf[pos]) == NULL)
+						pos++;
+					return pos;
+				}
+				pos++;
+				break;
+		}
+	} while (depth > 0);
+	return pos;
+}
+
+/*
+ * Is buf[pos..len) the rest of the response object once its "data" is
+ * closed: members (, "key": value)* and the final '}', nothing after it?
+ */
+static bool
+is_top_level_tail(const char *buf, size_t len, size_t pos)
+{
+	for (;;)
+	{
+		pos = skip_ws(buf, pos);
+		if (pos < len && buf[pos] == '}')
+			return skip_ws(buf, pos + 1) == len;
+		if (pos >= len || buf[pos] != ',')
+			return false;
+		pos = skip_ws(buf, pos + 1);
+		if (pos >= len || buf[pos] != '"' ||
+			(pos = skim_value(buf, len, pos)) == 0)
+			return false;
+		pos = skip_ws(buf, pos);
+		if (pos >= len || buf[pos] != ':')
+			return false;
+		pos = skip_ws(buf, pos + 1);
+		if ((pos = skim_value(buf, len, pos)) == 0)
+			return false;
+	}
+}
+
+/*
  * The cursor of a complete FQL v10 page body, read from its tail without
- * parsing the body, or NULL.  A guess: the last "after":"..." member within
- * the last FAUNA_GUESS_TAIL bytes is taken for the page's cursor, which is
- * right for the pages Fauna sends (the cursor follows the documents, and
- * the summary and stats that follow it hold no such member).  It lets the
- * request of the next page leave before this one is parsed; the caller must
- * compare the guess with the parsed page's cursor before using what the
- * guessed request returns.  A cursor holding an escape is not guessed.
+ * parsing the body, or NULL.  It lets the request of the next page leave
+ * before this one is parsed.  The guess is made only where the structure
+ * leaves no doubt: an "after" string member that directly follows the end
+ * of an array (the page's "data") and closes, with the one or two objects
+ * around it, the response's "data" (a plain page {"data": [...], "after"}
+ * or a tagged {"@set": {...}}), so that it sits at depth 2 or 3 of the
+ * response, where documents never are (they are at depth 4 or more).  A
+ * document's own field named after is therefore never sent as a cursor.
+ * The caller still compares the guess with the parsed page's cursor before
+ * using what the guessed request returns.  A cursor holding an escape is
+ * not guessed.
  */
 #define FAUNA_GUESS_TAIL	(64 * 1024)
 
@@ -1193,11 +1275,26 @@ fauna_parser_guess_after(FaunaParser *parser)
 	{
 		size_t		start;
 		size_t		end;
+		size_t		before;
+		size_t		closer;
 
 		if (buf[i] != '"' || memcmp(buf + i, key, keylen) != 0)
 			continue;
 		if (i < jp->rewritten_to)
 			return NULL;		/* may be the product of an unescape */
+
+		/* preceded by the end of the data array: "],"after"" */
+		before = i;
+		while (before > floor_pos && json_ws((unsigned char) buf[before - 1]))
+			before--;
+		if (before == floor_pos || buf[before - 1] != ',')
+			return NULL;
+		before--;
+		while (before > floor_pos && json_ws((unsigned char) buf[before - 1]))
+			before--;
+		if (before == floor_pos || buf[before - 1] != ']')
+			return NULL;
+
 		start = skip_ws(buf, i + keylen);
 		if (buf[start] != '"')
 			return NULL;		/* not a string: no guess */
@@ -1206,6 +1303,16 @@ fauna_parser_guess_after(FaunaParser *parser)
 			;
 		if (end >= jp->len || buf[end] != '"' || end == start)
 			return NULL;		/* an escape, a control byte, UTF-8, empty */
+
+		/* then one or two '}' close the response's "data" */
+		closer = skip_ws(buf, end + 1);
+		if (closer >= jp->len || buf[closer] != '}')
+			return NULL;
+		closer = skip_ws(buf, closer + 1);
+		if (!is_top_level_tail(buf, jp->len, closer) &&
+			!(closer < jp->len && buf[closer] == '}' &&
+			  is_top_level_tail(buf, jp->len, closer + 1)))
+			return NULL;
 		return pnstrdup(buf + start, end - start);
 	}
 	return NULL;

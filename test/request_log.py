@@ -13,7 +13,8 @@ MARKER, in the order they arrived (the log's `seq`):
       Events.byTs({ from: @time:2024-01-01T00:00:00.025Z }).pageSize(@int:2) { id }
 
 With --statuses, one line a request: `POST /query/1 -> 401` (the status
-answered, or the fault, such as "drop", when there was none).
+answered, or the fault, such as "drop", when there was none).  With
+--cursors, only the cursors sent to Set.paginate, one a line, as sent.
 
 A template's value parts are shown as @tag:value (strings as JSON), except
 the cursor of Set.paginate, shown as <cursor>; a query sent as plain text
@@ -61,6 +62,17 @@ def render_query(q):
     return "".join(out)
 
 
+def paginate_cursors(body):
+    """The string values sent right after "Set.paginate(" in a template."""
+    try:
+        parts = json.loads(body)["query"]["fql"]
+    except (TypeError, ValueError, KeyError):
+        return []
+    return [v["value"] for prev, v in zip(parts, parts[1:])
+            if isinstance(prev, str) and prev.endswith("Set.paginate(")
+            and isinstance(v, dict) and isinstance(v.get("value"), str)]
+
+
 def render_body(body):
     if body is None:
         return "<binary body>"
@@ -75,11 +87,11 @@ def render_body(body):
 
 def main():
     args = sys.argv[1:]
-    statuses = args[:1] == ["--statuses"]
-    if statuses:
+    mode = args[0] if args[:1] in (["--statuses"], ["--cursors"]) else None
+    if mode:
         args = args[1:]
     if len(args) != 1:
-        sys.exit("usage: request_log.py [--statuses] MARKER")
+        sys.exit("usage: request_log.py [--statuses | --cursors] MARKER")
     marker = args[0]
     req = urllib.request.Request(
         os.environ["FAUNA_ENDPOINT"].rstrip("/") + "/_emulator/log",
@@ -92,7 +104,11 @@ def main():
         return
     after = sorted((e for e in entries if e["seq"] > max(marks)), key=lambda e: e["seq"])
     for e in after:
-        if statuses:
+        if mode == "--cursors":
+            for cursor in paginate_cursors(e.get("body")):
+                print(cursor)
+            continue
+        if mode == "--statuses":
             print("%s %s -> %s" % (e["method"], e["path"], e["status"] if e["status"] else e["fault"]))
             continue
         hdrs = e.get("headers") or {}
