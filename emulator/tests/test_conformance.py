@@ -18,30 +18,15 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from .support import EmulatorCase  # noqa: E402
 
-from faunaemu.server import start  # noqa: E402
-from faunaemu.storage import Store  # noqa: E402
 
 SECRET = "conformance-secret"
 
 
-class CoreSpecCase(unittest.TestCase):
+class CoreSpecCase(EmulatorCase):
     """An in-process emulator (logical clock), emptied before each case."""
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.store = Store(logical=True)
-        cls.srv = start("127.0.0.1", 0, cls.store, SECRET)
-        cls.port = cls.srv.server_address[1]
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.srv.shutdown()
-        cls.srv.server_close()
-
-    def setUp(self) -> None:
-        with self.store.lock:
-            self.store.reset()
+    secret = SECRET
 
     def post(self, path: str, body: object, secret: str | None = SECRET,
              headers: dict | None = None, raw: bytes | None = None) -> tuple:

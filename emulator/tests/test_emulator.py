@@ -18,9 +18,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from faunaemu import parser as P  # noqa: E402
 from faunaemu.errors import QueryError  # noqa: E402
 from faunaemu.loader import load_file  # noqa: E402
-from faunaemu.server import start  # noqa: E402
 from faunaemu.storage import Store  # noqa: E402
 from faunaemu.wire import java_double  # noqa: E402
+from .support import EmulatorCase  # noqa: E402
 
 SECRET = "unit-secret"
 
@@ -63,24 +63,8 @@ class ParserTests(unittest.TestCase):
         self.assertEqual(java_double(1e-4), "1.0E-4")
 
 
-class ServerTest(unittest.TestCase):
-    store: Store
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.store = Store(logical=True)
-        cls.srv = start("127.0.0.1", 0, cls.store, SECRET)
-        cls.port = cls.srv.server_address[1]
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.srv.shutdown()
-        cls.srv.server_close()
-
-    def setUp(self) -> None:
-        with self.store.lock:
-            self.store.reset()
-        self.srv.faults.clear()
+class ServerTest(EmulatorCase):
+    secret = SECRET
 
     def req(self, method: str, path: str, body: object = None, secret: str | None = SECRET,
             headers: dict | None = None) -> tuple:

@@ -17,33 +17,15 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from faunaemu.server import start  # noqa: E402
-from faunaemu.storage import Store  # noqa: E402
 from faunaemu.wire import MAX_BODY_NESTING  # noqa: E402
+from .support import EmulatorCase  # noqa: E402
 
 SECRET = "support-secret"
 EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fauna_emulator.py")
 
 
-class Server(unittest.TestCase):
-    hold = False
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.store = Store(logical=True, hold_index_builds=cls.hold)
-        cls.srv = start("127.0.0.1", 0, cls.store, SECRET)
-        cls.port = cls.srv.server_address[1]
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.srv.shutdown()
-        cls.srv.server_close()
-
-    def setUp(self) -> None:
-        with self.store.lock:
-            self.store.reset()
-        self.srv.faults.clear()
-        self.srv.log.clear()
+class Server(EmulatorCase):
+    secret = SECRET
 
     def raw(self, method: str, path: str, data: bytes | None, headers: dict | None = None) -> tuple:
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
@@ -111,7 +93,7 @@ class DeepNestingTests(Server):
 
 
 class HeldIndexBuildTests(Server):
-    hold = True
+    hold_index_builds = True
 
     def definition(self) -> dict:
         st, b = self.raw("POST", "/query/1", json.dumps({"query": "Big.definition.indexes.byI"}).encode(),
