@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from .support import EmulatorCase  # noqa: E402
+from .support import EmulatorCase
 
 
 SECRET = "conformance-secret"
