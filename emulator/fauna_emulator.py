@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="background index builds stay pending until the control call "
                          "POST /_emulator/index_builds/finish (for tests); "
                          "--index-build-ms is then ignored")
+    ap.add_argument("--no-typecheck", action="store_true",
+                    help="the database is not typechecked (x-typecheck defaults to false), "
+                         "as a core database created with typechecked: false")
     ap.add_argument("--tls", nargs=2, metavar=("CERTFILE", "KEYFILE"),
                     help="serve HTTPS with this PEM certificate (chain) and private key")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
@@ -66,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     store = Store(logical=args.clock == "logical", index_build_ms=args.index_build_ms,
-                  hold_index_builds=args.hold_index_builds)
+                  hold_index_builds=args.hold_index_builds,
+                  typechecked=not args.no_typecheck)
     # Bind before loading: a taken port fails at once, not after a long --load.
     try:
         srv = EmulatorServer((args.host, args.port), store, args.secret,

@@ -1485,12 +1485,15 @@ is_missing_collection(FaunaSlot *slot, const char *code, const char *message)
 	char	   *needle;
 	bool		hit;
 
-	if (strcmp(code, "invalid_query") != 0)
+	if (strcmp(code, "invalid_query") != 0 &&
+		strcmp(code, "unbound_variable") != 0)
 		return false;
 
 	/*
-	 * Fauna reports an unknown top-level name as "Unbound variable `Name`"
-	 * (in the message, or in the summary of a failed validation check).
+	 * Fauna reports an unknown top-level name as "Unbound variable `Name`":
+	 * in a typechecked database as invalid_query (in the message, or in the
+	 * summary of a failed validation check), in one that is not as
+	 * unbound_variable, when the name is evaluated.
 	 * Look for the collection's name there; it is an identifier, so no
 	 * escaping can hide it in the JSON text.
 	 */

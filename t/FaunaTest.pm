@@ -93,6 +93,7 @@ sub start_emulator
 	push @cmd, '--clock', $opts{clock} if $opts{clock};
 	push @cmd, '--load', $_ for @{ $opts{load} // [] };
 	push @cmd, '--tls', @{ $opts{tls} } if $opts{tls};
+	push @cmd, @{ $opts{args} } if $opts{args};
 	my $logfile = PostgreSQL::Test::Utils::tempdir() . '/emulator.log';
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(\@cmd, '<', \undef, '>', \$out, '2>', \$err);

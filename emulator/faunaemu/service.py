@@ -133,7 +133,7 @@ class Service:
             if fmt not in ("simple", "tagged", "decorated"):
                 raise bad_header("x-format", f"Invalid format {fmt}")
             tagged = fmt != "simple"
-            typecheck = True
+            typecheck = self.store.typechecked
             if "x-typecheck" in headers:
                 typecheck = parse_bool("x-typecheck", headers["x-typecheck"])
             for h in ("x-linearized", "x-performance-hints"):

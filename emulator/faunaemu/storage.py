@@ -393,8 +393,12 @@ class Store:
     """All data of the single database the emulator serves."""
 
     def __init__(self, logical: bool = False, index_build_ms: int = 500,
-                 hold_index_builds: bool = False) -> None:
+                 hold_index_builds: bool = False, typechecked: bool = True) -> None:
         self.logical = logical
+        # The database's "typechecked" setting: the default of a query's
+        # x-typecheck header (off: unknown names fail as they are evaluated,
+        # with unbound_variable, instead of in a check before the query runs).
+        self.typechecked = typechecked
         # Cursors and event-source tokens are signed with this key: fixed
         # under the logical clock (identical runs give identical tokens),
         # per process otherwise.

@@ -16,10 +16,12 @@ from faunaemu.storage import Store  # noqa: E402
 class EmulatorCase(unittest.TestCase):
     secret = "test-secret"
     hold_index_builds = False
+    typechecked = True
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.store = Store(logical=True, hold_index_builds=cls.hold_index_builds)
+        cls.store = Store(logical=True, hold_index_builds=cls.hold_index_builds,
+                          typechecked=cls.typechecked)
         cls.srv = start("127.0.0.1", 0, cls.store, cls.secret)
         cls.port = cls.srv.server_address[1]
 

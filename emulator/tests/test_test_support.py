@@ -219,3 +219,27 @@ class CommandLineTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class UntypecheckedDatabaseTests(Server):
+    """--no-typecheck: a database created with typechecked: false."""
+    typechecked = False
+
+    def query(self, fql: str, headers: dict | None = None) -> tuple:
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        h = {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"}
+        h.update(headers or {})
+        c.request("POST", "/query/1", json.dumps({"query": fql}), h)
+        r = c.getresponse()
+        body = json.loads(r.read())
+        c.close()
+        return r.status, body
+
+    def test_unknown_name_fails_as_evaluated(self) -> None:
+        st, b = self.query("Nope.all()")
+        self.assertEqual((st, b["error"]["code"], b["error"]["message"]),
+                         (400, "unbound_variable", "Unbound variable `Nope`"))
+
+    def test_the_header_still_decides(self) -> None:
+        st, b = self.query("Nope.all()", {"x-typecheck": "true"})
+        self.assertEqual((st, b["error"]["code"]), (400, "invalid_query"))
