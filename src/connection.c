@@ -72,8 +72,12 @@
 /* How much of a non-200 body is kept for error parsing. */
 #define FAUNA_ERROR_BODY_MAX	16384
 
-/* Sockets curl may watch at once for one entry (happy eyeballs: 2 each). */
-#define FAUNA_MAX_SOCKETS		32
+/*
+ * Sockets curl watches for one entry: a table that grows as transfers are
+ * added (two sockets each while happy eyeballs race), with no limit of its
+ * own; FAUNA_SOCKETS_INITIAL is its first size.
+ */
+#define FAUNA_SOCKETS_INITIAL	16
 
 /*
  * Response headers worth keeping.  FQL v4 answers carry their transaction
@@ -179,8 +183,14 @@ struct FaunaEntry
 
 	FaunaSlot  *slots;			/* all slots, idle or not */
 	int			nin_use;		/* slots checked out */
-	FaunaSocket sockets[FAUNA_MAX_SOCKETS];
+	FaunaSocket *sockets;		/* what curl asked us to watch */
 	int			nsockets;
+	int			sockets_size;	/* allocated length of sockets */
+	/* scratch of the wait loop, sized to sockets_size (never per wait) */
+	int			scratch_size;
+	FaunaSocket *sockets_copy;
+	struct pollfd *pollfds;
+	WaitEvent  *occurred;		/* sockets_size + 2: latch, postmaster */
 
 	/* FQL v4 (api_version 4): POST / */
 	int			api_version;	/* 10 or 4 */
@@ -237,6 +247,8 @@ static void header_stats(FaunaSlot *slot, FaunaStats *stats);
 static void check_content_type(FaunaSlot *slot);
 static void report_v4_http_error(FaunaSlot *slot, long status,
 								 int attempts) pg_attribute_noreturn();
+static bool grow_sockets(FaunaEntry *entry);
+static void size_wait_scratch(FaunaEntry *entry);
 static int	socket_callback(CURL *easy, curl_socket_t s, int what,
 							void *userp, void *socketp);
 static bool is_retryable_curl(CURLcode code);
@@ -341,6 +353,12 @@ connect_entry(FaunaEntry *entry, UserMapping *user, ForeignServer *server)
 
 	fauna_get_server_options(server, &opts);
 	secret = fauna_get_secret(user, server);
+
+	/* the socket table exists before any wait, sockets or not */
+	if (entry->sockets == NULL && !grow_sockets(entry))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 
 	entry->serverid = server->serverid;
 	entry->server_name = MemoryContextStrdup(TopMemoryContext, server->servername);
@@ -940,12 +958,14 @@ static bool
 drive_ready_sockets(FaunaEntry *entry)
 {
 	bool		acted = false;
-	struct pollfd fds[FAUNA_MAX_SOCKETS];
+	struct pollfd *fds;
 	int			nfds = 0;
 	int			running;
 	long		timeout = -1;
 	int			i;
 
+	size_wait_scratch(entry);
+	fds = entry->pollfds;
 	for (i = 0; i < entry->nsockets; i++)
 	{
 		short		events = 0;
@@ -1079,15 +1099,20 @@ static void
 wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 {
 	WaitEventSet *set;
-	WaitEvent	occurred[FAUNA_MAX_SOCKETS + 2];
-	FaunaSocket socks[FAUNA_MAX_SOCKETS];
+	WaitEvent  *occurred;
+	FaunaSocket *socks;
 	int			nsocks = entry->nsockets;
 	int			nevents;
 	int			running;
 	int			i;
 
+	size_wait_scratch(entry);
+	occurred = entry->occurred;
+	socks = entry->sockets_copy;
+
 	/* curl may change the socket list while acting; work on a copy */
-	memcpy(socks, entry->sockets, sizeof(FaunaSocket) * nsocks);
+	if (nsocks > 0)
+		memcpy(socks, entry->sockets, sizeof(FaunaSocket) * nsocks);
 
 	set = CreateWaitEventSet(CurrentMemoryContext, nsocks + 2);
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
@@ -1105,7 +1130,7 @@ wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 	}
 
 	nevents = timeout_ms > 0
-		? WaitEventSetWait(set, timeout_ms, occurred, lengthof(occurred),
+		? WaitEventSetWait(set, timeout_ms, occurred, nsocks + 2,
 						   PG_WAIT_EXTENSION)
 		: 0;
 	FreeWaitEventSet(set);
@@ -1132,6 +1157,58 @@ wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 }
 
 /* curl tells which sockets to watch, and for what. */
+/*
+ * Double the socket table.  Runs inside libcurl (socket_callback), so it
+ * must not throw: false when out of memory, with the old table intact.
+ */
+static bool
+grow_sockets(FaunaEntry *entry)
+{
+	int			size = entry->sockets_size > 0
+		? entry->sockets_size * 2 : FAUNA_SOCKETS_INITIAL;
+	FaunaSocket *sockets;
+
+	sockets = MemoryContextAllocExtended(TopMemoryContext,
+										 sizeof(FaunaSocket) * size,
+										 MCXT_ALLOC_NO_OOM);
+	if (sockets == NULL)
+		return false;
+	if (entry->nsockets > 0)
+		memcpy(sockets, entry->sockets, sizeof(FaunaSocket) * entry->nsockets);
+	if (entry->sockets)
+		pfree(entry->sockets);
+	entry->sockets = sockets;
+	entry->sockets_size = size;
+	return true;
+}
+
+/*
+ * Size the wait loop's scratch arrays to the socket table.  Called before a
+ * wait, outside libcurl, never while the arrays are in use: curl may grow
+ * the table while we act on the sockets the arrays hold.
+ */
+static void
+size_wait_scratch(FaunaEntry *entry)
+{
+	int			size = entry->sockets_size;
+
+	if (entry->scratch_size >= size)
+		return;
+	if (entry->sockets_copy)
+	{
+		pfree(entry->sockets_copy);
+		pfree(entry->pollfds);
+		pfree(entry->occurred);
+	}
+	entry->sockets_copy = MemoryContextAlloc(TopMemoryContext,
+											 sizeof(FaunaSocket) * size);
+	entry->pollfds = MemoryContextAlloc(TopMemoryContext,
+										sizeof(struct pollfd) * size);
+	entry->occurred = MemoryContextAlloc(TopMemoryContext,
+										 sizeof(WaitEvent) * (size + 2));
+	entry->scratch_size = size;
+}
+
 static int
 socket_callback(CURL *easy, curl_socket_t s, int what, void *userp,
 				void *socketp)
@@ -1154,8 +1231,8 @@ socket_callback(CURL *easy, curl_socket_t s, int what, void *userp,
 
 	if (i == entry->nsockets)
 	{
-		if (entry->nsockets == FAUNA_MAX_SOCKETS)
-			return -1;			/* makes curl fail the transfer */
+		if (entry->nsockets == entry->sockets_size && !grow_sockets(entry))
+			return -1;			/* out of memory: curl fails the transfer */
 		entry->nsockets++;
 	}
 	entry->sockets[i].fd = s;
