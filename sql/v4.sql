@@ -460,6 +460,12 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 SELECT error_of($$SELECT * FROM feed4_events WHERE ts > '2000-01-01'$$);
+-- a history longer than any time can be written (history_days times a day
+-- overflows 64 bits) keeps every event: no error
+\! python3 test/fauna_write.py 'Collection.byName("Feed4")!.update({ history_days: 9223372036854775807 })' >/dev/null
+SELECT error_of($$SELECT count(*) FROM feed4_events WHERE ts > '2000-01-01'$$);
+\! python3 test/fauna_write.py 'Collection.byName("Feed4")!.update({ history_days: 30 })' >/dev/null
+SELECT error_of($$SELECT * FROM feed4_events WHERE ts > '2000-01-01'$$) LIMIT 1;
 -- empty ranges send nothing; nothing happened after the mark yet
 SELECT count(*) FROM feed4_events WHERE ts > 'infinity';
 SELECT * FROM feed4_events WHERE ts > :'mark0';

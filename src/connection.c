@@ -227,6 +227,8 @@ static HTAB *ConnectionHash = NULL;
 static bool curl_initialized = false;
 
 static void init_connection_cache(void);
+static void free_header_list(struct curl_slist *list);
+static void append_header(struct curl_slist **list, const char *header);
 static void connect_entry(FaunaEntry *entry, UserMapping *user,
 						  ForeignServer *server);
 static void disconnect_entry(FaunaEntry *entry);
@@ -334,6 +336,40 @@ init_connection_cache(void)
  * Strings are copied into TopMemoryContext because the entry outlives the
  * statement.
  */
+/*
+ * Free a header list, wiping every header first: one holds the secret.
+ */
+static void
+free_header_list(struct curl_slist *list)
+{
+	for (struct curl_slist *h = list; h; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(list);
+}
+
+/*
+ * Append a header to *list.  curl_slist_append() returns NULL when it is
+ * out of memory and leaves the list as it was: the whole list is then
+ * freed (wiped) and the connection not made, rather than sent without one
+ * of its headers.
+ */
+static void
+append_header(struct curl_slist **list, const char *header)
+{
+	struct curl_slist *longer = curl_slist_append(*list, header);
+
+	if (longer == NULL)
+	{
+		free_header_list(*list);
+		*list = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("The headers of a Fauna request could not be built.")));
+	}
+	*list = longer;
+}
+
 static void
 connect_entry(FaunaEntry *entry, UserMapping *user, ForeignServer *server)
 {
@@ -380,14 +416,21 @@ connect_entry(FaunaEntry *entry, UserMapping *user, ForeignServer *server)
 
 	/* headers: curl copies nothing, so the list lives with the entry */
 	for (i = 0; fixed_headers[i]; i++)
-		headers = curl_slist_append(headers, fixed_headers[i]);
+		append_header(&headers, fixed_headers[i]);
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "x-query-timeout-ms: %d", opts.timeout_ms);
-	headers = curl_slist_append(headers, buf.data);
+	append_header(&headers, buf.data);
 	resetStringInfo(&buf);
 	appendStringInfo(&buf, "Authorization: Bearer %s", secret);
-	headers = curl_slist_append(headers, buf.data);
-	explicit_bzero(buf.data, buf.len);
+	PG_TRY();
+	{
+		append_header(&headers, buf.data);
+	}
+	PG_FINALLY();
+	{
+		explicit_bzero(buf.data, buf.len);
+	}
+	PG_END_TRY();
 	pfree(buf.data);
 
 	/* FQL v4: the legacy endpoint, "/", with its API version header */
@@ -397,12 +440,8 @@ connect_entry(FaunaEntry *entry, UserMapping *user, ForeignServer *server)
 		pfree(entry->url);
 		entry->url = MemoryContextStrdup(TopMemoryContext,
 										psprintf("%s/", opts.endpoint));
-		headers = curl_slist_append(headers, "X-FaunaDB-API-Version: 4");
+		append_header(&headers, "X-FaunaDB-API-Version: 4");
 	}
-	if (headers == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
 	entry->headers = headers;
 
 	entry->multi = curl_multi_init();
@@ -505,7 +544,7 @@ disconnect_entry(FaunaEntry *entry)
 	if (entry->multi)
 		curl_multi_cleanup(entry->multi);
 	if (entry->headers)
-		curl_slist_free_all(entry->headers);	/* holds the secret too */
+		free_header_list(entry->headers);
 	if (entry->secret)
 	{
 		explicit_bzero(entry->secret, strlen(entry->secret));
@@ -1102,7 +1141,7 @@ wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 	WaitEvent  *occurred;
 	FaunaSocket *socks;
 	int			nsocks = entry->nsockets;
-	int			nevents;
+	volatile int nevents = 0;
 	int			running;
 	int			i;
 
@@ -1114,26 +1153,38 @@ wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 	if (nsocks > 0)
 		memcpy(socks, entry->sockets, sizeof(FaunaSocket) * nsocks);
 
+	/*
+	 * The set holds an epoll descriptor that only FreeWaitEventSet() closes
+	 * (PostgreSQL 15 does not track wait event sets by resource owner), so
+	 * it is freed whatever happens between.
+	 */
 	set = CreateWaitEventSet(CurrentMemoryContext, nsocks + 2);
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (i = 0; i < nsocks; i++)
+	PG_TRY();
 	{
-		uint32		events = 0;
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (i = 0; i < nsocks; i++)
+		{
+			uint32		events = 0;
 
-		if (socks[i].what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (socks[i].what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		if (events)
-			AddWaitEventToSet(set, events, socks[i].fd, NULL, NULL);
+			if (socks[i].what & CURL_POLL_IN)
+				events |= WL_SOCKET_READABLE;
+			if (socks[i].what & CURL_POLL_OUT)
+				events |= WL_SOCKET_WRITEABLE;
+			if (events)
+				AddWaitEventToSet(set, events, socks[i].fd, NULL, NULL);
+		}
+
+		nevents = timeout_ms > 0
+			? WaitEventSetWait(set, timeout_ms, occurred, nsocks + 2,
+							   PG_WAIT_EXTENSION)
+			: 0;
 	}
-
-	nevents = timeout_ms > 0
-		? WaitEventSetWait(set, timeout_ms, occurred, nsocks + 2,
-						   PG_WAIT_EXTENSION)
-		: 0;
-	FreeWaitEventSet(set);
+	PG_FINALLY();
+	{
+		FreeWaitEventSet(set);
+	}
+	PG_END_TRY();
 
 	for (i = 0; i < nevents; i++)
 	{

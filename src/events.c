@@ -46,6 +46,7 @@
 #include "fauna_fdw.h"
 
 #include "catalog/pg_type_d.h"
+#include "common/int.h"
 #include "commands/explain.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -162,6 +163,7 @@ v4_check_history(FaunaEventScan *es, int64 start_ts)
 	FaunaStats	stats;
 	int64		days;
 	int64		oldest;
+	int64		history_us;
 
 	if (es->v4_history_checked)
 		return;
@@ -199,7 +201,18 @@ v4_check_history(FaunaEventScan *es, int64 start_ts)
 		return;
 
 	days = DatumGetInt64(value);
-	oldest = stats.txn_ts - days * INT64CONST(86400000000) - FAUNA_HISTORY_SLACK_US;
+	if (days < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Fauna for collection \"%s\"",
+						es->collection),
+				 errdetail("The collection's history_days is negative (%lld).",
+						   (long long) days)));
+	/* a history longer than any time can be written keeps every event */
+	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &history_us) ||
+		pg_sub_s64_overflow(stats.txn_ts, history_us, &oldest) ||
+		pg_sub_s64_overflow(oldest, FAUNA_HISTORY_SLACK_US, &oldest))
+		return;
 	if (start_ts < oldest)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
