@@ -44,6 +44,8 @@
 
 #include <curl/curl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "fauna_fdw.h"
 
@@ -249,6 +251,7 @@ static void header_stats(FaunaSlot *slot, FaunaStats *stats);
 static void check_content_type(FaunaSlot *slot);
 static void report_v4_http_error(FaunaSlot *slot, long status,
 								 int attempts) pg_attribute_noreturn();
+static void socket_action(FaunaEntry *entry, curl_socket_t fd, int mask);
 static bool grow_sockets(FaunaEntry *entry);
 static void size_wait_scratch(FaunaEntry *entry);
 static int	socket_callback(CURL *easy, curl_socket_t s, int what,
@@ -487,6 +490,15 @@ configure_easy(FaunaSlot *slot)
 	SETOPT(CURLOPT_ERRORBUFFER, slot->errbuf);
 	/* signals belong to the backend; curl must not install handlers */
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/*
+	 * A name lookup runs in a thread of its own.  Removing a handle whose
+	 * lookup is still running (a cancel, statement_timeout) would join
+	 * that thread, waiting as long as the resolver does; with this the
+	 * thread is left to finish by itself, so a cancel is prompt.
+	 */
+	SETOPT(CURLOPT_QUICK_EXIT, 1L);
+#endif
 	SETOPT(CURLOPT_VERBOSE, 0L);
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
 
@@ -723,7 +735,6 @@ begin_attempt(FaunaSlot *slot)
 	FaunaEntry *entry = slot->entry;
 	MemoryContext old = slot->attempt_cxt;
 	AttemptGuard *guard;
-	int			running;
 	CURLMcode	mc;
 
 	if (old)
@@ -770,7 +781,7 @@ begin_attempt(FaunaSlot *slot)
 				 errdetail("%s", curl_multi_strerror(mc))));
 	slot->busy = true;
 
-	(void) curl_multi_socket_action(entry->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	socket_action(entry, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /*
@@ -999,7 +1010,6 @@ drive_ready_sockets(FaunaEntry *entry)
 	bool		acted = false;
 	struct pollfd *fds;
 	int			nfds = 0;
-	int			running;
 	long		timeout = -1;
 	int			i;
 
@@ -1035,8 +1045,7 @@ drive_ready_sockets(FaunaEntry *entry)
 				mask |= CURL_CSELECT_ERR;
 			if (mask)
 			{
-				(void) curl_multi_socket_action(entry->multi, fds[i].fd, mask,
-												&running);
+				socket_action(entry, fds[i].fd, mask);
 				acted = true;
 			}
 		}
@@ -1044,8 +1053,7 @@ drive_ready_sockets(FaunaEntry *entry)
 
 	curl_multi_timeout(entry->multi, &timeout);
 	if (timeout == 0)
-		(void) curl_multi_socket_action(entry->multi, CURL_SOCKET_TIMEOUT, 0,
-										&running);
+		socket_action(entry, CURL_SOCKET_TIMEOUT, 0);
 	return acted;
 }
 
@@ -1142,7 +1150,6 @@ wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 	FaunaSocket *socks;
 	int			nsocks = entry->nsockets;
 	volatile int nevents = 0;
-	int			running;
 	int			i;
 
 	size_wait_scratch(entry);
@@ -1198,16 +1205,34 @@ wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 				mask |= CURL_CSELECT_IN;
 			if (occurred[i].events & WL_SOCKET_WRITEABLE)
 				mask |= CURL_CSELECT_OUT;
-			(void) curl_multi_socket_action(entry->multi, occurred[i].fd, mask,
-											&running);
+			socket_action(entry, occurred[i].fd, mask);
 		}
 	}
 
 	/* expired timers (connect and transfer timeouts, retries inside curl) */
-	(void) curl_multi_socket_action(entry->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	socket_action(entry, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* curl tells which sockets to watch, and for what. */
+/*
+ * curl_multi_socket_action() with every signal blocked: it may start the
+ * thread of a name lookup, which inherits the signal mask, and PostgreSQL's
+ * signal handlers must only ever run in the backend's own thread.  Signals
+ * that arrive meanwhile are delivered when the mask is restored.
+ */
+static void
+socket_action(FaunaEntry *entry, curl_socket_t fd, int mask)
+{
+	sigset_t	all;
+	sigset_t	old;
+	int			running;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	(void) curl_multi_socket_action(entry->multi, fd, mask, &running);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /*
  * Double the socket table.  Runs inside libcurl (socket_callback), so it
  * must not throw: false when out of memory, with the old table intact.
