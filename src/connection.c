@@ -57,6 +57,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -149,6 +150,8 @@ typedef struct FaunaSlot
 	int64		received;		/* body bytes of this attempt */
 	bool		too_large;
 	bool		parse_failed;
+	bool		out_of_fds;		/* PostgreSQL's descriptor budget refused a
+								 * socket */
 	char		errbuf[CURL_ERROR_SIZE];
 	char		errbody[FAUNA_ERROR_BODY_MAX];
 	size_t		errbody_len;
@@ -252,6 +255,9 @@ static void check_content_type(FaunaSlot *slot);
 static void report_v4_http_error(FaunaSlot *slot, long status,
 								 int attempts) pg_attribute_noreturn();
 static void socket_action(FaunaEntry *entry, curl_socket_t fd, int mask);
+static curl_socket_t open_socket_callback(void *clientp, curlsocktype purpose,
+										  struct curl_sockaddr *address);
+static int	close_socket_callback(void *clientp, curl_socket_t item);
 static bool grow_sockets(FaunaEntry *entry);
 static void size_wait_scratch(FaunaEntry *entry);
 static int	socket_callback(CURL *easy, curl_socket_t s, int what,
@@ -488,6 +494,10 @@ configure_easy(FaunaSlot *slot)
 	SETOPT(CURLOPT_HEADERFUNCTION, header_callback);
 	SETOPT(CURLOPT_HEADERDATA, slot);
 	SETOPT(CURLOPT_ERRORBUFFER, slot->errbuf);
+	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
+	SETOPT(CURLOPT_OPENSOCKETDATA, slot);
+	SETOPT(CURLOPT_CLOSESOCKETFUNCTION, close_socket_callback);
+	SETOPT(CURLOPT_CLOSESOCKETDATA, slot);
 	/* signals belong to the backend; curl must not install handlers */
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075700
@@ -760,6 +770,7 @@ begin_attempt(FaunaSlot *slot)
 		slot->hstat[i] = -1;
 	slot->status = 0;
 	slot->received = 0;
+	slot->out_of_fds = false;
 	slot->too_large = false;
 	slot->parse_failed = false;
 	slot->errbody_len = 0;
@@ -878,7 +889,7 @@ fauna_request_wait_then(FaunaConn *conn, FaunaRequestCounters *counters,
 								slot->what)));
 			}
 
-			if (attempt <= entry->max_retries &&
+			if (attempt <= entry->max_retries && !slot->out_of_fds &&
 				(res.curlcode == CURLE_OK ? is_retryable_status(res.status)
 				 : is_retryable_curl(res.curlcode)))
 			{
@@ -1214,6 +1225,50 @@ wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 }
 
 /* curl tells which sockets to watch, and for what. */
+/*
+ * curl's sockets count against PostgreSQL's budget of file descriptors
+ * (max_files_per_process), as postgres_fdw's connections do.  Both run
+ * inside libcurl and never throw: a refused descriptor fails the transfer
+ * (reported by report_curl_error()).
+ */
+static curl_socket_t
+open_socket_callback(void *clientp, curlsocktype purpose,
+					 struct curl_sockaddr *address)
+{
+	FaunaSlot  *slot = (FaunaSlot *) clientp;
+	curl_socket_t s;
+
+	/*
+	 * Keep room for one more: the wait for this socket needs a descriptor
+	 * of the same budget (the WaitEventSet's epoll one).
+	 */
+	if (!AcquireExternalFD())
+	{
+		slot->out_of_fds = true;
+		return CURL_SOCKET_BAD;
+	}
+	if (!AcquireExternalFD())
+	{
+		ReleaseExternalFD();
+		slot->out_of_fds = true;
+		return CURL_SOCKET_BAD;
+	}
+	ReleaseExternalFD();
+	s = socket(address->family, address->socktype, address->protocol);
+	if (s == CURL_SOCKET_BAD)
+		ReleaseExternalFD();
+	return s;
+}
+
+static int
+close_socket_callback(void *clientp, curl_socket_t item)
+{
+	int			rc = close(item);
+
+	ReleaseExternalFD();
+	return rc;
+}
+
 /*
  * curl_multi_socket_action() with every signal blocked: it may start the
  * thread of a name lookup, which inherits the signal mask, and PostgreSQL's
@@ -1783,6 +1838,14 @@ static void
 report_curl_error(FaunaSlot *slot, CURLcode code, int attempts)
 {
 	char	   *failure = describe_curl_failure(slot, code);
+
+	if (slot->out_of_fds)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not open a connection to Fauna server \"%s\" for collection \"%s\"",
+						slot->entry->server_name, slot->what),
+				 errdetail("The backend has used all the file descriptors max_files_per_process allows it."),
+				 errhint("Close cursors or connections (fauna_fdw_disconnect()), or raise max_files_per_process.")));
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),

@@ -67,4 +67,23 @@ for my $e (sort { $a->[0] <=> $b->[0] || $a->[1] <=> $b->[1] } @edges)
 }
 cmp_ok($most, '>=', $ncursors, "$ncursors page requests were in flight at once");
 
+# curl's sockets count against PostgreSQL's budget of file descriptors:
+# with a small budget the transfer past it fails its statement with a
+# clear error (no retries), and the session goes on
+$emu->clear_faults;
+$emu->fault({ kind => 'delay', delay_ms => 2000, page => 2, path => '/query/1',
+	count => 2 * $ncursors });
+my $small = FaunaTest->new_node('few_fds', $emu, conf => 'max_files_per_process = 80');
+$small->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE paged (ref text, n int) SERVER fauna
+	  OPTIONS (collection 'Paged', page_size '2');
+});
+($ret, $out, $err) = $small->psql('postgres', $sql, timeout => 300);
+like($err, qr/ERROR:  could not open a connection to Fauna server "fauna" for collection "Paged"/,
+	'past the descriptor budget: a clear error');
+like($err, qr/max_files_per_process/, 'naming the setting');
+is($small->safe_psql('postgres', 'SELECT count(*), sum(n) FROM paged'), '9|45',
+	'and the next statement reads every row');
+$emu->clear_faults;
+
 done_testing();
