@@ -210,8 +210,9 @@ SELECT column_name, column_type, path, present, sampled, seen
   FROM fauna_fdw_infer('inf10', 'InfAll') ORDER BY column_name;
 SELECT column_name, column_type, path, present, sampled
   FROM fauna_fdw_infer('inf10', 'InfNested', 10, 2) ORDER BY column_name;
--- what sampling sent: the ts index, then 8 reads of one document each,
--- from the oldest and from 7 evenly spaced times up to the first read
+-- what sampling sent: the ts index; a read of one document from the
+-- oldest; reads of one document bisecting for the newest one's ts; then
+-- 7 reads of one document from evenly spaced times in between
 SELECT count(*) FROM fauna_fdw_infer('inf10', 'InferMarker', 1);
 SELECT column_name, column_type, present, sampled, seen
   FROM fauna_fdw_infer('inf10', 'InfSpread', 8) ORDER BY column_name;

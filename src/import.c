@@ -18,6 +18,13 @@
  * with quote_identifier / quote_literal_cstr; nothing from the user mapping
  * is ever written into the commands.
  *
+ * Typed columns follow ref, ts, ttl and data: the declared fields
+ * (fields 'true'), then the fields inferred from a sample (infer 'n',
+ * infer.c) but those a declared field already gives.  Both are named by
+ * fauna_import_name_columns(): path names joined by "_" and folded; a name
+ * that is no FQL identifier, a reserved path or taken is left out with a
+ * NOTICE (the value stays in data).
+ *
  * fauna_fdw_check(server) needs USAGE on the server, as IMPORT does, and
  * runs the checks of a connector's "check connection": connect, authenticate, list collections, and per collection
  * read one document, find the ts index and create an event source.  Each

@@ -8,9 +8,10 @@
  * ts index (one that serves ts ranges, as index 'auto' picks it) the
  * sample is spread over the collection's history: the first of
  * FAUNA_INFER_SEGMENTS reads starts at the oldest document, the others at
- * evenly spaced times between its ts and the time of that first read, each
- * taking n / FAUNA_INFER_SEGMENTS documents in ts order with a range read
- * of the index (Coll.byTs({ from: t }) / Range(Match(Index(i)), [t], [])).
+ * evenly spaced times between its ts and the newest document's (found by
+ * bisection with reads of one document), each taking
+ * n / FAUNA_INFER_SEGMENTS documents in ts order with a range read of the
+ * index (Coll.byTs({ from: t }) / Range(Match(Index(i)), [t], [])).
  * Without one, the first n documents in id order are read (Coll.all() /
  * Paginate(Documents(c))): both the bundled emulator and Fauna's core
  * serve these reads in O(n); id ranges (Collection.all({ from, to }))
@@ -59,6 +60,9 @@
 
 /* Reads a sample is spread over (with a ts index). */
 #define FAUNA_INFER_SEGMENTS	8
+
+/* Most one-document reads looking for the newest document's ts. */
+#define FAUNA_INFER_MAX_PROBES	48
 
 /* Longest field path kept (names joined by FAUNA_INFER_SEP). */
 #define FAUNA_INFER_PATH_MAX	256
@@ -162,8 +166,8 @@ count_field(void *arg, const FaunaFieldSeen *seen)
  * the ts of its first document, *txn_ts the time of the read.
  */
 static int
-sample_page(Sampler *s, const FaunaQuerySpec *spec, int64 *first_ts,
-			int64 *txn_ts)
+sample_page(Sampler *s, const FaunaQuerySpec *spec, bool walk,
+			int64 *first_ts, int64 *txn_ts)
 {
 	MemoryContext page_cxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "fauna_fdw sample page",
@@ -201,7 +205,7 @@ sample_page(Sampler *s, const FaunaQuerySpec *spec, int64 *first_ts,
 	fauna_column_prepare(&tscol);
 
 	oldcxt = MemoryContextSwitchTo(page_cxt);
-	for (int i = 0; i < n && s->sampled < s->target; i++)
+	for (int i = 0; i < n && (s->sampled < s->target || i == 0); i++)
 	{
 		const char *id = fauna_page_document_id(page, i);
 		bool		found = false;
@@ -214,14 +218,14 @@ sample_page(Sampler *s, const FaunaQuerySpec *spec, int64 *first_ts,
 			fauna_page_document(page, 0, &tscol, 1, &value, &isnull);
 			*first_ts = isnull ? 0 : DatumGetInt64(value);
 		}
-		if (id != NULL)
+		if (id != NULL && walk)
 		{
 			char		key[NAMEDATALEN];
 
 			strlcpy(key, id, sizeof(key));
 			(void) hash_search(s->ids, key, HASH_ENTER, &found);
 		}
-		if (found)
+		if (found || !walk || s->sampled >= s->target)
 			continue;
 		fauna_page_walk_fields(page, i, s->depth, count_field, s);
 		s->sampled++;
@@ -230,6 +234,39 @@ sample_page(Sampler *s, const FaunaQuerySpec *spec, int64 *first_ts,
 	MemoryContextDelete(page_cxt);
 	pfree(body.data);
 	return n;
+}
+
+/*
+ * About the ts of the newest document, knowing one at lo and none after
+ * hi (the time of the first read): a bisection with reads of one document
+ * from a time (each one also moves lo up to the document it finds), until
+ * what is left unknown is small next to the span known.  Documents need
+ * not have been written up to now: without it, the segments of a
+ * collection last written a year ago would all start after its newest
+ * document and read nothing.
+ */
+static int64
+newest_ts(Sampler *s, FaunaQuerySpec *spec, int64 first_ts, int64 hi)
+{
+	int64		lo = first_ts;
+	int64		ignored;
+
+	spec->page_size = 1;
+	for (int probe = 0; probe < FAUNA_INFER_MAX_PROBES && hi - lo > 1 &&
+		 hi - lo > (lo - first_ts) / FAUNA_INFER_SEGMENTS; probe++)
+	{
+		int64		found_ts = 0;
+		int64		mid = lo + (hi - lo) / 2;
+
+		CHECK_FOR_INTERRUPTS();
+		spec->ts_range.lower = mid;
+		if (sample_page(s, spec, false, &found_ts, &ignored) > 0 &&
+			found_ts >= mid)
+			lo = found_ts;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* The statistics of up to target documents of the collection. */
@@ -245,6 +282,7 @@ sample_collection(FaunaConn *conn, const char *collection, const char *ts_index,
 	int64		first_ts = 0;
 	int64		txn_ts = 0;
 	int64		ignored;
+	int64		last_ts;
 	int			n;
 
 	s->conn = conn;
@@ -276,24 +314,28 @@ sample_collection(FaunaConn *conn, const char *collection, const char *ts_index,
 	{
 		/* the first documents in id order */
 		spec.page_size = target;
-		(void) sample_page(s, &spec, &ignored, &ignored);
+		(void) sample_page(s, &spec, true, &ignored, &ignored);
 		return s;
 	}
 
-	/* the oldest documents, then evenly spaced times up to now */
+	/* the oldest documents */
 	spec.ts_index = (char *) ts_index;
 	spec.ts_range.has_lower = true;
 	spec.ts_range.lower = 0;
 	spec.page_size = per_segment;
-	n = sample_page(s, &spec, &first_ts, &txn_ts);
+	n = sample_page(s, &spec, true, &first_ts, &txn_ts);
 	if (n < per_segment || txn_ts <= first_ts)
 		return s;				/* that was the whole collection */
+
+	/* then evenly spaced times up to the newest document's */
+	last_ts = newest_ts(s, &spec, first_ts, txn_ts);
+	spec.page_size = per_segment;
 	for (int seg = 1; seg < segments && s->sampled < s->target; seg++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		spec.ts_range.lower = first_ts +
-			(int64) ((double) (txn_ts - first_ts) * seg / segments);
-		(void) sample_page(s, &spec, &ignored, &ignored);
+			(int64) ((double) (last_ts - first_ts) * seg / segments);
+		(void) sample_page(s, &spec, true, &ignored, &ignored);
 	}
 	return s;
 }
