@@ -167,9 +167,39 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 ALTER FOREIGN TABLE inf_spread.inffirst ALTER COLUMN v TYPE jsonb;
+-- the path option and the comment stay
+SELECT column_name, type, options, comment FROM inf_columns
+  WHERE schema = 'inf_spread' AND table_name = 'inffirst' AND column_name = 'v';
 SELECT k, v FROM inf_spread.inffirst WHERE k IN (20, 21) ORDER BY k;
 SELECT count(*) AS spread_rows, count(*) FILTER (WHERE jsonb_typeof(v) = 'string') AS strings
   FROM inf_spread.infspread;
+
+--
+-- The walkthrough of docs/moving.md: a local copy of every imported table,
+-- with its comments and a primary key on ref, filled by fauna_sync
+--
+CREATE SCHEMA inf_app;
+DO $$
+DECLARE
+  t name;
+BEGIN
+  FOR t IN SELECT relname FROM pg_class
+            WHERE relnamespace = 'inf_nested'::regnamespace AND relkind = 'f'
+            ORDER BY relname
+  LOOP
+    EXECUTE format('CREATE TABLE inf_app.%I (LIKE inf_nested.%I INCLUDING COMMENTS, PRIMARY KEY (ref))',
+                   t, t);
+    EXECUTE format('CALL fauna_sync(%L, %L)',
+                   format('inf_nested.%I', t), format('inf_app.%I', t));
+  END LOOP;
+END
+$$;
+SELECT n, address_city, address_zip, address_geo, meta FROM inf_app.infnested
+  ORDER BY n;
+SELECT count(*) AS same_comments FROM inf_columns a JOIN inf_columns f
+    ON f.schema = 'inf_nested' AND f.column_name = a.column_name
+   AND f.comment = a.comment
+  WHERE a.schema = 'inf_app';
 
 --
 -- FQL v4: the same collection read over v4 gets the same columns; a
@@ -252,7 +282,7 @@ SELECT count(*) FROM fauna_fdw_infer('inf10', 'InfPeople', 10);
 RESET ROLE;
 
 SET client_min_messages = warning;
-DROP SCHEMA inf_bad, inf_v10, inf_nested, inf_deep, inf_declared, inf_spread,
+DROP SCHEMA inf_app, inf_bad, inf_v10, inf_nested, inf_deep, inf_declared, inf_spread,
   inf_v4 CASCADE;
 DROP USER MAPPING FOR inf_user SERVER inf10;
 REVOKE ALL ON FOREIGN SERVER inf10 FROM inf_user, inf_nomap;
