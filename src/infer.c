@@ -536,6 +536,10 @@ fauna_infer_columns(FaunaConn *conn, const char *collection,
 			columns = lappend(columns, stat_column(st, s->sampled));
 	}
 	list_sort(columns, column_cmp);
+
+	/* the columns are in the caller's context; an import samples many */
+	MemoryContextDelete(s->cxt);
+	pfree(s);
 	return columns;
 }
 
