@@ -232,6 +232,26 @@ SELECT bool_and(x IS NOT DISTINCT FROM (data->>'x')::double precision) AS x,
   FROM inf_v4.inf4;
 SELECT i, l, t, b, author IS NOT NULL AS has_author, tags
   FROM inf_v4.infall ORDER BY seq;
+-- over v4 the import spreads the sample with the [ts, ref] index it listed
+IMPORT FOREIGN SCHEMA fauna LIMIT TO (infspread)
+  FROM SERVER inf4 INTO inf_v4 OPTIONS (infer '8');
+SELECT column_name, type, comment FROM inf_columns
+  WHERE schema = 'inf_v4' AND table_name = 'infspread' ORDER BY attnum;
+
+-- a collection the key may not read: the import fails, naming it
+\getenv import_secret FAUNA_IMPORT_SECRET
+CREATE SERVER inf_limited FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'endpoint', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER inf_limited
+  OPTIONS (secret :'import_secret');
+CREATE SCHEMA inf_hidden;
+IMPORT FOREIGN SCHEMA fauna LIMIT TO (imphidden)
+  FROM SERVER inf_limited INTO inf_hidden OPTIONS (infer '10');
+SELECT count(*) FROM pg_class WHERE relnamespace = 'inf_hidden'::regnamespace;
+-- without infer it imports (reading it fails, as fauna_fdw_check shows)
+IMPORT FOREIGN SCHEMA fauna LIMIT TO (imphidden)
+  FROM SERVER inf_limited INTO inf_hidden;
+SELECT count(*) FROM pg_class WHERE relnamespace = 'inf_hidden'::regnamespace;
 
 --
 -- fauna_fdw_infer: the same columns and statistics, nothing created
@@ -282,7 +302,7 @@ SELECT count(*) FROM fauna_fdw_infer('inf10', 'InfPeople', 10);
 RESET ROLE;
 
 SET client_min_messages = warning;
-DROP SCHEMA inf_app, inf_bad, inf_v10, inf_nested, inf_deep, inf_declared, inf_spread,
+DROP SCHEMA inf_hidden, inf_app, inf_bad, inf_v10, inf_nested, inf_deep, inf_declared, inf_spread,
   inf_v4 CASCADE;
 DROP USER MAPPING FOR inf_user SERVER inf10;
 REVOKE ALL ON FOREIGN SERVER inf10 FROM inf_user, inf_nomap;
@@ -290,4 +310,4 @@ REVOKE ALL ON SCHEMA public FROM inf_user, inf_nomap;
 DROP FUNCTION fauna_fdw_infer(name, text, integer, integer);
 DROP ROLE inf_user, inf_nomap;
 DROP VIEW inf_columns;
-DROP SERVER inf10, inf4 CASCADE;
+DROP SERVER inf10, inf4, inf_limited CASCADE;
