@@ -15,6 +15,7 @@ OBJS = \
 	src/fql_v4.o \
 	src/import.o \
 	src/indexes.o \
+	src/infer.o \
 	src/options.o \
 	src/scan.o
 
@@ -24,7 +25,7 @@ PGFILEDESC = "fauna_fdw - foreign data wrapper for Fauna"
 
 # pg_regress suites; they expect FAUNA_ENDPOINT and FAUNA_SECRET in the
 # environment (see test/run_regress.sh, which starts the emulator).
-REGRESS = options scan faults ranges conversions import events sync v4 sampling snapshot conversions_more index_build pipeline edges
+REGRESS = options scan faults ranges conversions import events sync v4 sampling snapshot conversions_more index_build pipeline edges infer
 # REGRESS_OUTPUTDIR keeps results/ and regression.diffs out of the source
 # tree, so that several runs can share one work tree.
 REGRESS_OPTS = --load-extension=fauna_fdw \

@@ -6,7 +6,7 @@
 -- 1.1 names every object with its schema and pins search_path to
 -- pg_catalog, pg_temp in fauna_sync, which no longer captures the caller's;
 -- the extension becomes non-relocatable (fauna_fdw.control).  The marks in
--- fauna_sync_state stay.  The C functions are unchanged.
+-- fauna_sync_state stay.  One C function is new: fauna_fdw_infer.
 
 -- The table's privileges become exactly 1.1's: any grant made on it (the
 -- 1.0 workaround for non-superusers) is revoked, with the grants made from
@@ -38,6 +38,21 @@ BEGIN
   END LOOP;
 END
 $fauna_sync_revoke$;
+
+-- The columns IMPORT FOREIGN SCHEMA ... OPTIONS (infer, infer_depth) would
+-- add for one collection, from a sample of up to "sample" documents, with
+-- what was seen; creates nothing.  Needs USAGE on the server and reads with
+-- the caller's user mapping, as IMPORT does.
+CREATE FUNCTION @extschema@.fauna_fdw_infer(server pg_catalog.name,
+                                            collection pg_catalog.text,
+                                            sample pg_catalog.int4 DEFAULT 1000,
+                                            depth pg_catalog.int4 DEFAULT 1)
+RETURNS TABLE (column_name pg_catalog.text, column_type pg_catalog.text,
+               path pg_catalog.text, present pg_catalog.int8,
+               sampled pg_catalog.int8, seen pg_catalog.text,
+               comment pg_catalog.text)
+AS 'MODULE_PATHNAME', 'fauna_fdw_infer'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
 -- >>> fauna_sync's privileges and procedure: the same text as in
 -- >>> fauna_fdw--1.1.sql, from here to the end

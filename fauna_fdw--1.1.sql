@@ -79,6 +79,21 @@ RETURNS pg_catalog.timestamptz
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT STABLE PARALLEL RESTRICTED;
 
+-- The columns IMPORT FOREIGN SCHEMA ... OPTIONS (infer, infer_depth) would
+-- add for one collection, from a sample of up to "sample" documents, with
+-- what was seen; creates nothing.  Needs USAGE on the server and reads with
+-- the caller's user mapping, as IMPORT does.
+CREATE FUNCTION @extschema@.fauna_fdw_infer(server pg_catalog.name,
+                                            collection pg_catalog.text,
+                                            sample pg_catalog.int4 DEFAULT 1000,
+                                            depth pg_catalog.int4 DEFAULT 1)
+RETURNS TABLE (column_name pg_catalog.text, column_type pg_catalog.text,
+               path pg_catalog.text, present pg_catalog.int8,
+               sampled pg_catalog.int8, seen pg_catalog.text,
+               comment pg_catalog.text)
+AS 'MODULE_PATHNAME', 'fauna_fdw_infer'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
 -- ----------------------------------------------------------------
 -- fauna_sync: keep a local copy of a foreign table in sync
 -- ----------------------------------------------------------------

@@ -4263,3 +4263,140 @@ fauna_parse_v4_error_body(const char *body, size_t len, char **code,
 	*position = p ? wire_json(p, NULL) : pstrdup("");
 	return true;
 }
+
+/* ----------------------------------------------------------------
+ * The fields of a document and their Fauna types, for the type inference
+ * of IMPORT FOREIGN SCHEMA (infer.c), which needs what the conversions
+ * above erase: a time and a string both become text.
+ * ----------------------------------------------------------------
+ */
+
+/* A double holds every integer up to 2^53 exactly. */
+#define FAUNA_DOUBLE_EXACT_INT	(INT64CONST(1) << 53)
+
+/* The kind of one value; *wide when an integer a double cannot hold. */
+static FaunaKind
+value_kind(FaunaConv *cv, JV *v, bool *wide, const char **coll)
+{
+	JV		   *inner;
+	FaunaVType	t = classify_v(v, &inner, cv->page->what, cv->page->v4);
+	int64		i;
+
+	switch (t)
+	{
+		case FV_NULL:
+			return FAUNA_KIND_NULL;
+		case FV_BOOL:
+			return FAUNA_KIND_BOOLEAN;
+		case FV_INT:
+		case FV_LONG:
+			if (parse_int64(inner->u.s, &i) &&
+				(i > FAUNA_DOUBLE_EXACT_INT || i < -FAUNA_DOUBLE_EXACT_INT))
+				*wide = true;
+			return t == FV_INT ? FAUNA_KIND_INT : FAUNA_KIND_LONG;
+		case FV_DOUBLE:
+			return FAUNA_KIND_DOUBLE;
+		case FV_STRING:
+			return FAUNA_KIND_STRING;
+		case FV_TIME:
+			return FAUNA_KIND_TIME;
+		case FV_DATE:
+			return FAUNA_KIND_DATE;
+		case FV_BYTES:
+			return FAUNA_KIND_BYTES;
+		case FV_DOC:
+		case FV_REF:
+			{
+				RefExport	r;
+
+				ref_export(cv, t, inner, &r);
+				if (r.coll == NULL)
+					return FAUNA_KIND_OTHER;	/* a key, a collection ... */
+				if (coll)
+					*coll = r.coll->u.s;
+				return FAUNA_KIND_DOC;
+			}
+		case FV_ARRAY:
+			return FAUNA_KIND_ARRAY;
+		case FV_OBJECT:
+			return FAUNA_KIND_OBJECT;
+		default:
+			return FAUNA_KIND_OTHER;
+	}
+}
+
+static void
+walk_object(FaunaConv *cv, JV *obj, bool user_fields_only,
+			FaunaFieldSeen *seen, int max_depth,
+			FaunaFieldFn fn, void *arg)
+{
+	JV		   *key;
+	JV		   *val;
+	uint32		i;
+
+	check_stack_depth();
+	JV_FOREACH_MEMBER(obj, key, val, i)
+	{
+		JV		   *inner;
+
+		/* a name with a NUL can never be a column: not an FQL identifier */
+		if ((key->flags & JF_NUL) || (user_fields_only && is_reserved_key(key)))
+			continue;
+		seen->path[seen->depth] = key->u.s;
+		seen->depth++;
+		seen->wide = false;
+		seen->coll = NULL;
+		seen->elem_kinds = 0;
+		seen->kind = value_kind(cv, val, &seen->wide, &seen->coll);
+		if (seen->kind == FAUNA_KIND_ARRAY)
+		{
+			JV		   *el;
+			uint32		j;
+
+			JV_FOREACH_ELEM(val, el, j)
+				seen->elem_kinds |= 1u << value_kind(cv, el, &seen->wide, NULL);
+		}
+		fn(arg, seen);
+		if (seen->kind == FAUNA_KIND_OBJECT && seen->depth < max_depth)
+		{
+			(void) classify_v(val, &inner, cv->page->what, cv->page->v4);
+			walk_object(cv, inner, false, seen, max_depth, fn, arg);
+		}
+		seen->depth--;
+	}
+}
+
+void
+fauna_page_walk_fields(FaunaPage *page, int i, int max_depth,
+					   FaunaFieldFn fn, void *arg)
+{
+	FaunaConv	cv;
+	FaunaColumn col;
+	FaunaElem  *e;
+	FaunaFieldSeen seen;
+	const char *path[FAUNA_WALK_MAX_DEPTH];
+	JV		   *data;
+	JV		   *inner;
+
+	if (i < 0 || i >= page->count)
+		elog(ERROR, "fauna_fdw: element %d out of range of a page of %d",
+			 i, page->count);
+	e = &page->elems[i];
+	memset(&col, 0, sizeof(col));
+	col.attname = "data";		/* what a bad value would be read as */
+	cv.page = page;
+	cv.elem = e;
+	cv.col = &col;
+	cv.need_encoding = false;
+	memset(&seen, 0, sizeof(seen));
+	seen.path = path;
+	max_depth = Max(1, Min(max_depth, FAUNA_WALK_MAX_DEPTH));
+
+	/* the user fields, found as the data column finds them */
+	data = JV_GET(e->fields, "data");
+	if (data == NULL && e->is_doc)
+		walk_object(&cv, e->fields, true, &seen, max_depth, fn, arg);
+	else if (data != NULL && data->type == JT_OBJECT &&
+			 classify_v(data, &inner, page->what, page->v4) == FV_OBJECT)
+		walk_object(&cv, inner, false, &seen, max_depth, fn, arg);
+}

@@ -199,6 +199,48 @@ extern const char *fauna_page_stream(FaunaPage *page);
 extern bool fauna_parse_error_body(const char *body, size_t len,
 								   char **code, char **message);
 
+/*
+ * The user fields of element i with their Fauna types, for IMPORT's type
+ * inference (infer.c): fn is called for every field, outermost first, and
+ * for the fields of an object field down to max_depth levels (at most
+ * FAUNA_WALK_MAX_DEPTH).  Nothing is converted; the path strings point
+ * into the page.
+ */
+typedef enum FaunaKind
+{
+	FAUNA_KIND_NULL,
+	FAUNA_KIND_BOOLEAN,
+	FAUNA_KIND_INT,
+	FAUNA_KIND_LONG,
+	FAUNA_KIND_DOUBLE,
+	FAUNA_KIND_STRING,
+	FAUNA_KIND_TIME,
+	FAUNA_KIND_DATE,
+	FAUNA_KIND_BYTES,
+	FAUNA_KIND_DOC,				/* a document, or a ref to one */
+	FAUNA_KIND_ARRAY,
+	FAUNA_KIND_OBJECT,
+	FAUNA_KIND_OTHER			/* other refs, modules, sets, streams ... */
+} FaunaKind;
+
+#define FAUNA_NUM_KINDS			(FAUNA_KIND_OTHER + 1)
+#define FAUNA_WALK_MAX_DEPTH	8
+
+typedef struct FaunaFieldSeen
+{
+	const char **path;			/* field names, outermost first */
+	int			depth;			/* elements of path */
+	FaunaKind	kind;
+	uint32		elem_kinds;		/* arrays: 1 << kind of each element */
+	bool		wide;			/* an integer (or element) beyond 2^53 */
+	const char *coll;			/* FAUNA_KIND_DOC: its collection */
+} FaunaFieldSeen;
+
+typedef void (*FaunaFieldFn) (void *arg, const FaunaFieldSeen *seen);
+
+extern void fauna_page_walk_fields(FaunaPage *page, int i, int max_depth,
+								   FaunaFieldFn fn, void *arg);
+
 /* ----------------------------------------------------------------
  * options.c: validation and lookup of the FDW's options
  * ----------------------------------------------------------------
@@ -517,6 +559,48 @@ extern char *fauna_scan_ts_index(Oid relid, Oid userid,
 
 extern List *fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt,
 										 Oid serverOid);
+
+/*
+ * A typed column IMPORT adds after ref, ts, ttl and data: from a declared
+ * field (fields 'true') or inferred from a sample (infer.c).
+ */
+typedef struct FaunaImportColumn
+{
+	char	   *path;			/* dotted field path */
+	List	   *names;			/* its names (char *), outermost first */
+	char	   *colname;		/* set by fauna_import_name_columns */
+	const char *type;			/* PostgreSQL type */
+	char	   *option_path;	/* the column's path option */
+	/* inferred columns only */
+	int64		present;		/* sampled documents that have the field */
+	int64		sampled;
+	char	   *seen;			/* "int 3, long 1" */
+	char	   *comment;		/* its COMMENT, or NULL */
+} FaunaImportColumn;
+
+/*
+ * Name the columns (folded, checked against the reserved paths and the
+ * names in taken and before them); each one that cannot be a column is
+ * left out with a NOTICE.  Returns the columns kept.
+ */
+extern List *fauna_import_name_columns(const char *collection, List *columns,
+									   List *taken);
+
+/* ----------------------------------------------------------------
+ * infer.c: columns inferred from a sample of documents
+ * ----------------------------------------------------------------
+ */
+
+/* Largest sample: the documents of one page at most. */
+#define FAUNA_INFER_MAX_SAMPLE		FAUNA_MAX_PAGE_SIZE
+
+extern List *fauna_infer_columns(FaunaConn *conn, const char *collection,
+								 const char *ts_index, int api_version,
+								 int sample, int depth);
+extern void fauna_infer_remember_comments(const char *schema,
+										  const char *relname, List *columns,
+										  AttrNumber first_attnum);
+extern void fauna_infer_check_value(const char *what, int value, int max);
 
 /* fql.c: the discovery requests behind them */
 

@@ -18,6 +18,13 @@
  * with quote_identifier / quote_literal_cstr; nothing from the user mapping
  * is ever written into the commands.
  *
+ * Typed columns follow ref, ts, ttl and data: the declared fields
+ * (fields 'true'), then the fields inferred from a sample (infer 'n',
+ * infer.c) but those a declared field already gives.  Both are named by
+ * fauna_import_name_columns(): path names joined by "_" and folded; a name
+ * that is no FQL identifier, a reserved path or taken is left out with a
+ * NOTICE (the value stays in data).
+ *
  * fauna_fdw_check(server) needs USAGE on the server, as IMPORT does, and
  * runs the checks of a connector's "check connection": connect, authenticate, list collections, and per collection
  * read one document, find the ts index and create an event source.  Each
@@ -78,12 +85,15 @@ typedef struct ImportTable
 	bool		events;			/* the <name>_events table */
 } ImportTable;
 
-/* A typed column from the collection's schema (fields 'true'). */
-typedef struct ImportField
+/* What IMPORT adds to each collection's table, from its options. */
+typedef struct ImportOptions
 {
-	char	   *name;			/* the field's name, the column's path */
-	const char *type;			/* PostgreSQL type */
-} ImportField;
+	bool		events;			/* events 'true' */
+	bool		fields;			/* fields 'true' */
+	int			infer;			/* infer 'n': sample size, or 0 */
+	int			infer_depth;	/* infer_depth 'd' */
+	const char *schema;			/* the schema imported into */
+} ImportOptions;
 
 /* One row of fauna_fdw_check(). */
 typedef struct CheckRow
@@ -101,7 +111,8 @@ static char *fold_name(const char *name, const char *suffix);
 static List *schema_fields(ImportColl *coll);
 static const char *field_type(const char *signature);
 static char *table_command(ImportTable *t, ForeignServer *server,
-						   bool import_fields);
+						   FaunaConn *conn, int api_version,
+						   const ImportOptions *opts);
 static bool table_wanted(ImportForeignSchemaStmt *stmt, const char *relname);
 
 /*
@@ -394,27 +405,21 @@ field_type(const char *signature)
 static int
 field_cmp(const ListCell *a, const ListCell *b)
 {
-	return strcmp(((ImportField *) lfirst(a))->name,
-				  ((ImportField *) lfirst(b))->name);
+	return strcmp(((FaunaImportColumn *) lfirst(a))->path,
+				  ((FaunaImportColumn *) lfirst(b))->path);
 }
 
 /*
  * The typed columns of a collection's declared fields, sorted by name
- * (jsonb does not keep the definition's order).  A field whose name is not
- * a plain FQL identifier, is a reserved path or folds onto another column
- * is left out with a NOTICE: its value is still in the data column.
+ * (jsonb does not keep the definition's order), not named yet.
  */
 static List *
 schema_fields(ImportColl *coll)
 {
-	static const char *const reserved[] = {"ref", "id", "ts", "ttl", "coll",
-	"data", NULL};
 	List	   *fields = NIL;
-	List	   *used = NIL;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	ListCell   *lc;
 
 	if (coll->fields == NULL || !JB_ROOT_IS_OBJECT(coll->fields))
 		return NIL;
@@ -422,13 +427,15 @@ schema_fields(ImportColl *coll)
 	it = JsonbIteratorInit(&coll->fields->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		ImportField *f;
+		FaunaImportColumn *f;
 		JsonbValue *sig = NULL;
 
 		if (tok != WJB_KEY)
 			continue;
-		f = palloc0(sizeof(ImportField));
-		f->name = pnstrdup(v.val.string.val, v.val.string.len);
+		f = palloc0(sizeof(FaunaImportColumn));
+		f->path = pnstrdup(v.val.string.val, v.val.string.len);
+		f->names = list_make1(f->path);
+		f->option_path = f->path;
 		tok = JsonbIteratorNext(&it, &v, true);
 		if (tok != WJB_VALUE)
 			continue;
@@ -443,49 +450,145 @@ schema_fields(ImportColl *coll)
 		fields = lappend(fields, f);
 	}
 	list_sort(fields, field_cmp);
+	return fields;
+}
 
-	/* the fixed columns first, then fields in order */
+/* Are all the names of a path FQL identifiers? */
+static bool
+path_is_identifiers(List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		if (!fauna_is_identifier((char *) lfirst(lc)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A column's name is its path's names joined by "_" and folded.  A field
+ * whose names are not all plain FQL identifiers, whose first name is a
+ * reserved path or whose column name is already taken (by the fixed
+ * columns, taken, or an earlier column) is left out with a NOTICE: its
+ * value is still in the data column.
+ */
+List *
+fauna_import_name_columns(const char *collection, List *columns, List *taken)
+{
+	static const char *const reserved[] = {"ref", "id", "ts", "ttl", "coll",
+	"data", NULL};
+	List	   *used;
+	ListCell   *lc;
+
 	used = list_make4(pstrdup("ref"), pstrdup("ts"), pstrdup("ttl"),
 					  pstrdup("data"));
-	foreach(lc, fields)
+	used = list_concat(used, taken);
+	foreach(lc, columns)
 	{
-		ImportField *f = (ImportField *) lfirst(lc);
-		char	   *colname = fold_name(f->name, "");
-		const char *clash = NULL;
+		FaunaImportColumn *f = (FaunaImportColumn *) lfirst(lc);
+		const char *first = (const char *) linitial(f->names);
+		char	   *colname;
+		bool		identifiers = path_is_identifiers(f->names);
 		bool		is_reserved = false;
+		bool		clash = false;
 		ListCell   *lc2;
+		char	   *p;
 		int			i;
 
+		colname = fold_name(f->path, "");
+		for (p = colname; *p; p++)
+			if (*p == '.')
+				*p = '_';
 		for (i = 0; reserved[i]; i++)
-			is_reserved |= strcmp(f->name, reserved[i]) == 0;
+			is_reserved |= strcmp(first, reserved[i]) == 0;
 		foreach(lc2, used)
-		{
-			if (strcmp((char *) lfirst(lc2), colname) == 0)
-				clash = (char *) lfirst(lc2);
-		}
+			clash |= strcmp((char *) lfirst(lc2), colname) == 0;
 
-		if (!fauna_is_identifier(f->name) || is_reserved || clash)
+		if (!identifiers || is_reserved || clash)
 		{
 			ereport(NOTICE,
 					(errmsg("field \"%s\" of collection \"%s\" is not imported as a column",
-							f->name, coll->name),
-					 !fauna_is_identifier(f->name)
+							f->path, collection),
+					 !identifiers
 					 ? errdetail("Its name is not an FQL identifier.")
 					 : is_reserved
-					 ? errdetail("\"%s\" is a reserved path.", f->name)
+					 ? errdetail("\"%s\" is a reserved path.", first)
 					 : errdetail("Its column name \"%s\" is already taken.", colname),
 					 errhint("Its value is still available in the data column.")));
-			fields = foreach_delete_current(fields, lc);
+			columns = foreach_delete_current(columns, lc);
 			continue;
 		}
+		f->colname = colname;
 		used = lappend(used, colname);
 	}
-	return fields;
+	return columns;
+}
+
+/* Error context of sampling: which collection. */
+static void
+sample_error_context(void *arg)
+{
+	errcontext("sampling collection \"%s\" for IMPORT FOREIGN SCHEMA option \"infer\"",
+			   (const char *) arg);
+}
+
+/*
+ * The typed columns of a table: the declared fields (fields 'true'), then
+ * the inferred ones (infer 'n') but those of a declared field, all named.
+ */
+static List *
+typed_columns(ImportTable *t, FaunaConn *conn, int api_version,
+			  const ImportOptions *opts)
+{
+	List	   *declared = NIL;
+	List	   *inferred = NIL;
+	List	   *taken = NIL;
+	ListCell   *lc;
+
+	if (opts->fields)
+		declared = fauna_import_name_columns(t->coll->name, schema_fields(t->coll),
+											 NIL);
+	if (opts->infer > 0)
+	{
+		ErrorContextCallback errcallback;
+		bool		unsure;
+		char	   *ts_index = coll_ts_index(t->coll, NULL, &unsure);
+
+		errcallback.callback = sample_error_context;
+		errcallback.arg = t->coll->name;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+		inferred = fauna_infer_columns(conn, t->coll->name, ts_index,
+									   api_version, opts->infer,
+									   opts->infer_depth);
+		error_context_stack = errcallback.previous;
+	}
+
+	/* a declared field wins over what was inferred of it */
+	foreach(lc, inferred)
+	{
+		FaunaImportColumn *c = (FaunaImportColumn *) lfirst(lc);
+		ListCell   *lc2;
+		bool		declared_field = false;
+
+		foreach(lc2, declared)
+			declared_field |= strcmp(((FaunaImportColumn *) lfirst(lc2))->path,
+									 (char *) linitial(c->names)) == 0;
+		if (declared_field)
+			inferred = foreach_delete_current(inferred, lc);
+	}
+	foreach(lc, declared)
+		taken = lappend(taken, ((FaunaImportColumn *) lfirst(lc))->colname);
+	inferred = fauna_import_name_columns(t->coll->name, inferred, taken);
+	return list_concat(declared, inferred);
 }
 
 /* The CREATE FOREIGN TABLE command of one table. */
 static char *
-table_command(ImportTable *t, ForeignServer *server, bool import_fields)
+table_command(ImportTable *t, ForeignServer *server, FaunaConn *conn,
+			  int api_version, const ImportOptions *opts)
 {
 	StringInfoData buf;
 
@@ -502,24 +605,24 @@ table_command(ImportTable *t, ForeignServer *server, bool import_fields)
 	}
 	else
 	{
+		List	   *columns = typed_columns(t, conn, api_version, opts);
+		ListCell   *lc;
+
 		appendStringInfoString(&buf,
 							   "  ref text,\n"
 							   "  ts timestamp with time zone,\n"
 							   "  ttl timestamp with time zone,\n"
 							   "  data jsonb");
-		if (import_fields)
+		foreach(lc, columns)
 		{
-			ListCell   *lc;
+			FaunaImportColumn *f = (FaunaImportColumn *) lfirst(lc);
 
-			foreach(lc, schema_fields(t->coll))
-			{
-				ImportField *f = (ImportField *) lfirst(lc);
-
-				appendStringInfo(&buf, ",\n  %s %s OPTIONS (path %s)",
-								 quote_identifier(fold_name(f->name, "")),
-								 f->type, quote_literal_cstr(f->name));
-			}
+			appendStringInfo(&buf, ",\n  %s %s OPTIONS (path %s)",
+							 quote_identifier(f->colname), f->type,
+							 quote_literal_cstr(f->option_path));
 		}
+		/* after ref, ts, ttl, data: attribute 5 on */
+		fauna_infer_remember_comments(opts->schema, t->relname, columns, 5);
 		appendStringInfoString(&buf, "\n");
 	}
 	appendStringInfo(&buf, ") SERVER %s\nOPTIONS (collection %s",
@@ -590,6 +693,26 @@ table_origin(ImportTable *t)
 }
 
 /*
+ * An integer option of IMPORT within [min, max]: decimal digits only.
+ */
+static int
+import_int_option(DefElem *def, int min, int max)
+{
+	const char *s = defGetString(def);
+	const char *p = s;
+	int64		value = 0;
+
+	for (; *p >= '0' && *p <= '9' && value <= max; p++)
+		value = value * 10 + (*p - '0');
+	if (*s == '\0' || *p != '\0' || value < min || value > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
+				 errhint("Value must be an integer between %d and %d.", min, max)));
+	return (int) value;
+}
+
+/*
  * The ImportForeignSchema callback: a list of CREATE FOREIGN TABLE
  * commands, one per collection (two with events 'true').
  */
@@ -600,8 +723,7 @@ fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	UserMapping *user = GetUserMapping(GetUserId(), serverOid);
 	FaunaServerOptions sopts;
 	FaunaConn  *conn;
-	bool		import_events = false;
-	bool		import_fields = false;
+	ImportOptions opts;
 	List	   *colls;
 	List	   *tables = NIL;
 	List	   *commands = NIL;
@@ -609,30 +731,37 @@ fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	ImportTable *prev = NULL;
 
 	/* the IMPORT's own options */
+	memset(&opts, 0, sizeof(opts));
+	opts.infer_depth = 1;
+	opts.schema = stmt->local_schema;
 	foreach(lc, stmt->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 
 		if (strcmp(def->defname, "events") == 0)
-			import_events = defGetBoolean(def);
+			opts.events = defGetBoolean(def);
 		else if (strcmp(def->defname, "fields") == 0)
-			import_fields = defGetBoolean(def);
+			opts.fields = defGetBoolean(def);
+		else if (strcmp(def->defname, "infer") == 0)
+			opts.infer = import_int_option(def, 0, FAUNA_INFER_MAX_SAMPLE);
+		else if (strcmp(def->defname, "infer_depth") == 0)
+			opts.infer_depth = import_int_option(def, 1, FAUNA_WALK_MAX_DEPTH);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("invalid option \"%s\"", def->defname),
-					 errhint("Valid options of IMPORT FOREIGN SCHEMA are: events, fields")));
+					 errhint("Valid options of IMPORT FOREIGN SCHEMA are: events, fields, infer, infer_depth")));
 	}
 
 	fauna_get_server_options(server, &sopts);
-	if (import_fields && sopts.api_version == 4)
+	if (opts.fields && sopts.api_version == 4)
 	{
 		ereport(NOTICE,
 				(errmsg("import option \"fields\" has no effect on server \"%s\"",
 						server->servername),
 				 errdetail("FQL v4 collections declare no fields (the server's api_version is 4)."),
 				 errhint("Add typed columns with a \"path\" option by hand; every field is in the data column.")));
-		import_fields = false;
+		opts.fields = false;
 	}
 	conn = fauna_get_connection(user, server);
 	colls = list_collections(conn, Min(sopts.page_size, FAUNA_IMPORT_MAX_PAGE),
@@ -657,7 +786,7 @@ fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		if (table_wanted(stmt, t->relname))
 			tables = lappend(tables, t);
 
-		if (import_events)
+		if (opts.events)
 		{
 			t = palloc0(sizeof(ImportTable));
 			t->relname = fold_name(coll->name, "_events");
@@ -682,7 +811,8 @@ fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 					 errdetail("Table names are collection names folded to lower case."),
 					 errhint("Leave one out with LIMIT TO or EXCEPT and create its table with CREATE FOREIGN TABLE under another name.")));
 		prev = t;
-		commands = lappend(commands, table_command(t, server, import_fields));
+		commands = lappend(commands, table_command(t, server, conn,
+												   sopts.api_version, &opts));
 	}
 
 	return commands;
