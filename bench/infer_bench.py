@@ -4,7 +4,7 @@
 Run inside pg_virtualenv (a throwaway cluster), with the extension
 installed (make install), e.g. through the machine's lock:
 
-    fauna-locked -C . pg_virtualenv -t -v 15 python3 bench/infer_bench.py
+    pg_virtualenv -t -v 15 python3 bench/infer_bench.py
     ... python3 bench/infer_bench.py --docs 2000 --samples 10,100   # a smoke run
 
 For each collection size N (--docs) it writes a --load file with two
@@ -14,12 +14,11 @@ each sample size S (--samples) runs
 
     SELECT count(*) FROM fauna_fdw_infer('bench', <collection>, S)
 
-(the function is created from $libdir/fauna_fdw, as the test suite does).
 Documents read: the emulator's request log holds the requests fauna_fdw
-sent; each one is sent again and the read_ops of its answer (the emulator
-counts one per document version read, as Fauna bills reads) are summed.
-Prints, per N, S and collection: the requests, the documents read, read /
-S and read / N, and the wall time of the statement.
+sent; each one is sent again and the documents of its answer are counted,
+with the read_ops Fauna would bill for it.  Prints, per N, S and
+collection: the requests, the documents read, the read ops, documents read
+/ S and / N, and the wall time of the statement.
 """
 
 import argparse
@@ -64,13 +63,23 @@ def control(url, method, path):
         return json.loads(r.read())
 
 
-def read_ops(url, body):
+def documents_returned(url, body):
+    """Send a logged request again: the documents its answer holds (the
+    elements of a page, or one document), and its read_ops."""
     req = urllib.request.Request(
         url + "/query/1", data=body.encode(), method="POST",
         headers={"Authorization": "Bearer " + SECRET,
                  "Content-Type": "application/json", "x-format": "tagged"})
     with urllib.request.urlopen(req, timeout=120) as r:
-        return json.loads(r.read())["stats"]["read_ops"]
+        answer = json.loads(r.read())
+    data = answer.get("data")
+    if isinstance(data, dict) and "@set" in data:
+        data = data["@set"]
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        docs = len(data["data"])
+    else:
+        docs = 0 if data is None else 1
+    return docs, answer["stats"]["read_ops"]
 
 
 def psql(sql):
@@ -104,8 +113,9 @@ def main():
     if "PGHOST" not in os.environ and "PGPORT" not in os.environ:
         print("warning: PGHOST/PGPORT not set; run inside pg_virtualenv", file=sys.stderr)
 
-    print("%9s %7s %-12s %8s %10s %8s %10s %8s" %
-          ("N", "sample", "collection", "requests", "docs read", "read/S", "read/N", "wall s"))
+    print("%9s %7s %-12s %8s %10s %8s %8s %10s %8s" %
+          ("N", "sample", "collection", "requests", "docs read", "read ops", "read/S",
+           "read/N", "wall s"))
     for n in [int(x) for x in args.docs.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
             load = os.path.join(tmp, "load.jsonl")
@@ -117,11 +127,6 @@ def main():
                      "OPTIONS (endpoint '%s');"
                      "CREATE USER MAPPING FOR CURRENT_USER SERVER bench "
                      "OPTIONS (secret '%s');"
-                     "CREATE OR REPLACE FUNCTION fauna_fdw_infer(server name, collection text,"
-                     " sample integer DEFAULT 1000, depth integer DEFAULT 1)"
-                     " RETURNS TABLE (column_name text, column_type text, path text,"
-                     " present bigint, sampled bigint, seen text, comment text)"
-                     " AS '$libdir/fauna_fdw', 'fauna_fdw_infer' LANGUAGE C STRICT;"
                      % (url, SECRET))
                 for s in [int(x) for x in args.samples.split(",")]:
                     for coll in ("InferSpread", "InferFirst"):
@@ -131,11 +136,13 @@ def main():
                         wall = time.monotonic() - t0
                         bodies = [r["body"] for r in control(url, "GET", "/_emulator/log")["requests"]
                                   if r["path"] == "/query/1"]
-                        docs = sum(read_ops(url, b) for b in bodies)
-                        print("%9d %7d %-12s %8d %10d %8.2f %10.5f %8.3f" %
-                              (n, s, coll, len(bodies), docs, docs / s, docs / n, wall))
+                        counts = [documents_returned(url, b) for b in bodies]
+                        docs = sum(c[0] for c in counts)
+                        ops = sum(c[1] for c in counts)
+                        print("%9d %7d %-12s %8d %10d %8d %8.2f %10.5f %8.3f" %
+                              (n, s, coll, len(bodies), docs, ops, docs / s, docs / n, wall))
                         sys.stdout.flush()
-                psql("DROP EXTENSION fauna_fdw CASCADE; DROP FUNCTION IF EXISTS fauna_fdw_infer;")
+                psql("DROP EXTENSION fauna_fdw CASCADE;")
             finally:
                 emu.terminate()
                 emu.wait()
