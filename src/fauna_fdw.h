@@ -560,6 +560,9 @@ extern char *fauna_scan_ts_index(Oid relid, Oid userid,
 extern List *fauna_import_foreign_schema(ImportForeignSchemaStmt *stmt,
 										 Oid serverOid);
 
+/* The named fauna_fdw server, after checking USAGE on it. */
+extern ForeignServer *fauna_server_for_use(const char *servername);
+
 /*
  * A typed column IMPORT adds after ref, ts, ttl and data: from a declared
  * field (fields 'true') or inferred from a sample (infer.c).

@@ -947,6 +947,30 @@ add_row(List *rows, const char *collection, const char *test, bool ok,
 	return lappend(rows, row);
 }
 
+/*
+ * The fauna_fdw server of that name, for a function that reaches it through
+ * the caller's user mapping: the same rule as IMPORT FOREIGN SCHEMA and
+ * postgres_fdw, USAGE on the server (PUBLIC mappings included).
+ */
+ForeignServer *
+fauna_server_for_use(const char *servername)
+{
+	ForeignServer *server = GetForeignServerByName(servername, false);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	AclResult	aclresult;
+
+	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
+										   ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+	if (!OidIsValid(fdw->fdwhandler) ||
+		strcmp(get_func_name(fdw->fdwhandler), "fauna_fdw_handler") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a fauna_fdw server", servername)));
+	return server;
+}
+
 PG_FUNCTION_INFO_V1(fauna_fdw_check);
 
 /*
@@ -961,8 +985,7 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *servername = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	ForeignServer *server = GetForeignServerByName(servername, false);
-	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	ForeignServer *server = fauna_server_for_use(servername);
 	FaunaServerOptions sopts;
 	CheckState	state;
 	List	   *rows = NIL;
@@ -972,23 +995,6 @@ fauna_fdw_check(PG_FUNCTION_ARGS)
 	List	   *only = NIL;		/* the collections asked for, or NIL: all */
 	bool		filtered = false;
 	bool		listed;
-	AclResult	aclresult;
-
-	/*
-	 * The same rule as IMPORT FOREIGN SCHEMA and postgres_fdw: reaching a
-	 * server through its user mappings (PUBLIC ones included) needs USAGE
-	 * on it.
-	 */
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
-										   ACL_USAGE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-
-	if (!OidIsValid(fdw->fdwhandler) ||
-		strcmp(get_func_name(fdw->fdwhandler), "fauna_fdw_handler") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" is not a fauna_fdw server", servername)));
 
 	if (PG_NARGS() > 1)
 	{

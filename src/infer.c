@@ -753,26 +753,14 @@ fauna_fdw_infer(PG_FUNCTION_ARGS)
 	char	   *collection = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	int			sample = PG_GETARG_INT32(2);
 	int			depth = PG_NARGS() > 3 ? PG_GETARG_INT32(3) : 1;
-	ForeignServer *server = GetForeignServerByName(servername, false);
-	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	ForeignServer *server = fauna_server_for_use(servername);
 	FaunaServerOptions sopts;
 	UserMapping *user;
 	FaunaConn  *conn;
 	char	   *ts_index;
 	List	   *columns;
 	ListCell   *lc;
-	AclResult	aclresult;
 
-	/* reaching a server through its user mappings needs USAGE, as IMPORT */
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
-										   ACL_USAGE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-	if (!OidIsValid(fdw->fdwhandler) ||
-		strcmp(get_func_name(fdw->fdwhandler), "fauna_fdw_handler") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" is not a fauna_fdw server", servername)));
 	fauna_infer_check_value("sample", sample, FAUNA_INFER_MAX_SAMPLE);
 	fauna_infer_check_value("depth", depth, FAUNA_WALK_MAX_DEPTH);
 	if (!fauna_is_identifier(collection))
