@@ -193,7 +193,10 @@ struct FaunaEntry
 	int			sockets_size;	/* allocated length of sockets */
 	/* scratch of the wait loop, sized to sockets_size (never per wait) */
 	int			scratch_size;
-	FaunaSocket *sockets_copy;
+	WaitEventSet *wait_set;		/* see current_wait_set() */
+	uint64		sockets_version;	/* bumped at every change of sockets */
+	uint64		wait_set_version;	/* sockets_version wait_set was built for */
+	bool		wait_set_ready;
 	struct pollfd *pollfds;
 	WaitEvent  *occurred;		/* sockets_size + 2: latch, postmaster */
 
@@ -260,6 +263,7 @@ static curl_socket_t open_socket_callback(void *clientp, curlsocktype purpose,
 static int	close_socket_callback(void *clientp, curl_socket_t item);
 static bool grow_sockets(FaunaEntry *entry);
 static void size_wait_scratch(FaunaEntry *entry);
+static WaitEventSet *current_wait_set(FaunaEntry *entry);
 static int	socket_callback(CURL *easy, curl_socket_t s, int what,
 							void *userp, void *socketp);
 static bool is_retryable_curl(CURLcode code);
@@ -588,6 +592,11 @@ disconnect_entry(FaunaEntry *entry)
 	entry->server_name = NULL;
 	entry->ca_file = NULL;
 	entry->nsockets = 0;
+	entry->sockets_version++;
+	if (entry->wait_set)
+		FreeWaitEventSet(entry->wait_set);
+	entry->wait_set = NULL;
+	entry->wait_set_ready = false;
 }
 
 /* An idle slot of the entry, with an easy handle; new if all are busy. */
@@ -1153,56 +1162,65 @@ run_attempt(FaunaSlot *slot)
  * Wait until one of curl's sockets is ready, the latch is set or the
  * timeout passes, then let curl act on what happened.
  */
+/*
+ * The entry's wait set for its sockets as they are now.  It is kept across
+ * waits and rebuilt only when curl changed the sockets (sockets_version):
+ * a set holds an epoll descriptor, and making one on every pass of the wait
+ * loop cost a descriptor's creation each time.  A build that an ERROR cut
+ * short is not ready, and is freed and made again at the next wait (or by
+ * disconnect_entry()), so nothing leaks.
+ */
+static WaitEventSet *
+current_wait_set(FaunaEntry *entry)
+{
+	if (entry->wait_set && entry->wait_set_ready &&
+		entry->wait_set_version == entry->sockets_version)
+		return entry->wait_set;
+
+	if (entry->wait_set)
+		FreeWaitEventSet(entry->wait_set);
+	entry->wait_set = NULL;
+	entry->wait_set_ready = false;
+	entry->wait_set = CreateWaitEventSet(TopMemoryContext, entry->nsockets + 2);
+	AddWaitEventToSet(entry->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(entry->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
+					  NULL, NULL);
+	for (int i = 0; i < entry->nsockets; i++)
+	{
+		uint32		events = 0;
+
+		if (entry->sockets[i].what & CURL_POLL_IN)
+			events |= WL_SOCKET_READABLE;
+		if (entry->sockets[i].what & CURL_POLL_OUT)
+			events |= WL_SOCKET_WRITEABLE;
+		if (events)
+			AddWaitEventToSet(entry->wait_set, events, entry->sockets[i].fd,
+							  NULL, NULL);
+	}
+	entry->wait_set_version = entry->sockets_version;
+	entry->wait_set_ready = true;
+	return entry->wait_set;
+}
+
 static void
 wait_for_sockets(FaunaEntry *entry, long timeout_ms)
 {
 	WaitEventSet *set;
 	WaitEvent  *occurred;
-	FaunaSocket *socks;
-	int			nsocks = entry->nsockets;
-	volatile int nevents = 0;
+	int			nevents;
 	int			i;
 
+	/*
+	 * curl may change the sockets while we act on these events: they stay
+	 * in the scratch array, which only size_wait_scratch() replaces.
+	 */
 	size_wait_scratch(entry);
 	occurred = entry->occurred;
-	socks = entry->sockets_copy;
-
-	/* curl may change the socket list while acting; work on a copy */
-	if (nsocks > 0)
-		memcpy(socks, entry->sockets, sizeof(FaunaSocket) * nsocks);
-
-	/*
-	 * The set holds an epoll descriptor that only FreeWaitEventSet() closes
-	 * (PostgreSQL 15 does not track wait event sets by resource owner), so
-	 * it is freed whatever happens between.
-	 */
-	set = CreateWaitEventSet(CurrentMemoryContext, nsocks + 2);
-	PG_TRY();
-	{
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		for (i = 0; i < nsocks; i++)
-		{
-			uint32		events = 0;
-
-			if (socks[i].what & CURL_POLL_IN)
-				events |= WL_SOCKET_READABLE;
-			if (socks[i].what & CURL_POLL_OUT)
-				events |= WL_SOCKET_WRITEABLE;
-			if (events)
-				AddWaitEventToSet(set, events, socks[i].fd, NULL, NULL);
-		}
-
-		nevents = timeout_ms > 0
-			? WaitEventSetWait(set, timeout_ms, occurred, nsocks + 2,
-							   PG_WAIT_EXTENSION)
-			: 0;
-	}
-	PG_FINALLY();
-	{
-		FreeWaitEventSet(set);
-	}
-	PG_END_TRY();
+	set = current_wait_set(entry);
+	nevents = timeout_ms > 0
+		? WaitEventSetWait(set, timeout_ms, occurred, entry->nsockets + 2,
+						   PG_WAIT_EXTENSION)
+		: 0;
 
 	for (i = 0; i < nevents; i++)
 	{
@@ -1325,14 +1343,11 @@ size_wait_scratch(FaunaEntry *entry)
 
 	if (entry->scratch_size >= size)
 		return;
-	if (entry->sockets_copy)
+	if (entry->pollfds)
 	{
-		pfree(entry->sockets_copy);
 		pfree(entry->pollfds);
 		pfree(entry->occurred);
 	}
-	entry->sockets_copy = MemoryContextAlloc(TopMemoryContext,
-											 sizeof(FaunaSocket) * size);
 	entry->pollfds = MemoryContextAlloc(TopMemoryContext,
 										sizeof(struct pollfd) * size);
 	entry->occurred = MemoryContextAlloc(TopMemoryContext,
@@ -1353,6 +1368,7 @@ socket_callback(CURL *easy, curl_socket_t s, int what, void *userp,
 			break;
 	}
 
+	entry->sockets_version++;	/* the wait set is rebuilt at the next wait */
 	if (what == CURL_POLL_REMOVE)
 	{
 		if (i < entry->nsockets)

@@ -4,7 +4,8 @@
 # transfer joined that thread and waited for the lookup (30 s here).  The
 # server runs with t/slow_resolver.c preloaded, which stalls the lookup of
 # one name; statement_timeout and pg_cancel_backend() must both end the
-# statement within a few seconds, and the session stays usable.
+# statement within a few seconds, and the session stays usable.  The
+# resolver thread blocks every signal PostgreSQL handles.
 
 use strict;
 use warnings;
@@ -64,6 +65,32 @@ while ($waited < 10
 	$waited += 0.1;
 }
 sleep 1;
+
+# the backend's other threads (curl's resolver, stuck in the lookup) block
+# every signal PostgreSQL handles: /proc/PID/task/TID/status, "SigBlk"
+my @masks;
+opendir(my $dh, "/proc/$pid/task") or die "/proc/$pid/task: $!";
+for my $tid (grep { /^\d+$/ && $_ != $pid } readdir $dh)
+{
+	open(my $fh, '<', "/proc/$pid/task/$tid/status") or next;
+	while (my $line = <$fh>)
+	{
+		no warnings 'portable';
+		push @masks, hex($1) if $line =~ /^SigBlk:\s+([0-9a-f]+)/;
+	}
+	close $fh;
+}
+closedir $dh;
+cmp_ok(scalar(@masks), '>=', 1, 'the lookup runs in a thread of its own');
+my %pg_signals = (SIGHUP => 1, SIGINT => 2, SIGQUIT => 3, SIGUSR1 => 10,
+	SIGUSR2 => 12, SIGALRM => 14, SIGTERM => 15, SIGURG => 23);
+for my $sig (sort keys %pg_signals)
+{
+	my $bit = 1 << ($pg_signals{$sig} - 1);
+	is(scalar(grep { !($_ & $bit) } @masks), 0,
+		"the resolver thread blocks $sig");
+}
+
 $t0 = time();
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 my $after = $session->query('SELECT 1 AS usable');
