@@ -8,6 +8,7 @@ MODULE_big = fauna_fdw
 OBJS = \
 	$(WIN32RES) \
 	fauna_fdw.o \
+	src/analyze.o \
 	src/connection.o \
 	src/decode.o \
 	src/events.o \
@@ -17,7 +18,9 @@ OBJS = \
 	src/indexes.o \
 	src/infer.o \
 	src/options.o \
-	src/scan.o
+	src/reader.o \
+	src/scan_exec.o \
+	src/scan_plan.o
 
 EXTENSION = fauna_fdw
 DATA = fauna_fdw--1.0.sql fauna_fdw--1.1.sql fauna_fdw--1.0--1.1.sql
@@ -42,3 +45,7 @@ SHLIB_LINK = $(shell $(CURL_CONFIG) --libs)
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies unless PostgreSQL was configured with
+# --enable-depend: every object is rebuilt when any private header changes.
+$(filter %.o,$(OBJS)): $(wildcard $(srcdir)/src/*.h)

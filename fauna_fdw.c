@@ -3,9 +3,8 @@
  * fauna_fdw.c
  *		  Entry points of fauna_fdw: module load, handler and validator.
  *
- * The work is done in src/: options.c validates options, scan.c holds the
- * planner and executor callbacks, connection.c talks to Fauna.  This file
- * only wires them into PostgreSQL.
+ * The work is done in src/ (the file list is in src/fauna_fdw.h): this
+ * file only wires it into PostgreSQL.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,7 +42,16 @@ fauna_fdw_handler(PG_FUNCTION_ARGS)
 {
 	FdwRoutine *routine = makeNode(FdwRoutine);
 
-	fauna_scan_set_routines(routine);
+	routine->GetForeignRelSize = faunaGetForeignRelSize;
+	routine->GetForeignPaths = faunaGetForeignPaths;
+	routine->GetForeignPlan = faunaGetForeignPlan;
+	routine->GetForeignUpperPaths = faunaGetForeignUpperPaths;
+	routine->BeginForeignScan = faunaBeginForeignScan;
+	routine->IterateForeignScan = faunaIterateForeignScan;
+	routine->ReScanForeignScan = faunaReScanForeignScan;
+	routine->EndForeignScan = faunaEndForeignScan;
+	routine->ExplainForeignScan = faunaExplainForeignScan;
+	routine->AnalyzeForeignTable = faunaAnalyzeForeignTable;
 	routine->ImportForeignSchema = fauna_import_foreign_schema;
 
 	PG_RETURN_POINTER(routine);

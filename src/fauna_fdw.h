@@ -247,8 +247,8 @@ extern void fauna_page_walk_fields(FaunaPage *page, int i, int max_depth,
  */
 
 /*
- * Defaults documented in DESIGN.md ("Options"), but for the page size:
- * 4000 rather than 1000, measured with bench/fdw_bench.py (bench/RESULTS.md,
+ * Defaults documented in docs/options.md.  The page size is 4000 rather
+ * than 1000, measured with bench/fdw_bench.py (bench/RESULTS.md,
  * "page_size"): as fast as 1000 on loopback, about three times as fast
  * over a 40 ms round trip, with pages of a few MB.
  */
@@ -461,12 +461,47 @@ extern void fauna_fql_event_source(const char *collection, StringInfo body,
 extern void fauna_feed_body(const char *token, const char *cursor,
 							int64 start_ts, int page_size, StringInfo body);
 
+struct ExplainState;
+
 /* ----------------------------------------------------------------
- * scan.c: planner and executor callbacks of foreign scans
+ * scan_plan.c: planner callbacks of foreign scans
  * ----------------------------------------------------------------
  */
 
-extern void fauna_scan_set_routines(FdwRoutine *routine);
+extern void faunaGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								   Oid foreigntableid);
+extern void faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+								 Oid foreigntableid);
+extern void faunaGetForeignUpperPaths(PlannerInfo *root,
+									  UpperRelationKind stage,
+									  RelOptInfo *input_rel,
+									  RelOptInfo *output_rel,
+									  void *extra);
+extern ForeignScan *faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+										Oid foreigntableid,
+										ForeignPath *best_path, List *tlist,
+										List *scan_clauses, Plan *outer_plan);
+
+/* ----------------------------------------------------------------
+ * scan_exec.c: executor callbacks of foreign scans
+ * ----------------------------------------------------------------
+ */
+
+extern void faunaBeginForeignScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *faunaIterateForeignScan(ForeignScanState *node);
+extern void faunaReScanForeignScan(ForeignScanState *node);
+extern void faunaEndForeignScan(ForeignScanState *node);
+extern void faunaExplainForeignScan(ForeignScanState *node,
+									struct ExplainState *es);
+
+/* ----------------------------------------------------------------
+ * analyze.c: ANALYZE of foreign tables
+ * ----------------------------------------------------------------
+ */
+
+extern bool faunaAnalyzeForeignTable(Relation relation,
+									 AcquireSampleRowsFunc *func,
+									 BlockNumber *totalpages);
 
 /* ----------------------------------------------------------------
  * events.c: scans of event tables (events 'true')
@@ -474,7 +509,6 @@ extern void fauna_scan_set_routines(FdwRoutine *routine);
  */
 
 typedef struct FaunaEventScan FaunaEventScan;
-struct ExplainState;
 
 extern FaunaEventScan *fauna_events_begin(FaunaConn *conn, const char *collection,
 										  const char *relname, int page_size,
@@ -676,7 +710,7 @@ extern void fauna_fql_v4_probe_read(const char *collection, StringInfo body);
 extern void fauna_fql_v4_probe_events(const char *collection, StringInfo body);
 
 /*
- * fql_v4.c: walk the index definitions page by page (following "after"),
+ * indexes.c: walk the v4 index definitions page by page (following "after"),
  * calling fn for each (see fauna_v4_page_index); only the collection's
  * when collection is not NULL.  fn returns false to stop.  A Fauna error
  * answer (e.g. a key that may not read indexes) returns false, or raises
@@ -689,7 +723,7 @@ extern bool fauna_v4_walk_indexes(FaunaConn *conn, const char *collection,
 								  FaunaV4IndexFn fn, void *arg);
 
 /*
- * fql_v4.c: index 'auto' over v4: the first index of the collection that
+ * indexes.c: index 'auto' over v4: the first index of the collection that
  * serves ts ranges, or NULL (none, or the key may not list indexes).
  * Remembered per user mapping until the end of the transaction.
  */
