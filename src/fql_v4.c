@@ -2,11 +2,13 @@
  *
  * fql_v4.c
  *		  The FQL v4 expressions of scans and of discovery (server option
- *		  api_version '4'), and the discovery of a collection's ts index.
+ *		  api_version '4'): a pure query builder, like fql.c.
  *
  * FQL v4 has no text syntax on the wire: a query is the JSON encoding of
- * its expression tree (POST /, fauna-protocol.md section 3), in the form
- * the official drivers send (faunadb-js src/query.js):
+ * its expression tree (POST /), in the form the official drivers send.
+ * Each expression is built once as a small tree of V4Expr nodes, then
+ * written twice: as JSON for the wire and as FQL v4 text for EXPLAIN, with
+ * the values from SQL shown as $n.  The expressions:
  *
  *	Map(Paginate(Documents(Collection(c)), {size, after?}),
  *		Lambda("x", Get(Var("x"))))
@@ -43,152 +45,435 @@
 
 #include "fauna_fdw.h"
 
-#include "access/xact.h"
-#include "miscadmin.h"
-#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 
-/* {"collection": "<name>"}, or Collection("<name>") */
-static void
-append_collection(StringInfo buf, const char *name, bool fql)
+/* ----------------------------------------------------------------
+ * Expression trees
+ * ----------------------------------------------------------------
+ */
+
+typedef enum V4Kind
 {
+	V4_CALL,					/* {"fn": a, "k": b}: Fn(a, b, {opt: c}) */
+	V4_VARIADIC,				/* {"fn": [a, b]}: Fn(a, b) */
+	V4_STRING,
+	V4_INT,
+	V4_NULL,
+	V4_TRUE,
+	V4_ARRAY,
+	V4_OBJECT,					/* {"object": {k: v}}: {k: v} */
+	V4_LET,						/* {"let": [{k: v}], "in": e}: Let({k: v}, e) */
+	V4_PARAM,					/* a value from SQL: $n in FQL text */
+	V4_RAW						/* JSON text sent as is (a cursor) */
+} V4Kind;
+
+#define V4_MAX_ARGS 6
+
+typedef struct V4Expr
+{
+	V4Kind		kind;
+	const char *name;			/* CALL, VARIADIC: the FQL function; STRING,
+								 * PARAM (a string value), RAW: the text */
+	const char *wire_name;		/* VARIADIC: the function's JSON key */
+	int64		number;			/* INT, PARAM (a number) */
+	int			param;			/* PARAM: its $n */
+	int			delta;			/* PARAM: sent as number + delta, shown as
+								 * Add($n, delta) */
+	int			nargs;
+	const char *keys[V4_MAX_ARGS];	/* the JSON key (field name) of each */
+	struct V4Expr *args[V4_MAX_ARGS];	/* in FQL order */
+	int			json_first;		/* CALL: the argument whose key opens the
+								 * JSON object (the function's name) */
+	int			nopts;			/* CALL: the last nopts are FQL options */
+} V4Expr;
+
+static V4Expr *
+v4_node(V4Kind kind, const char *name)
+{
+	V4Expr	   *e = palloc0(sizeof(V4Expr));
+
+	e->kind = kind;
+	e->name = name;
+	return e;
+}
+
+/* Add an argument (a field, an element); value NULL is JSON null. */
+static V4Expr *
+v4_add(V4Expr *e, const char *key, V4Expr *value)
+{
+	Assert(e->nargs < V4_MAX_ARGS);
+	e->keys[e->nargs] = key;
+	e->args[e->nargs++] = value ? value : v4_node(V4_NULL, NULL);
+	return e;
+}
+
+/* An option of a call: a JSON key beside the others, {key: value} in FQL. */
+static V4Expr *
+v4_option(V4Expr *e, const char *key, V4Expr *value)
+{
+	v4_add(e, key, value);
+	e->nopts++;
+	return e;
+}
+
+static V4Expr *
+v4_string(const char *s)
+{
+	return v4_node(V4_STRING, s);
+}
+
+static V4Expr *
+v4_int(int64 n)
+{
+	V4Expr	   *e = v4_node(V4_INT, NULL);
+
+	e->number = n;
+	return e;
+}
+
+/* Fn(a): {"fn": a} */
+static V4Expr *
+v4_call1(const char *fn, const char *key, V4Expr *a)
+{
+	return v4_add(v4_node(V4_CALL, fn), key, a);
+}
+
+/* Fn(a, b): {"fn": a, "key2": b}; b NULL and optional: Fn(a) */
+static V4Expr *
+v4_call2(const char *fn, const char *key, V4Expr *a, const char *key2,
+		 V4Expr *b, bool optional)
+{
+	V4Expr	   *e = v4_call1(fn, key, a);
+
+	return (b || !optional) ? v4_add(e, key2, b) : e;
+}
+
+static V4Expr *
+v4_var(const char *name)
+{
+	return v4_call1("Var", "var", v4_string(name));
+}
+
+static V4Expr *
+v4_collection(const char *name)
+{
+	return v4_call1("Collection", "collection", v4_string(name));
+}
+
+/* Select(field, from[, default]): default NULL and !with_default: none */
+static V4Expr *
+v4_select(const char *field, V4Expr *from, bool with_default)
+{
+	V4Expr	   *e = v4_call2("Select", "select", v4_string(field), "from", from,
+							 false);
+
+	return with_default ? v4_add(e, "default", NULL) : e;
+}
+
+/* Map(set, lambda) and Filter(set, lambda): the lambda's key comes first */
+static V4Expr *
+v4_over_set(const char *fn, const char *key, V4Expr *set, V4Expr *lambda)
+{
+	V4Expr	   *e = v4_call2(fn, "collection", set, key, lambda, false);
+
+	e->json_first = 1;
+	return e;
+}
+
+static V4Expr *
+v4_lambda(V4Expr *params, V4Expr *expr)
+{
+	return v4_call2("Lambda", "lambda", params, "expr", expr, false);
+}
+
+static V4Expr *
+v4_variadic(const char *fn, const char *key, V4Expr *a, V4Expr *b)
+{
+	V4Expr	   *e = v4_node(V4_VARIADIC, fn);
+
+	e->wire_name = key;
+	v4_add(e, NULL, a);
+	return v4_add(e, NULL, b);
+}
+
+/* Paginate(set, {size, after?}): after is a cursor's JSON text, or NULL */
+static V4Expr *
+v4_paginate(V4Expr *set, int size, const char *after)
+{
+	V4Expr	   *e = v4_call1("Paginate", "paginate", set);
+
+	v4_option(e, "size", v4_int(size));
+	if (after)
+		v4_option(e, "after", v4_node(V4_RAW, after));
+	return e;
+}
+
+/* A value from SQL: $param in FQL text */
+static V4Expr *
+v4_param_int(int param, int64 value, int delta)
+{
+	V4Expr	   *e = v4_int(value);
+
+	e->kind = V4_PARAM;
+	e->param = param;
+	e->delta = delta;
+	return e;
+}
+
+static V4Expr *
+v4_param_string(int param, const char *value)
+{
+	V4Expr	   *e = v4_node(V4_PARAM, value);
+
+	e->param = param;
+	return e;
+}
+
+/* ----------------------------------------------------------------
+ * Writing a tree: JSON for the wire, FQL v4 text for EXPLAIN
+ * ----------------------------------------------------------------
+ */
+
+static void v4_write(StringInfo buf, const V4Expr *e, bool fql);
+
+/* The arguments from..to-1, each as "key: value" or just the value. */
+static void
+v4_write_list(StringInfo buf, const V4Expr *e, int from, int to, bool keys,
+			  bool fql)
+{
+	for (int i = from; i < to; i++)
+	{
+		if (i > from)
+			appendStringInfoString(buf, ", ");
+		if (keys && fql)
+			appendStringInfo(buf, "%s: ", e->keys[i]);
+		else if (keys)
+		{
+			escape_json(buf, e->keys[i]);
+			appendStringInfoString(buf, ": ");
+		}
+		v4_write(buf, e->args[i], fql);
+	}
+}
+
+static void
+v4_write_call(StringInfo buf, const V4Expr *e, bool fql)
+{
+	int			nplain = e->nargs - e->nopts;
+
 	if (fql)
 	{
-		appendStringInfoString(buf, "Collection(");
-		escape_json(buf, name);
+		appendStringInfo(buf, "%s(", e->name);
+		v4_write_list(buf, e, 0, nplain, false, true);
+		if (e->nopts > 0)
+		{
+			appendStringInfoString(buf, ", {");
+			v4_write_list(buf, e, nplain, e->nargs, true, true);
+			appendStringInfoChar(buf, '}');
+		}
 		appendStringInfoChar(buf, ')');
+		return;
 	}
-	else
+	appendStringInfoChar(buf, '{');
+	v4_write_list(buf, e, e->json_first, e->json_first + 1, true, false);
+	for (int i = 0; i < e->nargs; i++)
 	{
-		appendStringInfoString(buf, "{\"collection\": ");
-		escape_json(buf, name);
-		appendStringInfoChar(buf, '}');
+		if (i == e->json_first)
+			continue;
+		appendStringInfoString(buf, ", ");
+		v4_write_list(buf, e, i, i + 1, true, false);
 	}
+	appendStringInfoChar(buf, '}');
 }
 
-/* Ref(Collection(c), id): the id a JSON string */
 static void
-append_ref(StringInfo buf, const char *collection, const char *id, bool fql)
+v4_write_let(StringInfo buf, const V4Expr *e, bool fql)
 {
+	int			nbindings = e->nargs - 1;
+
 	if (fql)
 	{
-		appendStringInfoString(buf, "Ref(");
-		append_collection(buf, collection, true);
-		appendStringInfoString(buf, ", $1)");
+		appendStringInfoString(buf, "Let({");
+		v4_write_list(buf, e, 0, nbindings, true, true);
+		appendStringInfoString(buf, "}, ");
 	}
 	else
 	{
-		appendStringInfoString(buf, "{\"ref\": ");
-		append_collection(buf, collection, false);
-		appendStringInfoString(buf, ", \"id\": ");
-		escape_json(buf, id ? id : "");
-		appendStringInfoChar(buf, '}');
+		appendStringInfoString(buf, "{\"let\": [");
+		for (int i = 0; i < nbindings; i++)
+		{
+			appendStringInfoString(buf, i > 0 ? ", {" : "{");
+			v4_write_list(buf, e, i, i + 1, true, false);
+			appendStringInfoChar(buf, '}');
+		}
+		appendStringInfoString(buf, "], \"in\": ");
+	}
+	v4_write(buf, e->args[nbindings], fql);
+	appendStringInfoChar(buf, fql ? ')' : '}');
+}
+
+static void
+v4_write_param(StringInfo buf, const V4Expr *e, bool fql)
+{
+	if (!fql && e->name)
+		escape_json(buf, e->name);
+	else if (!fql)
+		appendStringInfo(buf, INT64_FORMAT, e->number + e->delta);
+	else if (e->delta > 0)
+		appendStringInfo(buf, "Add($%d, %d)", e->param, e->delta);
+	else if (e->delta < 0)
+		appendStringInfo(buf, "Subtract($%d, %d)", e->param, -e->delta);
+	else
+		appendStringInfo(buf, "$%d", e->param);
+}
+
+static void
+v4_write(StringInfo buf, const V4Expr *e, bool fql)
+{
+	switch (e->kind)
+	{
+		case V4_CALL:
+			v4_write_call(buf, e, fql);
+			break;
+		case V4_VARIADIC:
+			if (fql)
+				appendStringInfo(buf, "%s(", e->name);
+			else
+			{
+				appendStringInfoChar(buf, '{');
+				escape_json(buf, e->wire_name);
+				appendStringInfoString(buf, ": [");
+			}
+			v4_write_list(buf, e, 0, e->nargs, false, fql);
+			appendStringInfoString(buf, fql ? ")" : "]}");
+			break;
+		case V4_STRING:
+			escape_json(buf, e->name);
+			break;
+		case V4_INT:
+			appendStringInfo(buf, INT64_FORMAT, e->number);
+			break;
+		case V4_NULL:
+			appendStringInfoString(buf, "null");
+			break;
+		case V4_TRUE:
+			appendStringInfoString(buf, "true");
+			break;
+		case V4_ARRAY:
+			appendStringInfoChar(buf, '[');
+			v4_write_list(buf, e, 0, e->nargs, false, fql);
+			appendStringInfoChar(buf, ']');
+			break;
+		case V4_OBJECT:
+			appendStringInfoString(buf, fql ? "{" : "{\"object\": {");
+			v4_write_list(buf, e, 0, e->nargs, true, fql);
+			appendStringInfoString(buf, fql ? "}" : "}}");
+			break;
+		case V4_LET:
+			v4_write_let(buf, e, fql);
+			break;
+		case V4_PARAM:
+			v4_write_param(buf, e, fql);
+			break;
+		case V4_RAW:
+			appendStringInfoString(buf, e->name);
+			break;
 	}
 }
 
-/* The ts range bounds of a Range(): [from], [to] as JSON, or as $n text. */
+/*
+ * Write a tree to body (JSON, inside At(snapshot_ts, ...) unless 0) and
+ * to explain (FQL text), either NULL; then free it: trees are built in a
+ * context of their own, so that building a request per page leaks nothing.
+ */
 static void
-append_range_bounds(StringInfo buf, const FaunaTsRange *r, bool fql)
+v4_emit(V4Expr *e, int64 snapshot_ts, StringInfo body, StringInfo explain)
 {
+	if (body && snapshot_ts > 0)
+		appendStringInfo(body, "{\"at\": " INT64_FORMAT ", \"expr\": ", snapshot_ts);
+	if (body)
+		v4_write(body, e, false);
+	if (body && snapshot_ts > 0)
+		appendStringInfoChar(body, '}');
+	if (explain)
+		v4_write(explain, e, true);
+}
+
+static MemoryContext
+v4_begin(void)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "fauna_fdw v4 expression",
+											  ALLOCSET_SMALL_SIZES);
+
+	return MemoryContextSwitchTo(cxt);
+}
+
+static void
+v4_end(MemoryContext oldcxt)
+{
+	MemoryContext cxt = MemoryContextSwitchTo(oldcxt);
+
+	MemoryContextDelete(cxt);
+}
+
+/* ----------------------------------------------------------------
+ * Scans
+ * ----------------------------------------------------------------
+ */
+
+/* Ref(Collection(c), $1) */
+static V4Expr *
+v4_ref(const char *collection, const char *id)
+{
+	return v4_call2("Ref", "ref", v4_collection(collection), "id",
+					v4_param_string(1, id ? id : ""), false);
+}
+
+/* Range(Match(Index(i)), [lo], [hi]): strict bounds one µs further */
+static V4Expr *
+v4_ts_range(const char *index, const FaunaTsRange *r)
+{
+	V4Expr	   *set = v4_call1("Match", "match",
+							   v4_call1("Index", "index", v4_string(index)));
+	V4Expr	   *from = v4_node(V4_ARRAY, NULL);
+	V4Expr	   *to = v4_node(V4_ARRAY, NULL);
 	int			param = 1;
 
-	appendStringInfoString(buf, fql ? ", [" : ", \"from\": [");
 	if (r->has_lower)
-	{
-		if (fql)
-			appendStringInfo(buf, r->lower_strict ? "Add($%d, 1)" : "$%d", param++);
-		else
-			appendStringInfo(buf, INT64_FORMAT,
-							 r->lower_strict ? r->lower + 1 : r->lower);
-	}
-	appendStringInfoString(buf, fql ? "], [" : "], \"to\": [");
+		v4_add(from, NULL, v4_param_int(param++, r->lower, r->lower_strict ? 1 : 0));
 	if (r->has_upper)
-	{
-		if (fql)
-			appendStringInfo(buf, r->upper_strict ? "Subtract($%d, 1)" : "$%d", param++);
-		else
-			appendStringInfo(buf, INT64_FORMAT,
-							 r->upper_strict ? r->upper - 1 : r->upper);
-	}
-	appendStringInfoChar(buf, ']');
+		v4_add(to, NULL, v4_param_int(param++, r->upper, r->upper_strict ? -1 : 0));
+	return v4_add(v4_call2("Range", "range", set, "from", from, false),
+				  "to", to);
 }
 
-/* The whole expression, as JSON (fql false) or as FQL v4 text. */
-static void
-append_expression(StringInfo buf, const FaunaQuerySpec *spec, const char *id,
-				  const char *after, bool fql)
+static V4Expr *
+v4_scan(const FaunaQuerySpec *spec, const char *id, const char *after)
 {
-	bool		range = (spec->ts_index != NULL);
+	V4Expr	   *params;
+	V4Expr	   *set;
 
 	if (spec->by_id)
 	{
-		if (fql)
-		{
-			appendStringInfoString(buf, "If(Exists(");
-			append_ref(buf, spec->collection, id, true);
-			appendStringInfoString(buf, "), Get(");
-			append_ref(buf, spec->collection, id, true);
-			appendStringInfoString(buf, "), null)");
-		}
-		else
-		{
-			appendStringInfoString(buf, "{\"if\": {\"exists\": ");
-			append_ref(buf, spec->collection, id, false);
-			appendStringInfoString(buf, "}, \"then\": {\"get\": ");
-			append_ref(buf, spec->collection, id, false);
-			appendStringInfoString(buf, "}, \"else\": null}");
-		}
-		return;
-	}
+		V4Expr	   *ref = v4_ref(spec->collection, id);
+		V4Expr	   *e = v4_call1("If", "if", v4_call1("Exists", "exists", ref));
 
-	if (fql)
-	{
-		appendStringInfoString(buf, "Map(Paginate(");
-		if (range)
-		{
-			appendStringInfoString(buf, "Range(Match(Index(");
-			escape_json(buf, spec->ts_index);
-			appendStringInfoString(buf, "))");
-			append_range_bounds(buf, &spec->ts_range, true);
-			appendStringInfoChar(buf, ')');
-		}
-		else
-		{
-			appendStringInfoString(buf, "Documents(");
-			append_collection(buf, spec->collection, true);
-			appendStringInfoChar(buf, ')');
-		}
-		appendStringInfo(buf, ", {size: %d}), ", spec->page_size);
-		appendStringInfoString(buf, range
-							   ? "Lambda([\"ts\", \"ref\"], Get(Var(\"ref\"))))"
-							   : "Lambda(\"x\", Get(Var(\"x\"))))");
-		return;
+		v4_add(e, "then", v4_call1("Get", "get", ref));
+		return v4_add(e, "else", NULL);
 	}
-
-	appendStringInfoString(buf, range
-						   ? "{\"map\": {\"lambda\": [\"ts\", \"ref\"], \"expr\": {\"get\": {\"var\": \"ref\"}}}, "
-						   : "{\"map\": {\"lambda\": \"x\", \"expr\": {\"get\": {\"var\": \"x\"}}}, ");
-	appendStringInfoString(buf, "\"collection\": {\"paginate\": ");
-	if (range)
+	if (spec->ts_index)
 	{
-		appendStringInfoString(buf, "{\"range\": {\"match\": {\"index\": ");
-		escape_json(buf, spec->ts_index);
-		appendStringInfoString(buf, "}}");
-		append_range_bounds(buf, &spec->ts_range, false);
-		appendStringInfoChar(buf, '}');
+		set = v4_ts_range(spec->ts_index, &spec->ts_range);
+		params = v4_add(v4_add(v4_node(V4_ARRAY, NULL), NULL, v4_string("ts")),
+						NULL, v4_string("ref"));
+		return v4_over_set("Map", "map", v4_paginate(set, spec->page_size, after),
+						   v4_lambda(params, v4_call1("Get", "get", v4_var("ref"))));
 	}
-	else
-	{
-		appendStringInfoString(buf, "{\"documents\": ");
-		append_collection(buf, spec->collection, false);
-		appendStringInfoChar(buf, '}');
-	}
-	appendStringInfo(buf, ", \"size\": %d", spec->page_size);
-	if (after)
-		appendStringInfo(buf, ", \"after\": %s", after);
-	appendStringInfoString(buf, "}}");
+	set = v4_call1("Documents", "documents", v4_collection(spec->collection));
+	return v4_over_set("Map", "map", v4_paginate(set, spec->page_size, after),
+					   v4_lambda(v4_string("x"), v4_call1("Get", "get", v4_var("x"))));
 }
 
 void
@@ -196,79 +481,65 @@ fauna_fql_v4_page(const FaunaQuerySpec *spec, const char *id,
 				  const char *after, int64 snapshot_ts,
 				  StringInfo body, StringInfo explain)
 {
-	if (body)
-	{
-		if (snapshot_ts > 0)
-			appendStringInfo(body, "{\"at\": " INT64_FORMAT ", \"expr\": ",
-							 snapshot_ts);
-		append_expression(body, spec, id, after, false);
-		if (snapshot_ts > 0)
-			appendStringInfoChar(body, '}');
-	}
-	if (explain)
-		append_expression(explain, spec, id, NULL, true);
+	MemoryContext oldcxt = v4_begin();
+
+	v4_emit(v4_scan(spec, id, after), snapshot_ts, body, explain);
+	v4_end(oldcxt);
 }
 
 /* ----------------------------------------------------------------
  * Discovery: collections, indexes, and the probes of fauna_fdw_check()
  *
- * v4 indexes are not part of a collection's definition: they are listed
- * with Paginate(Indexes()), page by page, each one read with Get.  For one
- * collection the page is filtered on the server to the indexes whose
- * source is that collection, so that a database with many indexes sends
- * few of them; the filtered page keeps its "after" cursor.
+ * For one collection, the page of index definitions is filtered on the
+ * server to the indexes whose source is that collection, so that a
+ * database with many indexes sends few of them; the filtered page keeps
+ * its "after" cursor.
  * ----------------------------------------------------------------
  */
 
 /* Index and collection definitions are small: at most this many a page. */
 #define FAUNA_V4_LIST_PAGE_MAX	1000
 
-/* {"size": n, "after": cursor}: the cursor is the previous page's, verbatim */
-static void
-append_page_params(StringInfo buf, int page_size, const char *after)
+/* Map(Paginate(Fn(), {size, after?}), Lambda(var, Get(Var(var)))) */
+static V4Expr *
+v4_definitions(const char *fn, const char *key, const char *var,
+			   int page_size, const char *after)
 {
-	appendStringInfo(buf, ", \"size\": %d",
-					 Max(1, Min(page_size, FAUNA_V4_LIST_PAGE_MAX)));
-	if (after)
-		appendStringInfo(buf, ", \"after\": %s", after);
+	V4Expr	   *set = v4_call1(fn, key, NULL);
+
+	page_size = Max(1, Min(page_size, FAUNA_V4_LIST_PAGE_MAX));
+	return v4_over_set("Map", "map", v4_paginate(set, page_size, after),
+					   v4_lambda(v4_string(var), v4_call1("Get", "get", v4_var(var))));
 }
 
 void
 fauna_fql_v4_list_indexes(const char *collection, int page_size,
 						  const char *after, StringInfo body)
 {
-	/*
-	 * Filter(Map(Paginate(Indexes(), {...}), Lambda("i", Get(Var("i")))),
-	 *		  Lambda("x", Equals(Select("source", Var("x"), null),
-	 *							 Collection(c))))
-	 */
+	MemoryContext oldcxt = v4_begin();
+	V4Expr	   *e = v4_definitions("Indexes", "indexes", "i", page_size, after);
+
+	/* Filter(..., Lambda("x", Equals(Select("source", Var("x"), null), c))) */
 	if (collection)
-	{
-		appendStringInfoString(body,
-							   "{\"filter\": {\"lambda\": \"x\", \"expr\": {\"equals\": ["
-							   "{\"select\": \"source\", \"from\": {\"var\": \"x\"}, \"default\": null}, ");
-		append_collection(body, collection, false);
-		appendStringInfoString(body, "]}}, \"collection\": ");
-	}
-	appendStringInfoString(body,
-						   "{\"map\": {\"lambda\": \"i\", \"expr\": {\"get\": {\"var\": \"i\"}}}, "
-						   "\"collection\": {\"paginate\": {\"indexes\": null}");
-	append_page_params(body, page_size, after);
-	appendStringInfoString(body, "}}");
-	if (collection)
-		appendStringInfoChar(body, '}');
+		e = v4_over_set("Filter", "filter", e,
+						v4_lambda(v4_string("x"),
+								  v4_variadic("Equals", "equals",
+											  v4_select("source", v4_var("x"), true),
+											  v4_collection(collection))));
+	v4_emit(e, 0, body, NULL);
+	v4_end(oldcxt);
 }
 
-/* Map(Paginate(Collections(), {...}), Lambda("c", Get(Var("c")))) */
 void
 fauna_fql_v4_list_collections(int page_size, const char *after,
 							  StringInfo body)
 {
-	appendStringInfoString(body,
-						   "{\"map\": {\"lambda\": \"c\", \"expr\": {\"get\": {\"var\": \"c\"}}}, "
-						   "\"collection\": {\"paginate\": {\"collections\": null}");
-	append_page_params(body, page_size, after);
-	appendStringInfoString(body, "}}");
+	MemoryContext oldcxt = v4_begin();
+
+	v4_emit(v4_definitions("Collections", "collections", "c",
+						   page_size, after),
+			0, body, NULL);
+	v4_end(oldcxt);
 }
 
 /* Can the key read the collection?  Its first page of one document. */
@@ -296,165 +567,6 @@ fauna_fql_v4_probe_events(const char *collection, StringInfo body)
 	fauna_fql_v4_events_page(collection, 0, NULL, 1, 0, body);
 }
 
-bool
-fauna_v4_walk_indexes(FaunaConn *conn, const char *collection, int page_size,
-					  bool optional, FaunaV4IndexFn fn, void *arg)
-{
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "fauna_fdw v4 indexes",
-											  ALLOCSET_SMALL_SIZES);
-	MemoryContext oldcxt;
-	FaunaRequestCounters counters;
-	StringInfoData body;
-	char	   *after = NULL;
-	bool		ok = true;
-	bool		more = true;
-
-	memset(&counters, 0, sizeof(counters));
-	initStringInfo(&body);
-	while (more)
-	{
-		FaunaPage  *page;
-		int			n;
-
-		CHECK_FOR_INTERRUPTS();
-
-		resetStringInfo(&body);
-		fauna_fql_v4_list_indexes(collection, page_size, after, &body);
-		if (after)
-			pfree(after);
-		after = NULL;
-		fauna_request_start(conn, body.data, collection ? collection : "indexes",
-							cxt);
-		page = optional ? fauna_request_wait_optional(conn, &counters)
-			: fauna_request_wait(conn, &counters);
-		if (page == NULL)
-		{
-			ok = false;
-			break;
-		}
-
-		n = fauna_page_count(page);
-		for (int i = 0; i < n && more; i++)
-		{
-			char	   *name;
-			char	   *source;
-			FaunaIndexShape shape;
-			bool		is_index;
-
-			/* the strings die with the page: fn copies what it keeps */
-			oldcxt = MemoryContextSwitchTo(cxt);
-			is_index = fauna_v4_page_index(page, i, &name, &source, &shape);
-			MemoryContextSwitchTo(oldcxt);
-			if (is_index && !fn(arg, name, source, fauna_index_flaw(&shape)))
-				more = false;
-		}
-		if (more)
-			after = fauna_page_after(page);
-		MemoryContextReset(cxt);
-		if (after == NULL)
-			more = false;
-	}
-	MemoryContextDelete(cxt);
-	pfree(body.data);
-	return ok;
-}
-
-/*
- * The ts index of index 'auto', per user mapping and collection, kept
- * until the end of the transaction: a statement that reads a collection
- * through several tables, a PL/pgSQL loop or fauna_sync() list the
- * indexes once, and the next transaction sees an index created or
- * dropped in the meantime (as a plan made now would not anyway, after the
- * plan is cached).  ALTER SERVER or USER MAPPING forget everything (the
- * endpoint or the key may have changed).
- */
-typedef struct V4IndexCacheEntry
-{
-	Oid			umid;
-	char	   *collection;
-	char	   *index;			/* NULL: none */
-} V4IndexCacheEntry;
-
-static MemoryContext v4_cache_cxt = NULL;
-static List *v4_cache = NIL;
-
-static void
-v4_cache_reset(void)
-{
-	v4_cache = NIL;
-	if (v4_cache_cxt)
-		MemoryContextReset(v4_cache_cxt);
-}
-
-static void
-v4_cache_xact_callback(XactEvent event, void *arg)
-{
-	v4_cache_reset();
-}
-
-static void
-v4_cache_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
-{
-	v4_cache_reset();
-}
-
-/* The first qualifying index, found while walking: stop there. */
-static bool
-v4_first_ts_index(void *arg, const char *name, const char *collection,
-				  FaunaIndexFlaw flaw)
-{
-	char	  **result = (char **) arg;
-
-	if (flaw != FAUNA_INDEX_OK)
-		return true;
-	*result = pstrdup(name);
-	return false;
-}
-
-char *
-fauna_v4_ts_index(UserMapping *user, ForeignServer *server,
-				  const char *collection, int page_size)
-{
-	V4IndexCacheEntry *e;
-	ListCell   *lc;
-	char	   *result = NULL;
-	MemoryContext oldcxt;
-
-	if (v4_cache_cxt == NULL)
-	{
-		v4_cache_cxt = AllocSetContextCreate(TopMemoryContext,
-											 "fauna_fdw v4 index cache",
-											 ALLOCSET_SMALL_SIZES);
-		RegisterXactCallback(v4_cache_xact_callback, NULL);
-		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
-									  v4_cache_inval_callback, (Datum) 0);
-		CacheRegisterSyscacheCallback(USERMAPPINGOID,
-									  v4_cache_inval_callback, (Datum) 0);
-	}
-
-	foreach(lc, v4_cache)
-	{
-		e = (V4IndexCacheEntry *) lfirst(lc);
-		if (e->umid == user->umid && strcmp(e->collection, collection) == 0)
-			return e->index ? pstrdup(e->index) : NULL;
-	}
-
-	/* no answer (the key may not read indexes): no index, not remembered */
-	if (!fauna_v4_walk_indexes(fauna_get_connection(user, server), collection,
-							   page_size, true, v4_first_ts_index, &result))
-		return NULL;
-
-	oldcxt = MemoryContextSwitchTo(v4_cache_cxt);
-	e = palloc(sizeof(V4IndexCacheEntry));
-	e->umid = user->umid;
-	e->collection = pstrdup(collection);
-	e->index = result ? pstrdup(result) : NULL;
-	v4_cache = lappend(v4_cache, e);
-	MemoryContextSwitchTo(oldcxt);
-	return result;
-}
-
 /* ----------------------------------------------------------------
  * Event tables (events 'true') over FQL v4
  *
@@ -475,33 +587,67 @@ fauna_v4_ts_index(UserMapping *user, ForeignServer *server,
  * ----------------------------------------------------------------
  */
 
-/* The Lambda applied to each event, as JSON and as FQL v4 text. */
-#define V4_EVENT_LAMBDA_JSON \
-	"{\"lambda\": \"e\", \"expr\": {\"let\": [" \
-	"{\"ts\": {\"select\": \"ts\", \"from\": {\"var\": \"e\"}}}, " \
-	"{\"ref\": {\"select\": \"document\", \"from\": {\"var\": \"e\"}}}, " \
-	"{\"action\": {\"select\": \"action\", \"from\": {\"var\": \"e\"}}}], " \
-	"\"in\": {\"if\": {\"equals\": [{\"var\": \"action\"}, \"delete\"]}, " \
-	"\"then\": {\"object\": {\"ref\": {\"var\": \"ref\"}, \"ts\": {\"var\": \"ts\"}, " \
-	"\"action\": \"remove\", " \
-	"\"data\": {\"if\": {\"exists\": {\"var\": \"ref\"}, \"ts\": {\"add\": [{\"var\": \"ts\"}, -1]}}, " \
-	"\"then\": {\"select\": \"data\", \"from\": {\"get\": {\"var\": \"ref\"}, " \
-	"\"ts\": {\"add\": [{\"var\": \"ts\"}, -1]}}, \"default\": null}, \"else\": null}}}, " \
-	"\"else\": {\"object\": {\"ref\": {\"var\": \"ref\"}, \"ts\": {\"var\": \"ts\"}, " \
-	"\"action\": {\"if\": {\"equals\": [{\"var\": \"action\"}, \"create\"]}, " \
-	"\"then\": \"add\", \"else\": \"update\"}, " \
-	"\"data\": {\"select\": \"data\", \"from\": {\"var\": \"e\"}, \"default\": null}}}}}}"
+/* {ref: Var("ref"), ts: Var("ts"), action: action, data: data} */
+static V4Expr *
+v4_event_row(V4Expr *action, V4Expr *data)
+{
+	V4Expr	   *row = v4_node(V4_OBJECT, NULL);
 
-#define V4_EVENT_LAMBDA_FQL \
-	"Lambda(\"e\", Let({ts: Select(\"ts\", Var(\"e\")), ref: Select(\"document\", Var(\"e\")), " \
-	"action: Select(\"action\", Var(\"e\"))}, " \
-	"If(Equals(Var(\"action\"), \"delete\"), " \
-	"{ref: Var(\"ref\"), ts: Var(\"ts\"), action: \"remove\", " \
-	"data: If(Exists(Var(\"ref\"), Add(Var(\"ts\"), -1)), " \
-	"Select(\"data\", Get(Var(\"ref\"), Add(Var(\"ts\"), -1)), null), null)}, " \
-	"{ref: Var(\"ref\"), ts: Var(\"ts\"), " \
-	"action: If(Equals(Var(\"action\"), \"create\"), \"add\", \"update\"), " \
-	"data: Select(\"data\", Var(\"e\"), null)})))"
+	v4_add(row, "ref", v4_var("ref"));
+	v4_add(row, "ts", v4_var("ts"));
+	v4_add(row, "action", action);
+	return v4_add(row, "data", data);
+}
+
+/* If(cond, then, else) */
+static V4Expr *
+v4_if(V4Expr *cond, V4Expr *then, V4Expr *otherwise)
+{
+	return v4_add(v4_call2("If", "if", cond, "then", then, false),
+				  "else", otherwise);
+}
+
+/* The Lambda applied to each event */
+static V4Expr *
+v4_event_lambda(void)
+{
+	V4Expr	   *let = v4_node(V4_LET, NULL);
+	V4Expr	   *before = v4_variadic("Add", "add", v4_var("ts"), v4_int(-1));
+	V4Expr	   *removed;
+	V4Expr	   *written;
+
+	v4_add(let, "ts", v4_select("ts", v4_var("e"), false));
+	v4_add(let, "ref", v4_select("document", v4_var("e"), false));
+	v4_add(let, "action", v4_select("action", v4_var("e"), false));
+
+	removed = v4_if(v4_call2("Exists", "exists", v4_var("ref"), "ts", before, false),
+					v4_select("data",
+							  v4_call2("Get", "get", v4_var("ref"), "ts", before, false),
+							  true),
+					NULL);
+	written = v4_if(v4_variadic("Equals", "equals", v4_var("action"),
+								v4_string("create")),
+					v4_string("add"), v4_string("update"));
+	v4_add(let, "in",
+		   v4_if(v4_variadic("Equals", "equals", v4_var("action"), v4_string("delete")),
+				 v4_event_row(v4_string("remove"), removed),
+				 v4_event_row(written, v4_select("data", v4_var("e"), true))));
+	return v4_lambda(v4_string("e"), let);
+}
+
+/* Map(Paginate(Documents(c), {events: true, after, size}), the lambda) */
+static V4Expr *
+v4_events(const char *collection, V4Expr *after, int page_size)
+{
+	V4Expr	   *page = v4_call1("Paginate", "paginate",
+								v4_call1("Documents", "documents",
+										 v4_collection(collection)));
+
+	v4_option(page, "events", v4_node(V4_TRUE, NULL));
+	v4_option(page, "after", after);
+	v4_option(page, "size", v4_int(page_size));
+	return v4_over_set("Map", "map", page, v4_event_lambda());
+}
 
 /*
  * A page of the events of a collection: from after_ts (inclusive, µs) on
@@ -515,20 +661,15 @@ fauna_fql_v4_events_page(const char *collection, int64 after_ts,
 						 const char *after_cursor, int page_size,
 						 int64 snapshot_ts, StringInfo body)
 {
-	if (snapshot_ts > 0)
-		appendStringInfo(body, "{\"at\": " INT64_FORMAT ", \"expr\": ",
-						 snapshot_ts);
-	appendStringInfoString(body, "{\"map\": " V4_EVENT_LAMBDA_JSON ", "
-						   "\"collection\": {\"paginate\": {\"documents\": ");
-	append_collection(body, collection, false);
-	appendStringInfoString(body, "}, \"events\": true, \"after\": ");
+	MemoryContext oldcxt = v4_begin();
+	V4Expr	   *after;
+
 	if (after_cursor)
-		appendStringInfo(body, "{\"object\": %s}", after_cursor);
+		after = v4_node(V4_RAW, psprintf("{\"object\": %s}", after_cursor));
 	else
-		appendStringInfo(body, INT64_FORMAT, after_ts);
-	appendStringInfo(body, ", \"size\": %d}}", page_size);
-	if (snapshot_ts > 0)
-		appendStringInfoChar(body, '}');
+		after = v4_int(after_ts);
+	v4_emit(v4_events(collection, after, page_size), snapshot_ts, body, NULL);
+	v4_end(oldcxt);
 }
 
 /* The FQL v4 text EXPLAIN shows for it; the start is $1 (µs). */
@@ -536,11 +677,12 @@ void
 fauna_fql_v4_events_explain(const char *collection, bool lower_strict,
 							int page_size, StringInfo explain)
 {
-	appendStringInfoString(explain, "Map(Paginate(Documents(");
-	append_collection(explain, collection, true);
-	appendStringInfo(explain, "), {events: true, after: %s, size: %d}), "
-					 V4_EVENT_LAMBDA_FQL ")",
-					 lower_strict ? "Add($1, 1)" : "$1", page_size);
+	MemoryContext oldcxt = v4_begin();
+
+	v4_emit(v4_events(collection, v4_param_int(1, 0, lower_strict ? 1 : 0),
+					  page_size),
+			0, NULL, explain);
+	v4_end(oldcxt);
 }
 
 /*
@@ -552,12 +694,17 @@ fauna_fql_v4_events_explain(const char *collection, bool lower_strict,
 void
 fauna_fql_v4_collection_history(const char *collection, StringInfo body)
 {
-	appendStringInfoString(body, "{\"let\": [{\"c\": {\"get\": ");
-	append_collection(body, collection, false);
-	appendStringInfoString(body,
-						   "}}], \"in\": {\"object\": {"
-						   "\"ref\": {\"select\": \"ref\", \"from\": {\"var\": \"c\"}}, "
-						   "\"ts\": {\"select\": \"ts\", \"from\": {\"var\": \"c\"}}, "
-						   "\"data\": {\"object\": {\"history_days\": "
-						   "{\"select\": \"history_days\", \"from\": {\"var\": \"c\"}, \"default\": null}}}}}}");
+	MemoryContext oldcxt = v4_begin();
+	V4Expr	   *let = v4_node(V4_LET, NULL);
+	V4Expr	   *row = v4_node(V4_OBJECT, NULL);
+	V4Expr	   *data = v4_node(V4_OBJECT, NULL);
+
+	v4_add(let, "c", v4_call1("Get", "get", v4_collection(collection)));
+	v4_add(row, "ref", v4_select("ref", v4_var("c"), false));
+	v4_add(row, "ts", v4_select("ts", v4_var("c"), false));
+	v4_add(data, "history_days", v4_select("history_days", v4_var("c"), true));
+	v4_add(row, "data", data);
+	v4_add(let, "in", row);
+	v4_emit(let, 0, body, NULL);
+	v4_end(oldcxt);
 }

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * indexes.c
- *		  The one rule for whether a Fauna index serves ts ranges.
+ *		  The one rule for whether a Fauna index serves ts ranges, and the
+ *		  discovery of the index a scan reads them from.
  *
  * A scan reads a ts range from an index with no terms whose first value
  * is the document's ts in ascending order (over FQL v4: values exactly
@@ -9,8 +10,8 @@
  * Fauna has finished building.  fauna_index_flaw() is that rule; scan
  * planning (index 'auto' and a named index), IMPORT FOREIGN SCHEMA and
  * fauna_fdw_check() all judge indexes with it, so they cannot disagree.
- * The definitions themselves are read elsewhere: v10 ones are jsonb here,
- * v4 ones are decoded by decode.c into a FaunaIndexShape.
+ * v10 definitions are read here as jsonb; v4 index documents are decoded
+ * into a FaunaIndexShape by the page parser, and listed here page by page.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,10 +19,14 @@
 
 #include "fauna_fdw.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 FaunaIndexFlaw
 fauna_index_flaw(const FaunaIndexShape *shape)
@@ -336,4 +341,173 @@ fauna_scan_ts_index(Oid relid, Oid userid, const FaunaTableOptions *opts,
 		report_unusable_index(opts->index, opts->collection, get_rel_name(relid),
 							  flaw, api_version == 4);
 	return opts->index;
+}
+
+/* ----------------------------------------------------------------
+ * FQL v4 discovery
+ *
+ * v4 indexes are not part of a collection's definition: they are listed
+ * with Paginate(Indexes()) (fql_v4.c builds the request), page by page;
+ * for one collection the page is filtered on the server to the indexes
+ * whose source is that collection.
+ * ----------------------------------------------------------------
+ */
+
+bool
+fauna_v4_walk_indexes(FaunaConn *conn, const char *collection, int page_size,
+					  bool optional, FaunaV4IndexFn fn, void *arg)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "fauna_fdw v4 indexes",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext oldcxt;
+	FaunaRequestCounters counters;
+	StringInfoData body;
+	char	   *after = NULL;
+	bool		ok = true;
+	bool		more = true;
+
+	memset(&counters, 0, sizeof(counters));
+	initStringInfo(&body);
+	while (more)
+	{
+		FaunaPage  *page;
+		int			n;
+
+		CHECK_FOR_INTERRUPTS();
+
+		resetStringInfo(&body);
+		fauna_fql_v4_list_indexes(collection, page_size, after, &body);
+		if (after)
+			pfree(after);
+		after = NULL;
+		fauna_request_start(conn, body.data, collection ? collection : "indexes",
+							cxt);
+		page = optional ? fauna_request_wait_optional(conn, &counters)
+			: fauna_request_wait(conn, &counters);
+		if (page == NULL)
+		{
+			ok = false;
+			break;
+		}
+
+		n = fauna_page_count(page);
+		for (int i = 0; i < n && more; i++)
+		{
+			char	   *name;
+			char	   *source;
+			FaunaIndexShape shape;
+			bool		is_index;
+
+			/* the strings die with the page: fn copies what it keeps */
+			oldcxt = MemoryContextSwitchTo(cxt);
+			is_index = fauna_v4_page_index(page, i, &name, &source, &shape);
+			MemoryContextSwitchTo(oldcxt);
+			if (is_index && !fn(arg, name, source, fauna_index_flaw(&shape)))
+				more = false;
+		}
+		if (more)
+			after = fauna_page_after(page);
+		MemoryContextReset(cxt);
+		if (after == NULL)
+			more = false;
+	}
+	MemoryContextDelete(cxt);
+	pfree(body.data);
+	return ok;
+}
+
+/*
+ * The ts index of index 'auto', per user mapping and collection, kept
+ * until the end of the transaction: a statement that reads a collection
+ * through several tables, a PL/pgSQL loop or fauna_sync() list the
+ * indexes once, and the next transaction sees an index created or
+ * dropped in the meantime (as a plan made now would not anyway, after the
+ * plan is cached).  ALTER SERVER or USER MAPPING forget everything (the
+ * endpoint or the key may have changed).
+ */
+typedef struct V4IndexCacheEntry
+{
+	Oid			umid;
+	char	   *collection;
+	char	   *index;			/* NULL: none */
+} V4IndexCacheEntry;
+
+static MemoryContext v4_cache_cxt = NULL;
+static List *v4_cache = NIL;
+
+static void
+v4_cache_reset(void)
+{
+	v4_cache = NIL;
+	if (v4_cache_cxt)
+		MemoryContextReset(v4_cache_cxt);
+}
+
+static void
+v4_cache_xact_callback(XactEvent event, void *arg)
+{
+	v4_cache_reset();
+}
+
+static void
+v4_cache_inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	v4_cache_reset();
+}
+
+/* The first qualifying index, found while walking: stop there. */
+static bool
+v4_first_ts_index(void *arg, const char *name, const char *collection,
+				  FaunaIndexFlaw flaw)
+{
+	char	  **result = (char **) arg;
+
+	if (flaw != FAUNA_INDEX_OK)
+		return true;
+	*result = pstrdup(name);
+	return false;
+}
+
+char *
+fauna_v4_ts_index(UserMapping *user, ForeignServer *server,
+				  const char *collection, int page_size)
+{
+	V4IndexCacheEntry *e;
+	ListCell   *lc;
+	char	   *result = NULL;
+	MemoryContext oldcxt;
+
+	if (v4_cache_cxt == NULL)
+	{
+		v4_cache_cxt = AllocSetContextCreate(TopMemoryContext,
+											 "fauna_fdw v4 index cache",
+											 ALLOCSET_SMALL_SIZES);
+		RegisterXactCallback(v4_cache_xact_callback, NULL);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
+									  v4_cache_inval_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID,
+									  v4_cache_inval_callback, (Datum) 0);
+	}
+
+	foreach(lc, v4_cache)
+	{
+		e = (V4IndexCacheEntry *) lfirst(lc);
+		if (e->umid == user->umid && strcmp(e->collection, collection) == 0)
+			return e->index ? pstrdup(e->index) : NULL;
+	}
+
+	/* no answer (the key may not read indexes): no index, not remembered */
+	if (!fauna_v4_walk_indexes(fauna_get_connection(user, server), collection,
+							   page_size, true, v4_first_ts_index, &result))
+		return NULL;
+
+	oldcxt = MemoryContextSwitchTo(v4_cache_cxt);
+	e = palloc(sizeof(V4IndexCacheEntry));
+	e->umid = user->umid;
+	e->collection = pstrdup(collection);
+	e->index = result ? pstrdup(result) : NULL;
+	v4_cache = lappend(v4_cache, e);
+	MemoryContextSwitchTo(oldcxt);
+	return result;
 }
