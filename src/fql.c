@@ -13,8 +13,7 @@
  * The same builder also renders the query for EXPLAIN, with each value
  * replaced by $1, $2, ... so that plans are stable and show no data.
  *
- * JSON text is built with StringInfo and escape_json(): json-c is confined
- * to decode.c.
+ * JSON text is built with StringInfo and escape_json().
  *
  *-------------------------------------------------------------------------
  */

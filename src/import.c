@@ -53,6 +53,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "parser/scansup.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -310,20 +311,16 @@ list_collections_v4(FaunaConn *conn, int page_size)
 }
 
 /*
- * The table name of a collection: folded to lower case (collection names
- * are ASCII identifiers), plus suffix, truncated as the parser would.
+ * The table name of a collection: folded to lower case and truncated as
+ * the parser folds an unquoted identifier (collection names are ASCII
+ * identifiers), plus suffix.
  */
 static char *
 fold_name(const char *name, const char *suffix)
 {
 	char	   *s = psprintf("%s%s", name, suffix);
-	char	   *p;
 
-	for (p = s; *p; p++)
-		*p = pg_ascii_tolower((unsigned char) *p);
-	if (strlen(s) >= NAMEDATALEN)
-		s[pg_mbcliplen(s, strlen(s), NAMEDATALEN - 1)] = '\0';
-	return s;
+	return downcase_truncate_identifier(s, strlen(s), false);
 }
 
 /*

@@ -3,7 +3,7 @@
  * options.c
  *		  Validation and lookup of fauna_fdw's options.
  *
- * Every option of DESIGN.md ("Options") is checked here, at the level
+ * Every option of docs/options.md is checked here, at the level
  * (server, user mapping, foreign table, column) where it is allowed.  The
  * checks are strict because option values end up in FQL text (collection
  * and field names) and in HTTP requests (endpoint, secret): anything that is
