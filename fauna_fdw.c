@@ -52,6 +52,12 @@ fauna_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = faunaEndForeignScan;
 	routine->ExplainForeignScan = faunaExplainForeignScan;
 	routine->AnalyzeForeignTable = faunaAnalyzeForeignTable;
+	routine->IsForeignScanParallelSafe = faunaIsForeignScanParallelSafe;
+	routine->EstimateDSMForeignScan = faunaEstimateDSMForeignScan;
+	routine->InitializeDSMForeignScan = faunaInitializeDSMForeignScan;
+	routine->ReInitializeDSMForeignScan = faunaReInitializeDSMForeignScan;
+	routine->InitializeWorkerForeignScan = faunaInitializeWorkerForeignScan;
+	routine->ShutdownForeignScan = faunaShutdownForeignScan;
 	routine->ImportForeignSchema = fauna_import_foreign_schema;
 
 	PG_RETURN_POINTER(routine);

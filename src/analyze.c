@@ -79,6 +79,7 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 			attnums = lappend_int(attnums, i + 1);
 	columns = fauna_scan_columns(relation, attnums, &ncolumns);
 
+	memset(&spec, 0, sizeof(spec));
 	spec.collection = topts.collection;
 	spec.page_size = topts.page_size;
 	spec.paths = NIL;
@@ -98,7 +99,6 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 	spec.limit = -1;
 	spec.offset = 0;
 	spec.api_version = sopts.api_version;
-	memset(&spec.ts_range, 0, sizeof(spec.ts_range));
 
 	fauna_reader_init(&reader, fauna_get_connection(user, server), topts.collection);
 	fauna_reader_start(&reader, &spec, NULL);

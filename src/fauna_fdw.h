@@ -254,6 +254,8 @@ extern void fauna_page_walk_fields(FaunaPage *page, int i, int max_depth,
  */
 #define FAUNA_DEFAULT_ENDPOINT			"https://db.fauna.com"
 #define FAUNA_DEFAULT_PAGE_SIZE			4000
+/* Most streams one parallel scan may use (max_streams). */
+#define FAUNA_MAX_STREAMS				64
 #define FAUNA_MAX_PAGE_SIZE				16000
 #define FAUNA_DEFAULT_TIMEOUT_MS		30000
 #define FAUNA_DEFAULT_CONNECT_TIMEOUT_MS 5000
@@ -289,6 +291,9 @@ typedef struct FaunaTableOptions
 	bool		events;
 	int			page_size;		/* table's, else server's, else default */
 	double		rows;			/* estimated row count, < 0 if not set */
+	int			max_streams;	/* streams of a parallel scan at most, the
+								 * leader's included; < 0: not set */
+	bool		async_capable;	/* may run asynchronously under an Append */
 } FaunaTableOptions;
 
 extern void fauna_validate_options(List *options, Oid catalog);
@@ -437,6 +442,12 @@ typedef struct FaunaQuerySpec
 								 * (not with by_id; FQL v10 only) */
 	int			offset;			/* with limit: .drop(offset) first, if > 0 */
 	int			api_version;	/* 10, or 4: fql_v4.c builds the query */
+
+	/* one part of a parallel scan (FQL v10 only) */
+	bool		id_range;		/* Coll.all({ from: id_from, to: id_to }) */
+	char		id_from[21];	/* inclusive canonical ids */
+	char		id_to[21];
+	int64		at_ts;			/* read at this time (µs), 0: now */
 } FaunaQuerySpec;
 
 /*
@@ -449,6 +460,13 @@ extern void fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
 
 /* Collection.byName($1) { indexes }: to find a ts index ("auto"). */
 extern void fauna_fql_collection_indexes(const char *collection, StringInfo body);
+
+/*
+ * The first and last document ids of a collection, and so the snapshot a
+ * parallel scan reads: { first: Coll.all().first()?.id,
+ * last: Coll.all().reverse().first()?.id }
+ */
+extern void fauna_fql_id_bounds(const char *collection, StringInfo body);
 
 /* The request body of a following page: Set.paginate(<after>). */
 extern void fauna_fql_next_page(const char *after, StringInfo body);
@@ -481,6 +499,8 @@ extern ForeignScan *faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 										Oid foreigntableid,
 										ForeignPath *best_path, List *tlist,
 										List *scan_clauses, Plan *outer_plan);
+extern bool faunaIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
+										   RangeTblEntry *rte);
 
 /* ----------------------------------------------------------------
  * scan_exec.c: executor callbacks of foreign scans
@@ -493,6 +513,23 @@ extern void faunaReScanForeignScan(ForeignScanState *node);
 extern void faunaEndForeignScan(ForeignScanState *node);
 extern void faunaExplainForeignScan(ForeignScanState *node,
 									struct ExplainState *es);
+
+/* ----------------------------------------------------------------
+ * scan_parallel.c: parallel foreign scans
+ * ----------------------------------------------------------------
+ */
+
+extern Size faunaEstimateDSMForeignScan(ForeignScanState *node,
+										ParallelContext *pcxt);
+extern void faunaInitializeDSMForeignScan(ForeignScanState *node,
+										  ParallelContext *pcxt,
+										  void *coordinate);
+extern void faunaReInitializeDSMForeignScan(ForeignScanState *node,
+											ParallelContext *pcxt,
+											void *coordinate);
+extern void faunaInitializeWorkerForeignScan(ForeignScanState *node,
+											 shm_toc *toc, void *coordinate);
+extern void faunaShutdownForeignScan(ForeignScanState *node);
 
 /* ----------------------------------------------------------------
  * analyze.c: ANALYZE of foreign tables

@@ -261,6 +261,15 @@ fql_base_set(FqlBuilder *b, const FaunaQuerySpec *spec)
 		}
 		fql_text(b, " })");
 	}
+	else if (spec->id_range)
+	{
+		/* one part of a parallel scan: an inclusive range of ids */
+		fql_text(b, ".all({ from: ");
+		fql_value_string(b, spec->id_from);
+		fql_text(b, ", to: ");
+		fql_value_string(b, spec->id_to);
+		fql_text(b, " })");
+	}
 	else
 		fql_text(b, ".all()");
 
@@ -308,6 +317,13 @@ fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
 	Assert(fauna_is_identifier(spec->collection));
 
 	fql_begin(&b, body, explain);
+	if (spec->at_ts != 0)
+	{
+		/* every part of a parallel scan reads one snapshot */
+		fql_text(&b, "at (");
+		fql_value_time(&b, spec->at_ts);
+		fql_text(&b, ") { ");
+	}
 	fql_text(&b, spec->collection);
 	if (spec->by_id)
 	{
@@ -337,6 +353,24 @@ fauna_fql_first_page(const FaunaQuerySpec *spec, const char *id,
 		fql_text(&b, ")");
 	}
 	fql_projection(&b, spec->paths);
+	if (spec->at_ts != 0)
+		fql_text(&b, " }");
+	fql_end(&b);
+}
+
+void
+fauna_fql_id_bounds(const char *collection, StringInfo body)
+{
+	FqlBuilder	b;
+
+	Assert(fauna_is_identifier(collection));
+
+	fql_begin(&b, body, NULL);
+	fql_text(&b, "{ first: ");
+	fql_text(&b, collection);
+	fql_text(&b, ".all().first()?.id, last: ");
+	fql_text(&b, collection);
+	fql_text(&b, ".all().reverse().first()?.id }");
 	fql_end(&b);
 }
 

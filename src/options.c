@@ -45,12 +45,16 @@ static const FaunaOption valid_options[] = {
 	{"max_retries", ForeignServerRelationId},
 	{"ca_file", ForeignServerRelationId},
 	{"max_response_bytes", ForeignServerRelationId},
+	{"max_streams", ForeignServerRelationId},
+	{"async_capable", ForeignServerRelationId},
 	{"secret", UserMappingRelationId},
 	{"collection", ForeignTableRelationId},
 	{"index", ForeignTableRelationId},
 	{"events", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
 	{"rows", ForeignTableRelationId},
+	{"max_streams", ForeignTableRelationId},
+	{"async_capable", ForeignTableRelationId},
 	{"path", AttributeRelationId},
 	{NULL, InvalidOid}
 };
@@ -181,8 +185,11 @@ fauna_validate_options(List *options, Oid catalog)
 			check_identifier_option(def, false);
 		else if (strcmp(def->defname, "index") == 0)
 			check_identifier_option(def, true);
-		else if (strcmp(def->defname, "events") == 0)
+		else if (strcmp(def->defname, "events") == 0 ||
+				 strcmp(def->defname, "async_capable") == 0)
 			(void) defGetBoolean(def);
+		else if (strcmp(def->defname, "max_streams") == 0)
+			(void) parse_int_option(def, 1, FAUNA_MAX_STREAMS);
 		else if (strcmp(def->defname, "rows") == 0)
 			(void) parse_rows_option(def);
 		else if (strcmp(def->defname, "path") == 0)
@@ -588,13 +595,20 @@ fauna_get_table_options(Oid relid, FaunaTableOptions *opts)
 	opts->events = false;
 	opts->page_size = FAUNA_DEFAULT_PAGE_SIZE;
 	opts->rows = -1;
+	opts->max_streams = -1;
+	opts->async_capable = false;
 
+	/* the server's page_size, max_streams and async_capable are defaults */
 	foreach(lc, server->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 
 		if (strcmp(def->defname, "page_size") == 0)
 			opts->page_size = parse_int_option(def, 1, FAUNA_MAX_PAGE_SIZE);
+		else if (strcmp(def->defname, "max_streams") == 0)
+			opts->max_streams = parse_int_option(def, 1, FAUNA_MAX_STREAMS);
+		else if (strcmp(def->defname, "async_capable") == 0)
+			opts->async_capable = defGetBoolean(def);
 	}
 
 	foreach(lc, table->options)
@@ -611,6 +625,10 @@ fauna_get_table_options(Oid relid, FaunaTableOptions *opts)
 			opts->page_size = parse_int_option(def, 1, FAUNA_MAX_PAGE_SIZE);
 		else if (strcmp(def->defname, "rows") == 0)
 			opts->rows = parse_rows_option(def);
+		else if (strcmp(def->defname, "max_streams") == 0)
+			opts->max_streams = parse_int_option(def, 1, FAUNA_MAX_STREAMS);
+		else if (strcmp(def->defname, "async_capable") == 0)
+			opts->async_capable = defGetBoolean(def);
 	}
 
 	if (opts->collection == NULL)

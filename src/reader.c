@@ -254,3 +254,26 @@ fauna_reader_release(FaunaReader *reader)
 	MemoryContextDelete(reader->next_cxt);
 	pfree(reader->body.data);
 }
+
+void
+fauna_reader_counts(const FaunaReader *reader, FaunaReaderCounts *counts)
+{
+	counts->counters = reader->counters;
+	counts->totals = reader->totals;
+	counts->documents = reader->documents;
+	counts->guesses_abandoned = reader->guesses_abandoned;
+}
+
+void
+fauna_reader_counts_add(FaunaReaderCounts *sum, const FaunaReaderCounts *counts)
+{
+	sum->counters.requests += counts->counters.requests;
+	sum->counters.attempts += counts->counters.attempts;
+	sum->counters.bytes_received += counts->counters.bytes_received;
+	sum->totals.read_ops += counts->totals.read_ops;
+	sum->totals.compute_ops += counts->totals.compute_ops;
+	sum->totals.write_ops += counts->totals.write_ops;
+	sum->totals.bytes_read += counts->totals.bytes_read;
+	sum->documents += counts->documents;
+	sum->guesses_abandoned += counts->guesses_abandoned;
+}

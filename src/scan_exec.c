@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
+#include "access/parallel.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parsetree.h"
@@ -30,22 +31,6 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-/* Executor state of a scan (node->fdw_state). */
-typedef struct FaunaScanState
-{
-	FaunaQuerySpec spec;
-	ExprState  *id_state;		/* when spec.by_id */
-	List	   *ts_states;		/* ExprStates of the ts bounds */
-	List	   *ts_ops;			/* their FaunaTsOp */
-	FaunaColumn *columns;
-	int			ncolumns;
-	FaunaReader reader;
-	bool		started;
-	MemoryContext tuple_cxt;	/* reset per tuple */
-	bool		explain_only;
-	FaunaEventScan *events;		/* an event table's scan (events.c) */
-	char		lookup_id[20];	/* spec.by_id: the canonical id sent */
-} FaunaScanState;
 
 /*
  * Build the FaunaColumns of the given attributes, once per scan, so that
@@ -76,6 +61,8 @@ fauna_scan_columns(Relation rel, List *attnums, int *ncolumns)
 	*ncolumns = n;
 	return columns;
 }
+
+static void forget_snapshot(Oid relid);
 
 /* Fauna times span years 1..9999; bounds outside are open or empty. */
 #define FAUNA_MIN_TIME_US	INT64CONST(-62135596800000000)	/* 0001-01-01 */
@@ -139,6 +126,18 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 	if (fss->explain_only)
 		return;
 
+	if (fsplan->scan.plan.parallel_aware)
+		fauna_parallel_begin(fss, intVal(list_nth(fsplan->fdw_private,
+												  FdwScanPrivateParts)));
+
+	/*
+	 * What fauna_fdw_scan_snapshot() reports must be this scan's snapshot,
+	 * which a scan run by a parallel worker cannot report: until this one
+	 * ends, the table's last snapshot is unknown.
+	 */
+	if (!IsParallelWorker())
+		forget_snapshot(RelationGetRelid(rel));
+
 	fauna_get_table_options(RelationGetRelid(rel), &topts);
 	table = GetForeignTable(RelationGetRelid(rel));
 	fss->spec.api_version = fauna_scan_api_version(RelationGetRelid(rel));
@@ -170,8 +169,8 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
  * text: only canonical ids are looked up, so that a pushed "ref = value"
  * returns exactly the rows the SQL condition selects.
  */
-static bool
-is_canonical_id(const char *text)
+bool
+fauna_is_canonical_id(const char *text)
 {
 	const char *p;
 	size_t		len = strlen(text);
@@ -188,7 +187,7 @@ is_canonical_id(const char *text)
 /*
  * The id to look up, as text, or NULL when no document can match: a NULL
  * value, or a value whose text is not a canonical Fauna id (see
- * is_canonical_id).  Such a value never reaches Fauna.
+ * fauna_is_canonical_id).  Such a value never reaches Fauna.
  */
 static char *
 scan_id_value(ForeignScanState *node, FaunaScanState *fss)
@@ -206,7 +205,7 @@ scan_id_value(ForeignScanState *node, FaunaScanState *fss)
 		return NULL;
 	getTypeOutputInfo(typid, &outfunc, &isvarlena);
 	text = OidOutputFunctionCall(outfunc, value);
-	return is_canonical_id(text) ? text : NULL;
+	return fauna_is_canonical_id(text) ? text : NULL;
 }
 
 /*
@@ -344,7 +343,9 @@ scan_start(ForeignScanState *node, FaunaScanState *fss)
 	/* LIMIT 0 pushed down: nothing to ask for */
 	if (fss->spec.limit == 0)
 		return false;
-	fauna_reader_start(&fss->reader, &fss->spec, id);
+	/* a parallel scan reads the parts it claims, one after the other */
+	if (fss->nparts == 0)
+		fauna_reader_start(&fss->reader, &fss->spec, id);
 	return true;
 }
 
@@ -373,9 +374,11 @@ faunaIterateForeignScan(ForeignScanState *node)
 		return found ? ExecStoreVirtualTuple(slot) : slot;
 	}
 
-	i = fauna_reader_next(&fss->reader);
-	if (i < 0)
-		return slot;
+	while ((i = fauna_reader_next(&fss->reader)) < 0)
+	{
+		if (fss->nparts == 0 || !fauna_parallel_next_part(fss))
+			return slot;
+	}
 
 	/* a lookup returns the document of that id, or nothing */
 	if (fss->spec.by_id)
@@ -414,6 +417,8 @@ faunaReScanForeignScan(ForeignScanState *node)
 	if (fss->events)
 		fauna_events_rescan(fss->events);
 	fauna_reader_reset(&fss->reader);
+	if (fss->nparts > 0)
+		fauna_parallel_rescan(fss);
 	fss->started = false;
 }
 
@@ -447,6 +452,13 @@ remember_snapshot(Oid relid, int64 txn_ts)
 	}
 	entry = hash_search(LastSnapshots, &relid, HASH_ENTER, NULL);
 	entry->txn_ts = txn_ts;
+}
+
+static void
+forget_snapshot(Oid relid)
+{
+	if (LastSnapshots != NULL)
+		(void) hash_search(LastSnapshots, &relid, HASH_REMOVE, NULL);
 }
 
 PG_FUNCTION_INFO_V1(fauna_fdw_scan_snapshot);
@@ -490,7 +502,10 @@ faunaEndForeignScan(ForeignScanState *node)
 		return;
 	if (fss->events)
 		fauna_events_end(fss->events);
-	if (fss->reader.snapshot_ts > 0)
+	if (fss->snapshot_ts > 0)
+		remember_snapshot(RelationGetRelid(node->ss.ss_currentRelation),
+						  fss->snapshot_ts);
+	else if (fss->reader.snapshot_ts > 0)
 		remember_snapshot(RelationGetRelid(node->ss.ss_currentRelation),
 						  fss->reader.snapshot_ts);
 	fauna_reader_reset(&fss->reader);
@@ -516,24 +531,33 @@ faunaExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	/* a ts range read without an index costs a scan of the whole collection */
 	if (intVal(list_nth(fsplan->fdw_private, FdwScanPrivateUnindexed)))
 		ExplainPropertyText("Fauna index", "none (unindexed: the ts range filters a full scan)", es);
+	if (es->verbose)
+		ExplainPropertyText("Fauna streams",
+							strVal(list_nth(fsplan->fdw_private, FdwScanPrivateStreams)),
+							es);
 
 	if (es->analyze && fss && !fss->explain_only && fss->events)
 		fauna_events_explain(fss->events, es);
 	else if (es->analyze && fss && !fss->explain_only)
 	{
-		FaunaReader *r = &fss->reader;
+		FaunaReaderCounts c;
 
-		ExplainPropertyInteger("Fauna requests", NULL, r->counters.requests, es);
-		if (r->counters.attempts > r->counters.requests)
+		/* a parallel scan's leader shows what all its streams did */
+		if (fss->have_all_counts)
+			c = fss->all_counts;
+		else
+			fauna_reader_counts(&fss->reader, &c);
+		ExplainPropertyInteger("Fauna requests", NULL, c.counters.requests, es);
+		if (c.counters.attempts > c.counters.requests)
 			ExplainPropertyInteger("Fauna retries", NULL,
-								   r->counters.attempts - r->counters.requests, es);
-		if (r->guesses_abandoned > 0)
+								   c.counters.attempts - c.counters.requests, es);
+		if (c.guesses_abandoned > 0)
 			ExplainPropertyInteger("Fauna requests abandoned", NULL,
-								   r->guesses_abandoned, es);
-		ExplainPropertyInteger("Fauna documents", NULL, r->documents, es);
+								   c.guesses_abandoned, es);
+		ExplainPropertyInteger("Fauna documents", NULL, c.documents, es);
 		ExplainPropertyInteger("Fauna bytes received", NULL,
-							   r->counters.bytes_received, es);
-		ExplainPropertyInteger("Fauna read ops", NULL, r->totals.read_ops, es);
-		ExplainPropertyInteger("Fauna compute ops", NULL, r->totals.compute_ops, es);
+							   c.counters.bytes_received, es);
+		ExplainPropertyInteger("Fauna read ops", NULL, c.totals.read_ops, es);
+		ExplainPropertyInteger("Fauna compute ops", NULL, c.totals.compute_ops, es);
 	}
 }

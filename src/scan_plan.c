@@ -78,6 +78,9 @@ typedef struct FaunaRelInfo
 	char	   *ts_index;		/* index to read ts ranges from, or NULL */
 	List	   *local_conds;	/* RestrictInfos evaluated locally */
 	int			api_version;	/* of the server: 10, or 4 (fql_v4.c) */
+	const char *serial_reason;	/* why the scan reads with one stream, or
+								 * NULL if it may read with several */
+	int			parallel_parts; /* id ranges of the parallel path, if any */
 } FaunaRelInfo;
 
 /*
@@ -587,6 +590,85 @@ ts_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, FaunaRelInfo *fpinfo)
 }
 
 /*
+ * A scan reads through its own connection in whichever process runs it:
+ * any scan may run in a parallel worker.
+ */
+bool
+faunaIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel,
+							   RangeTblEntry *rte)
+{
+	return true;
+}
+
+/*
+ * Why a scan must read with one stream (the parallel scan reads ranges of
+ * document ids, each at one snapshot: docs/performance.md), or NULL.
+ */
+static const char *
+serial_reason(RelOptInfo *baserel, FaunaRelInfo *fpinfo)
+{
+	if (fpinfo->id_qual)
+		return "a lookup by id";
+	if (fpinfo->opts.events)
+		return "an event feed";
+	if (fpinfo->api_version != 10)
+		return "FQL v4";
+	if (fpinfo->ts_index && fpinfo->ts_quals)
+		return "a ts range read from an index in ts order";
+	if (fpinfo->opts.max_streams == 1)
+		return "max_streams is 1";
+	if (!baserel->consider_parallel || max_parallel_workers_per_gather <= 0)
+		return "no parallel workers for this query";
+	return NULL;
+}
+
+/*
+ * A partial path: the collection read in ranges of document ids by the
+ * leader and its workers, each range claimed from shared memory, all at
+ * one snapshot.  Its workers are counted as for a parallel heap scan of
+ * the same bytes (compute_parallel_worker), capped by max_streams; every
+ * cost but the first request (which learns the range of ids) is shared.
+ */
+static void
+add_parallel_path(PlannerInfo *root, RelOptInfo *baserel,
+				  FaunaRelInfo *fpinfo, double fetched, double pages)
+{
+	double		bytes = fetched * Max(baserel->reltarget->width, 1);
+	int			workers;
+	double		divisor;
+	Cost		startup_cost = 2 * FAUNA_STARTUP_COST;
+	Cost		run_cost;
+	ForeignPath *path;
+
+	workers = compute_parallel_worker(baserel, bytes / BLCKSZ, -1,
+									  max_parallel_workers_per_gather);
+	if (fpinfo->opts.max_streams > 0)
+		workers = Min(workers, fpinfo->opts.max_streams - 1);
+	/* a stream that reads no page of its own is no help */
+	workers = Min(workers, (int) Min(pages - 1, INT_MAX));
+	if (workers <= 0)
+		return;
+
+	/* as get_parallel_divisor(): the leader also reads, less so with more workers */
+	divisor = workers;
+	if (parallel_leader_participation && workers < 4)
+		divisor += 1.0 - 0.3 * workers;
+	run_cost = (pages * FAUNA_PAGE_COST + fetched * FAUNA_ROW_COST) / divisor;
+
+	/* a few ranges a stream, so that a fast one takes more; each a page or more */
+	fpinfo->parallel_parts = (int) Max(Min(pages, (workers + 1) * 8.0), workers + 1.0);
+
+	path = create_foreignscan_path(root, baserel, NULL,
+								   clamp_row_est(baserel->rows / divisor),
+								   startup_cost, startup_cost + run_cost,
+								   NIL, NULL, NULL, NIL);
+	path->path.parallel_aware = true;
+	path->path.parallel_safe = true;
+	path->path.parallel_workers = workers;
+	add_partial_path(baserel, (Path *) path);
+}
+
+/*
  * The plain path, plus parameterized byId paths for joins on the id.
  * Fauna returns rows in no order the planner can use.
  */
@@ -619,6 +701,10 @@ faunaGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 	if (fpinfo->id_qual == NULL && !fpinfo->opts.events)
 		add_id_param_paths(root, baserel, fpinfo);
+
+	fpinfo->serial_reason = serial_reason(baserel, fpinfo);
+	if (fpinfo->serial_reason == NULL)
+		add_parallel_path(root, baserel, fpinfo, fetched, pages);
 }
 
 /*
@@ -775,6 +861,24 @@ id_column_wants_coll(Oid relid, AttrNumber attnum)
 	return typid == JSONOID || typid == JSONBOID;
 }
 
+/* What EXPLAIN VERBOSE says of the plan's streams, and why. */
+static char *
+streams_text(ForeignPath *best_path, FaunaRelInfo *fpinfo, int limit,
+			 bool by_id)
+{
+	if (best_path->path.parallel_aware)
+		return psprintf("up to %d, reading %d ranges of document ids at one snapshot",
+						best_path->path.parallel_workers + 1,
+						fpinfo->parallel_parts);
+	if (by_id)
+		return pstrdup("1 (a lookup by id)");
+	if (limit >= 0)
+		return pstrdup("1 (a pushed LIMIT)");
+	if (fpinfo->serial_reason)
+		return psprintf("1 (%s)", fpinfo->serial_reason);
+	return pstrdup("1 (cheaper by the planner's estimate)");
+}
+
 /*
  * Build the plan: the pushed qual's value goes to fdw_exprs (so executor
  * params are set up by the planner), the rest stays in the plan's quals,
@@ -888,6 +992,7 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		}
 	}
 
+	memset(&spec, 0, sizeof(spec));
 	spec.collection = fpinfo->opts.collection;
 	spec.page_size = fpinfo->opts.page_size;
 	spec.paths = paths;
@@ -900,6 +1005,12 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	if (limit >= 0)
 		spec.page_size = Min(spec.page_size, Max(limit, 1));
 	ts_range_shape(ts_ops, &spec.ts_range);
+	if (best_path->path.parallel_aware)
+	{
+		/* EXPLAIN shows a part's query; its values are set per part */
+		spec.id_range = true;
+		spec.at_ts = 1;
+	}
 	initStringInfo(&body);
 	initStringInfo(&explain);
 	if (fpinfo->opts.events)
@@ -922,6 +1033,12 @@ faunaGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 									  ts_ops != NIL && fpinfo->ts_index == NULL));
 	fdw_private = lappend(fdw_private, makeInteger(limit));
 	fdw_private = lappend(fdw_private, makeInteger(offset));
+	fdw_private = lappend(fdw_private,
+						  makeInteger(best_path->path.parallel_aware
+									  ? fpinfo->parallel_parts : 0));
+	fdw_private = lappend(fdw_private,
+						  makeString(streams_text(best_path, fpinfo, limit,
+												  spec.by_id)));
 
 	/*
 	 * The quals Fauna evaluates are rechecked on EvalPlanQual's test

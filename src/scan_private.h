@@ -36,7 +36,10 @@ enum FaunaScanPrivateIndex
 	FdwScanPrivateUnindexed,	/* Integer (bool): ts bounds filter a full
 								 * scan, for lack of a ts index */
 	FdwScanPrivateLimit,		/* Integer: pushed LIMIT, -1 for none */
-	FdwScanPrivateOffset		/* Integer: pushed OFFSET */
+	FdwScanPrivateOffset,		/* Integer: pushed OFFSET */
+	FdwScanPrivateParts,		/* Integer: id ranges a parallel scan reads,
+								 * 0 for a serial scan */
+	FdwScanPrivateStreams		/* String: EXPLAIN VERBOSE's "Fauna streams" */
 };
 /*
  * The comparison of a pushed ts qual, with ts on the left: the btree
@@ -63,6 +66,17 @@ extern char *fauna_scan_path_text(FaunaPathKind kind, char **field_path,
  * scan_exec.c
  * ----------------------------------------------------------------
  */
+
+/* What a reader has cost, for EXPLAIN ANALYZE. */
+typedef struct FaunaReaderCounts
+{
+	FaunaRequestCounters counters;
+	FaunaStats	totals;
+	int64		documents;
+	int64		guesses_abandoned;
+} FaunaReaderCounts;
+
+typedef struct FaunaParallelScan FaunaParallelScan;
 
 /* The FaunaColumns of these attributes, built once per scan */
 extern FaunaColumn *fauna_scan_columns(Relation rel, List *attnums,
@@ -123,5 +137,51 @@ extern int	fauna_reader_next(FaunaReader *reader);
 extern void fauna_reader_reset(FaunaReader *reader);
 /* reset, and free the reader's memory */
 extern void fauna_reader_release(FaunaReader *reader);
+
+/* Executor state of a scan (node->fdw_state). */
+typedef struct FaunaScanState
+{
+	FaunaQuerySpec spec;
+	ExprState  *id_state;		/* when spec.by_id */
+	List	   *ts_states;		/* ExprStates of the ts bounds */
+	List	   *ts_ops;			/* their FaunaTsOp */
+	FaunaColumn *columns;
+	int			ncolumns;
+	FaunaReader reader;
+	bool		started;
+	MemoryContext tuple_cxt;	/* reset per tuple */
+	bool		explain_only;
+	FaunaEventScan *events;		/* an event table's scan (events.c) */
+	char		lookup_id[20];	/* spec.by_id: the canonical id sent */
+	int64		snapshot_ts;	/* the snapshot read (µs), 0 if unknown */
+
+	/* a parallel scan (scan_parallel.c) */
+	int			nparts;			/* id ranges; 0: a serial scan */
+	FaunaParallelScan *pscan;	/* shared, or local without workers */
+	bool		pscan_local;
+	FaunaQuerySpec part_spec;	/* the part being read */
+	FaunaReaderCounts all_counts;	/* every participant's, at shutdown */
+	bool		have_all_counts;
+} FaunaScanState;
+
+/* fauna_reader_counts(): a reader's counts; _add(): sum them */
+extern void fauna_reader_counts(const FaunaReader *reader,
+								FaunaReaderCounts *counts);
+extern void fauna_reader_counts_add(FaunaReaderCounts *sum,
+									const FaunaReaderCounts *counts);
+
+/* The canonical text of a document id (digits, no sign, no leading 0) */
+extern bool fauna_is_canonical_id(const char *text);
+
+/* ----------------------------------------------------------------
+ * scan_parallel.c
+ * ----------------------------------------------------------------
+ */
+
+/* A parallel-aware scan of nparts id ranges, before any shared memory */
+extern void fauna_parallel_begin(FaunaScanState *fss, int nparts);
+extern void fauna_parallel_rescan(FaunaScanState *fss);
+/* Claim the next part and start reading it; false when none is left */
+extern bool fauna_parallel_next_part(FaunaScanState *fss);
 
 #endif							/* FAUNA_SCAN_PRIVATE_H */
