@@ -259,4 +259,32 @@ sub new_node
 	return $node;
 }
 
+# Send a statement to a background_psql session without waiting for it.
+sub send_sql
+{
+	my ($s, $sql) = @_;
+	$s->{stdout} = '';
+	$s->{stderr} = '';
+	$s->{stdin} .= "$sql\n";
+	$s->{run}->pump_nb;
+	return;
+}
+
+# Pump a background_psql session until its stdout or stderr ($which)
+# matches $re: the time it did, or undef after $timeout seconds.
+sub wait_output
+{
+	my ($s, $which, $re, $timeout) = @_;
+	my $end = Time::HiRes::time() + $timeout;
+	while (Time::HiRes::time() < $end)
+	{
+		$s->{run}->pump_nb;
+		return Time::HiRes::time() if $s->{$which} =~ $re;
+		last unless $s->{run}->pumpable;
+		Time::HiRes::sleep(0.005);
+	}
+	$s->{run}->pump_nb if $s->{run}->pumpable;
+	return $s->{$which} =~ $re ? Time::HiRes::time() : undef;
+}
+
 1;

@@ -55,6 +55,8 @@ trap cleanup EXIT
 # a copy of what the tests need, readable by whoever runs them
 mkdir -p "$workdir/src"
 cp -r t emulator "$workdir/src/"
+mkdir -p "$workdir/src/test"
+cp test/tcp_conns.py "$workdir/src/test/"
 find "$workdir/src" -name __pycache__ -prune -exec rm -rf {} +
 mkdir -p "$workdir/check" "$workdir/secrets"
 

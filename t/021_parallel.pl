@@ -1,0 +1,144 @@
+
+# Parallel foreign scans under load: one snapshot while a writer changes
+# the collection, a failure of any stream fails the statement, cancel and
+# statement_timeout stop every worker, and 1,000 parallel scans leave the
+# leader's memory and connections as they were.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use FaunaTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+my $emu = FaunaTest->start_emulator();
+$emu->fql('Collection.create({ name: "Par", history_days: 1 })');
+$emu->fql('Set.sequence(0, 20).forEach(b => Set.sequence(0, 100).forEach(i => Par.create({ n: b * 100 + i })))');
+$emu->fql('Collection.create({ name: "Tiny" })');
+$emu->fql('Set.sequence(1, 21).forEach(i => Tiny.create({ n: i }))');
+
+my $node = FaunaTest->new_node('parallel', $emu, server_options => "max_retries '0'",
+	conf => "max_worker_processes = 16\nmax_parallel_workers = 8\njit = off");
+$node->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE par (ref text, n int) SERVER fauna
+	  OPTIONS (collection 'Par', page_size '50', rows '1000000');
+	CREATE FOREIGN TABLE tiny (ref text, n int) SERVER fauna
+	  OPTIONS (collection 'Tiny', page_size '50', rows '200');
+	ALTER SYSTEM SET parallel_setup_cost = 0;
+	ALTER SYSTEM SET parallel_tuple_cost = 0;
+	ALTER SYSTEM SET min_parallel_table_scan_size = 0;
+	ALTER SYSTEM SET max_parallel_workers_per_gather = 4;
+	SELECT pg_reload_conf();
+});
+
+# every row's id and value, in one text: equal texts, equal rows
+my $rows_sql = q{SELECT count(*) || ':' || md5(string_agg(ref || '=' || n, ',' ORDER BY ref)) FROM par};
+my $plan = $node->safe_psql('postgres', "EXPLAIN (COSTS OFF) $rows_sql");
+like($plan, qr/Gather.*\n.*Parallel Foreign Scan on par/s, 'the scan runs in parallel');
+my $before = $node->safe_psql('postgres', $rows_sql);
+like($before, qr/^2000:/, 'a parallel scan reads all 2,000 documents');
+is($node->safe_psql('postgres', "SET max_parallel_workers_per_gather = 0; $rows_sql"), $before,
+	'a serial scan reads the same rows');
+
+# 1. One snapshot.  The first three parts are held for 1.5 s each after the
+# snapshot is taken; meanwhile every document is updated, a tenth deleted
+# and new ones created.  The scan must return the rows as they were.
+my $s = $node->background_psql('postgres', on_error_stop => 0);
+my $pid = $s->query_safe('SELECT pg_backend_pid()');
+$emu->fault({ kind => 'delay', delay_ms => 1500, match => '.all({ from: ', count => 3 });
+FaunaTest::send_sql($s, "$rows_sql;");
+my $end = time() + 30;
+sleep 0.02 while time() < $end && @{ $emu->pending_faults };
+ok(!@{ $emu->pending_faults }, 'the parts were held');
+$emu->fql('Par.all().forEach(d => d.update({ n: d.n + 100000 }))');
+$emu->fql('Par.where(.n % 10 == 3).forEach(d => d.delete())');
+$emu->fql('Set.sequence(0, 50).forEach(i => Par.create({ n: -i }))');
+ok(defined FaunaTest::wait_output($s, 'stdout', qr/^\d+:/m, 60), 'the held scan ends');
+is((split /\n/, $s->{stdout})[0], $before,
+	'the parallel scan returns the rows of its snapshot, not the writes made while it ran');
+my $after = $node->safe_psql('postgres', $rows_sql);
+like($after, qr/^1850:/, 'the next scan sees the writes (2,000 - 200 + 50 documents)');
+is($node->safe_psql('postgres', "SET max_parallel_workers_per_gather = 0; $rows_sql"), $after,
+	'and a serial scan the same rows');
+
+# 2. A failure of any stream fails the statement: no partial result
+$emu->fault({ kind => 'status', status => 500, match => '.all({ from: ', skip => 5 });
+my ($ret, $out, $err) = $node->psql('postgres', $rows_sql);
+isnt($ret, 0, 'a part answered with an error fails the statement');
+like($err, qr/Fauna query on collection "Par" failed/, 'with the Fauna error')
+  or diag($err);
+is($out, '', 'and no rows');
+$emu->clear_faults;
+is($node->safe_psql('postgres', $rows_sql), $after, 'the next scan reads every row');
+
+# 3. statement_timeout and cancel stop the leader and every worker
+sub workers
+{
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'");
+}
+$emu->fault({ kind => 'delay', delay_ms => 30000, match => '.all({ from: ', count => 100 });
+my $t0 = time();
+($ret, $out, $err) = $node->psql('postgres', "SET statement_timeout = '500ms'; $rows_sql");
+my $elapsed = time() - $t0;
+like($err, qr/canceling statement due to statement timeout/, 'statement_timeout cancels a parallel scan');
+cmp_ok($elapsed, '<', 3, 'within 3 s of a 500 ms timeout');
+$end = time() + 5;
+sleep 0.05 while time() < $end && workers() ne '0';
+is(workers(), '0', 'no parallel worker is left');
+diag(sprintf('statement_timeout: the statement ended after %.2f s', $elapsed));
+
+FaunaTest::send_sql($s, "$rows_sql;");
+$end = time() + 30;
+sleep 0.02 while time() < $end && workers() eq '0';
+cmp_ok(workers(), '>', 0, 'the workers are reading');
+sleep 0.2;
+my $tc = time();
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+my $te = FaunaTest::wait_output($s, 'stderr', qr/canceling statement due to user request/, 30);
+ok(defined $te, 'pg_cancel_backend cancels a parallel scan');
+$te //= time();
+cmp_ok($te - $tc, '<', 2, 'within 2 s');
+$end = time() + 5;
+sleep 0.05 while time() < $end && workers() ne '0';
+is(workers(), '0', 'and no parallel worker is left');
+$emu->clear_faults;
+$s->{stderr} = '';
+is($s->query_safe($rows_sql), $after, 'the session reads every row afterwards');
+
+# 4. 1,000 parallel scans: the leader's memory and connections stay flat
+sub rss_kb
+{
+	open my $st, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
+	while (<$st>) { return $1 if /^RssAnon:\s+(\d+)\s+kB/; }
+	die 'no RssAnon';
+}
+local $ENV{FAUNA_ENDPOINT} = $emu->endpoint;
+my $tiny_sql = 'SELECT count(*), sum(n) FROM tiny';
+like($s->query_safe("EXPLAIN (COSTS OFF) $tiny_sql"), qr/Parallel Foreign Scan on tiny/,
+	'the small table is read in parallel too');
+$s->query_safe($tiny_sql) for 1 .. 50;
+my $rss0 = rss_kb();
+my $conns0 = `python3 $FindBin::RealBin/../test/tcp_conns.py $pid`;
+my $bad = 0;
+$t0 = time();
+for (1 .. 1000)
+{
+	$bad++ if $s->query_safe($tiny_sql) ne '20|210';
+}
+my $rss1 = rss_kb();
+my $conns1 = `python3 $FindBin::RealBin/../test/tcp_conns.py $pid`;
+is($bad, 0, '1,000 parallel scans each read every row');
+cmp_ok($rss1 - $rss0, '<', 1024, 'the leader\'s RssAnon grows by less than 1 MB');
+like($conns0, qr/^\d+(,\d+)*$/, 'the leader has connections to Fauna');
+is($conns1, $conns0, 'and keeps the same ones');
+is(workers(), '0', 'no worker outlives its scan');
+diag(sprintf('1,000 parallel scans in %.1f s: RssAnon %d -> %d kB; connections %s -> %s',
+	time() - $t0, $rss0, $rss1, $conns0 =~ s/\n//r, $conns1 =~ s/\n//r));
+
+$s->quit;
+done_testing();
