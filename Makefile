@@ -19,6 +19,7 @@ OBJS = \
 	src/infer.o \
 	src/options.o \
 	src/reader.o \
+	src/scan_async.o \
 	src/scan_exec.o \
 	src/scan_parallel.o \
 	src/scan_plan.o
@@ -29,7 +30,7 @@ PGFILEDESC = "fauna_fdw - foreign data wrapper for Fauna"
 
 # pg_regress suites; they expect FAUNA_ENDPOINT and FAUNA_SECRET in the
 # environment (see test/run_regress.sh, which starts the emulator).
-REGRESS = options scan faults ranges conversions import events sync v4 sampling snapshot conversions_more index_build pipeline edges infer parallel
+REGRESS = options scan faults ranges conversions import events sync v4 sampling snapshot conversions_more index_build pipeline edges infer parallel async
 # REGRESS_OUTPUTDIR keeps results/ and regression.diffs out of the source
 # tree, so that several runs can share one work tree.
 REGRESS_OPTS = --load-extension=fauna_fdw \

@@ -58,6 +58,10 @@ fauna_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReInitializeDSMForeignScan = faunaReInitializeDSMForeignScan;
 	routine->InitializeWorkerForeignScan = faunaInitializeWorkerForeignScan;
 	routine->ShutdownForeignScan = faunaShutdownForeignScan;
+	routine->IsForeignPathAsyncCapable = faunaIsForeignPathAsyncCapable;
+	routine->ForeignAsyncRequest = faunaForeignAsyncRequest;
+	routine->ForeignAsyncConfigureWait = faunaForeignAsyncConfigureWait;
+	routine->ForeignAsyncNotify = faunaForeignAsyncNotify;
 	routine->ImportForeignSchema = fauna_import_foreign_schema;
 
 	PG_RETURN_POINTER(routine);

@@ -1021,6 +1021,66 @@ fauna_request_poll(FaunaConn *conn)
 }
 
 /*
+ * Has the request started last on conn finished, well or not, so that
+ * fauna_request_wait() needs no more of the network (but for a retry)?
+ * Moves the transfers forward first, without waiting.
+ */
+bool
+fauna_request_finished(FaunaConn *conn)
+{
+	FaunaSlot  *slot = owned_slot(conn);
+
+	if (slot == NULL)
+		return true;
+	fauna_request_poll(conn);
+	return slot->done || !slot->busy;
+}
+
+/*
+ * The socket that moves the request started last on conn forward once
+ * readable, or PGINVALID_SOCKET while curl waits for anything else (a
+ * connection being made, a request being written, a timer).
+ */
+pgsocket
+fauna_request_socket(FaunaConn *conn)
+{
+	FaunaSlot  *slot = owned_slot(conn);
+	FaunaEntry *entry = conn->entry;
+	curl_socket_t fd = CURL_SOCKET_BAD;
+
+	if (slot == NULL || !slot->busy ||
+		curl_easy_getinfo(slot->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+		fd == CURL_SOCKET_BAD)
+		return PGINVALID_SOCKET;
+	for (int i = 0; i < entry->nsockets; i++)
+	{
+		if (entry->sockets[i].fd == fd)
+			return entry->sockets[i].what == CURL_POLL_IN ? fd : PGINVALID_SOCKET;
+	}
+	return PGINVALID_SOCKET;
+}
+
+/*
+ * Wait up to timeout_ms for the connection's transfers to move forward
+ * (curl's sockets, its timers, the latch).
+ */
+void
+fauna_request_step(FaunaConn *conn, long timeout_ms)
+{
+	FaunaSlot  *slot = owned_slot(conn);
+	long		timeout = -1;
+
+	if (slot == NULL || !slot->busy)
+		return;
+	curl_multi_timeout(conn->entry->multi, &timeout);
+	if (timeout < 0 || timeout > timeout_ms)
+		timeout = timeout_ms;
+	wait_for_sockets(conn->entry, timeout);
+	collect_done(conn->entry);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * Hand curl the sockets that are ready now, and its expired timers; no
  * waiting.  True if a socket was ready.
  */

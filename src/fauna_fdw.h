@@ -402,6 +402,15 @@ extern void fauna_request_abort(FaunaConn *conn);
  */
 extern void fauna_request_poll(FaunaConn *conn);
 
+/*
+ * For asynchronous scans: has the request started last finished (polling
+ * first)?  The socket to wait readable for, or PGINVALID_SOCKET when curl
+ * waits for anything else; a wait of at most timeout_ms for progress.
+ */
+extern bool fauna_request_finished(FaunaConn *conn);
+extern pgsocket fauna_request_socket(FaunaConn *conn);
+extern void fauna_request_step(FaunaConn *conn, long timeout_ms);
+
 /* ----------------------------------------------------------------
  * fql.c: the FQL v10 query of a scan, as a template with tagged values
  * ----------------------------------------------------------------
@@ -530,6 +539,16 @@ extern void faunaReInitializeDSMForeignScan(ForeignScanState *node,
 extern void faunaInitializeWorkerForeignScan(ForeignScanState *node,
 											 shm_toc *toc, void *coordinate);
 extern void faunaShutdownForeignScan(ForeignScanState *node);
+
+/* ----------------------------------------------------------------
+ * scan_async.c: asynchronous execution under an Append
+ * ----------------------------------------------------------------
+ */
+
+extern bool faunaIsForeignPathAsyncCapable(ForeignPath *path);
+extern void faunaForeignAsyncRequest(AsyncRequest *areq);
+extern void faunaForeignAsyncConfigureWait(AsyncRequest *areq);
+extern void faunaForeignAsyncNotify(AsyncRequest *areq);
 
 /* ----------------------------------------------------------------
  * analyze.c: ANALYZE of foreign tables

@@ -255,6 +255,25 @@ fauna_reader_release(FaunaReader *reader)
 	pfree(reader->body.data);
 }
 
+/*
+ * Is the next document, or the end of the result, there without waiting
+ * for the network?  Starts the request of the next page if it is needed
+ * and not on its way yet.
+ */
+bool
+fauna_reader_ready(FaunaReader *reader)
+{
+	if (reader->limit >= 0 && reader->returned >= reader->limit)
+		return true;
+	if (reader->page != NULL && reader->next < reader->count)
+		return true;
+	if (!reader->more)
+		return true;
+	if (!reader->in_flight)
+		reader_request(reader);
+	return fauna_request_finished(reader->conn);
+}
+
 void
 fauna_reader_counts(const FaunaReader *reader, FaunaReaderCounts *counts)
 {

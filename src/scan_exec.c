@@ -64,6 +64,18 @@ fauna_scan_columns(Relation rel, List *attnums, int *ncolumns)
 
 static void forget_snapshot(Oid relid);
 
+bool
+fauna_scan_at_end(FaunaScanState *fss)
+{
+	FaunaReader *r = &fss->reader;
+
+	if (!fss->started)
+		return false;
+	if (r->limit >= 0 && r->returned >= r->limit)
+		return true;
+	return !r->more && (r->page == NULL || r->next >= r->count);
+}
+
 /* Fauna times span years 1..9999; bounds outside are open or empty. */
 #define FAUNA_MIN_TIME_US	INT64CONST(-62135596800000000)	/* 0001-01-01 */
 #define FAUNA_MAX_TIME_US	INT64CONST(253402300799999999)	/* 9999-12-31 */
@@ -126,6 +138,7 @@ faunaBeginForeignScan(ForeignScanState *node, int eflags)
 	if (fss->explain_only)
 		return;
 
+	fss->async = node->ss.ps.async_capable;
 	if (fsplan->scan.plan.parallel_aware)
 		fauna_parallel_begin(fss, intVal(list_nth(fsplan->fdw_private,
 												  FdwScanPrivateParts)));
@@ -374,6 +387,9 @@ faunaIterateForeignScan(ForeignScanState *node)
 		return found ? ExecStoreVirtualTuple(slot) : slot;
 	}
 
+	/* asynchronous: a row that is not there yet is no row for now */
+	if (fss->async && !fauna_reader_ready(&fss->reader))
+		return slot;
 	while ((i = fauna_reader_next(&fss->reader)) < 0)
 	{
 		if (fss->nparts == 0 || !fauna_parallel_next_part(fss))

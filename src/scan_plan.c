@@ -589,6 +589,14 @@ ts_order_pathkeys(PlannerInfo *root, RelOptInfo *baserel, FaunaRelInfo *fpinfo)
 									baserel->relids, false);
 }
 
+bool
+fauna_rel_async_capable(RelOptInfo *rel)
+{
+	FaunaRelInfo *fpinfo = (FaunaRelInfo *) rel->fdw_private;
+
+	return fpinfo != NULL && fpinfo->opts.async_capable && !fpinfo->opts.events;
+}
+
 /*
  * A scan reads through its own connection in whichever process runs it:
  * any scan may run in a parallel worker.

@@ -14,6 +14,7 @@
 #include "fauna_fdw.h"
 
 #include "access/stratnum.h"
+#include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 #include "utils/rel.h"
 
@@ -54,6 +55,9 @@ typedef enum FaunaTsOp
 	FAUNA_TS_GT = BTGreaterStrategyNumber
 } FaunaTsOp;
 
+
+/* May a scan of this base relation run asynchronously (async_capable)? */
+extern bool fauna_rel_async_capable(RelOptInfo *rel);
 
 /* The api_version of a foreign table's server: 10, or 4 */
 extern int	fauna_scan_api_version(Oid relid);
@@ -133,6 +137,8 @@ extern void fauna_reader_start(FaunaReader *reader, const FaunaQuerySpec *spec,
 							   const char *id);
 /* The next document's index in reader->page, or -1 at the end */
 extern int	fauna_reader_next(FaunaReader *reader);
+/* Would fauna_reader_next() answer without waiting for the network? */
+extern bool fauna_reader_ready(FaunaReader *reader);
 /* Drop the page and any request in flight */
 extern void fauna_reader_reset(FaunaReader *reader);
 /* reset, and free the reader's memory */
@@ -162,6 +168,9 @@ typedef struct FaunaScanState
 	FaunaQuerySpec part_spec;	/* the part being read */
 	FaunaReaderCounts all_counts;	/* every participant's, at shutdown */
 	bool		have_all_counts;
+
+	bool		async;			/* run by an Append asynchronously: never
+								 * wait for a page (scan_async.c) */
 } FaunaScanState;
 
 /* fauna_reader_counts(): a reader's counts; _add(): sum them */
@@ -169,6 +178,9 @@ extern void fauna_reader_counts(const FaunaReader *reader,
 								FaunaReaderCounts *counts);
 extern void fauna_reader_counts_add(FaunaReaderCounts *sum,
 									const FaunaReaderCounts *counts);
+
+/* Has the scan returned its last row? */
+extern bool fauna_scan_at_end(FaunaScanState *fss);
 
 /* The canonical text of a document id (digits, no sign, no leading 0) */
 extern bool fauna_is_canonical_id(const char *text);
