@@ -140,5 +140,35 @@ is(workers(), '0', 'no worker outlives its scan');
 diag(sprintf('1,000 parallel scans in %.1f s: RssAnon %d -> %d kB; connections %s -> %s',
 	time() - $t0, $rss0, $rss1, $conns0 =~ s/\n//r, $conns1 =~ s/\n//r));
 
+# 5. Asynchronous execution: the first pages of three collections are
+# awaited together.  Each first request is held 5 s; all three reach the
+# emulator while the first is still held (with async_capable), and only
+# one at a time without it.
+$emu->fql('Collection.create({ name: "AsA" }); Collection.create({ name: "AsB" }); Collection.create({ name: "AsC" })');
+$emu->fql('AsA.create({ n: 1 }); AsB.create({ n: 2 }); AsC.create({ n: 3 })');
+$s->query_safe(q{
+	CREATE FOREIGN TABLE as_a (n int) SERVER fauna OPTIONS (collection 'AsA', async_capable 'true');
+	CREATE FOREIGN TABLE as_b (n int) SERVER fauna OPTIONS (collection 'AsB', async_capable 'true');
+	CREATE FOREIGN TABLE as_c (n int) SERVER fauna OPTIONS (collection 'AsC', async_capable 'true');
+	SET max_parallel_workers_per_gather = 0;
+});
+my $union = 'SELECT sum(n) FROM (SELECT n FROM as_a UNION ALL SELECT n FROM as_b UNION ALL SELECT n FROM as_c) u';
+like($s->query_safe("EXPLAIN (COSTS OFF) $union"), qr/Async Foreign Scan on as_c/, 'the scans are asynchronous');
+for my $async (1, 0)
+{
+	my $what = $async ? 'asynchronous' : 'synchronous';
+	$s->query_safe('SET enable_async_append = ' . ($async ? 'on' : 'off'));
+	$emu->fault({ kind => 'delay', delay_ms => 5000, match => "$_.all()" }) for qw(AsA AsB AsC);
+	FaunaTest::send_sql($s, "$union;");
+	$end = time() + 4;
+	sleep 0.02 while time() < $end && @{ $emu->pending_faults } > ($async ? 0 : 2);
+	sleep 1 unless $async;    # the others would have come by now
+	my $held = 3 - @{ $emu->pending_faults };
+	is($held, $async ? 3 : 1, "$what: $held of the three first requests are held at once");
+	ok(defined FaunaTest::wait_output($s, 'stdout', qr/^6$/m, 30), "$what: the union reads every row");
+	$emu->clear_faults;
+}
+$s->query_safe('RESET enable_async_append');
+
 $s->quit;
 done_testing();
