@@ -50,10 +50,17 @@ def main(argv: list[str] | None = None) -> int:
                          "as a core database created with typechecked: false")
     ap.add_argument("--tls", nargs=2, metavar=("CERTFILE", "KEYFILE"),
                     help="serve HTTPS with this PEM certificate (chain) and private key")
+    ap.add_argument("--read-processes", type=int, default=1, metavar="N",
+                    help="serve from N processes forked after --load, each with its own copy "
+                         "of the data, so that concurrent reads run side by side as on the "
+                         "real service (benchmarks of parallel scans); writes are refused "
+                         "and the control API acts on one process (default 1)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = ap.parse_args(argv)
     if args.index_build_ms < 0:
         ap.error("--index-build-ms must be >= 0")
+    if args.read_processes < 1:
+        ap.error("--read-processes must be >= 1")
 
     tls = None
     if args.tls:
@@ -92,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         # Encode loaded versions before serving, so the first scan of a
         # bulk-loaded collection is as fast as later ones (~10 us per doc).
         warm_cache(store)
+    children = fork_readers(store, args.read_processes)
+    if children is None:
+        srv.serve_forever(poll_interval=0.1)     # a forked reader, until SIGTERM
+        return 0
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -104,9 +115,29 @@ def main(argv: list[str] | None = None) -> int:
     host, port = srv.server_address[:2]
     print(f"listening on {'https' if tls else 'http'}://{host}:{port}", flush=True)
     stop.wait()
+    for pid in children:
+        os.kill(pid, signal.SIGTERM)
+    for pid in children:
+        os.waitpid(pid, 0)
     srv.shutdown()
     srv.server_close()
     return 0
+
+
+def fork_readers(store: Store, n: int) -> list[int] | None:
+    """Fork n - 1 processes that serve the listening socket with their own
+    copy of the store (read only from now on).  The children's pids in the
+    parent; None in a child."""
+    if n > 1:
+        store.read_only = True
+    children = []
+    for _ in range(n - 1):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+            return None
+        children.append(pid)
+    return children
 
 
 if __name__ == "__main__":

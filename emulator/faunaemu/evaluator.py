@@ -632,6 +632,9 @@ class Evaluator:
 
     # ----------------------------------------------------------- writes
     def begin_write(self, coll: str, action: str) -> int:
+        if self.store.read_only:
+            raise QueryError("forbidden", "This emulator serves reads only (--read-processes).",
+                             status=403)
         if self.ctx.in_at:
             raise QueryError("invalid_effect",
                              "`at` expression cannot perform writes.")

@@ -410,6 +410,9 @@ class Store:
         # until finish_index_builds(), not until a clock runs out.
         self.hold_index_builds = hold_index_builds
         self.lock = threading.RLock()
+        # several processes serve one loaded copy each: no writes (they
+        # would reach one copy only)
+        self.read_only = False
         self.reset()
 
     def reset(self) -> None:

@@ -530,6 +530,9 @@ class V4Query:
                           list(pos))
 
     def begin_write(self, coll: str, action: str, pos: List[Any]) -> None:
+        if self.ev.store.read_only:
+            raise V4Error(403, "permission denied",
+                          "This emulator serves reads only (--read-processes).", list(pos))
         if self.snap_stack:
             raise V4Error(400, "invalid write time",
                           "Cannot write outside of the current transaction time.", list(pos))
