@@ -2,14 +2,15 @@
 # The project's test command: install what is missing, build and install the
 # extension, then run every suite -- the emulator's unit tests and its
 # cross-check with the official Fauna driver, the pg_regress suites against
-# the emulator, the TAP tests and a short fuzzing run of the decoder.
+# the emulator (also with parallel scans forced on), the TAP tests and a
+# short fuzzing run of the decoder.
 #
 # A suite exits 0 (passed), 77 (everything it ran passed, but it skipped
 # something: counted as skipped) or anything else (failed).  Ends with
 #   suites: N passed, N failed, N skipped
 # and exits non-zero on any failure or skip: every skip this machine can
 # hit means something scripts/install-deps.sh should have installed.
-# SUITES="regress tap" runs only the suites named (default: all five);
+# SUITES="regress tap" runs only the suites named (default: all six);
 # TAP_TESTS="t/006_network.pl ..." only those TAP files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ failed=0
 skipped=0
 failed_names=()
 skipped_names=()
-all_suites="emulator-unit regress valgrind tap fuzz"
+all_suites="emulator-unit regress regress-parallel valgrind tap fuzz"
 for name in ${SUITES:-$all_suites}; do
 	[[ " $all_suites " == *" $name "* ]] || { echo "test.sh: no suite $name (suites: $all_suites)" >&2; exit 1; }
 done
@@ -61,6 +62,7 @@ run_suite() {
 
 run_suite emulator-unit bash test/run_emulator_unit.sh
 run_suite regress bash test/run_regress.sh
+run_suite regress-parallel bash test/run_regress_parallel.sh
 run_suite valgrind bash test/run_valgrind.sh
 run_suite tap bash test/run_tap.sh ${TAP_TESTS:-}
 run_suite fuzz bash fuzz/run.sh "${FUZZ_SECONDS:-20}"
