@@ -20,7 +20,8 @@ CC=${CLANG:-clang}
 CFLAGS="-g -O1 -fno-omit-frame-pointer -I$PGI -I$here/../src -I$here \
   -Wall -Wextra -Werror -Wno-unused-parameter \
   -Wno-missing-field-initializers -Wno-ignored-attributes"
-LIBS="-L$(pg_config --pkglibdir) -lpgport -lm"
+# libpgcommon: StringInfo, psprintf, base64 and UTF-8 as the server has them
+LIBS="-L$(pg_config --pkglibdir) -lpgcommon -lpgport -lm"
 src=$here/../src
 DECODE="$src/json_tape.c $src/page.c $src/page_v4.c $src/convert.c $src/export.c"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"

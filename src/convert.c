@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/base64.h"
 #include "datatype/timestamp.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -197,37 +198,6 @@ parse_double(const char *s, double *out, bool *special)
 	return true;
 }
 
-static bool
-is_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int
-days_in_month(int y, int m)
-{
-	static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	return (m == 2 && is_leap(y)) ? 29 : dim[m - 1];
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant). */
-static int64
-days_from_civil(int64 y, int m, int d)
-{
-	int64		era;
-	int64		yoe;
-	int64		doy;
-	int64		doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 bool
 fauna_digits(const char *s, int n, int *out)
 {
@@ -254,9 +224,9 @@ parse_ymd(const char *s, int64 *days)
 	if (!fauna_digits(s, 4, &y) || s[4] != '-' || !fauna_digits(s + 5, 2, &m) ||
 		s[7] != '-' || !fauna_digits(s + 8, 2, &d))
 		return false;
-	if (m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+	if (m < 1 || m > 12 || d < 1 || d > day_tab[isleap(y)][m - 1])
 		return false;
-	*days = days_from_civil(y, m, d);
+	*days = date2j(y, m, d) - UNIX_EPOCH_JDATE;
 	return true;
 }
 
@@ -334,61 +304,19 @@ parse_time(const char *s, int64 *usecs)
 	return true;
 }
 
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 /*
- * Decode base64 (standard alphabet on the wire; the URL-safe one is
- * accepted too).  Padding is optional, but nothing may follow it.  With out
- * NULL only validates.  Returns the decoded length, or -1 if invalid.
+ * The bytes of a @bytes value, which Fauna writes in standard, padded
+ * base64, into out (NULL: only their number); -1 if s is not base64.
  */
 static int
 b64_decode(const char *s, int len, char *out)
 {
-	int			n = 0;
-	uint32		acc = 0;
-	int			bits = 0;
-	int			i;
-	int			pad = 0;
+	int			max = pg_b64_dec_len(len);
+	char	   *buf = out ? out : palloc(max + 1);
+	int			n = pg_b64_decode(s, len, buf, max);
 
-	for (i = 0; i < len; i++)
-	{
-		int			v;
-
-		if (s[i] == '=')
-			break;
-		v = b64_value((unsigned char) s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			bits -= 8;
-			if (out)
-				out[n] = (char) ((acc >> bits) & 0xFF);
-			n++;
-		}
-	}
-	for (; i < len; i++, pad++)
-		if (s[i] != '=')
-			return -1;
-	/* 6 leftover bits cannot encode a byte; padding must complete a quantum */
-	if (bits >= 6 || pad > 2 || (pad > 0 && (i % 4) != 0))
-		return -1;
+	if (buf != out)
+		pfree(buf);
 	return n;
 }
 

@@ -93,8 +93,10 @@ jp_push(JParse *p)
 /*
  * Length of the valid UTF-8 sequence at s (lead byte >= 0x80), else 0.
  * Refuses what pg_utf8_islegal() refuses: overlong forms, surrogates,
- * code points above U+10FFFF.  s is NUL-terminated, so a sequence cut by
- * the end of the buffer is refused too.
+ * code points above U+10FFFF.  Not pg_utf8_islegal() itself: it reads a
+ * sequence from its last byte, which may lie past the end of the body
+ * received so far; this reads in order and stops at the NUL that ends the
+ * buffer, so a sequence cut by the end of the buffer is refused too.
  */
 static inline int
 utf8_seq(const unsigned char *s)
@@ -159,27 +161,8 @@ hex4(const char *s)
 static inline char *
 put_utf8(char *w, uint32 cp)
 {
-	if (cp < 0x80)
-		*w++ = (char) cp;
-	else if (cp < 0x800)
-	{
-		*w++ = (char) (0xC0 | (cp >> 6));
-		*w++ = (char) (0x80 | (cp & 0x3F));
-	}
-	else if (cp < 0x10000)
-	{
-		*w++ = (char) (0xE0 | (cp >> 12));
-		*w++ = (char) (0x80 | ((cp >> 6) & 0x3F));
-		*w++ = (char) (0x80 | (cp & 0x3F));
-	}
-	else
-	{
-		*w++ = (char) (0xF0 | (cp >> 18));
-		*w++ = (char) (0x80 | ((cp >> 12) & 0x3F));
-		*w++ = (char) (0x80 | ((cp >> 6) & 0x3F));
-		*w++ = (char) (0x80 | (cp & 0x3F));
-	}
-	return w;
+	unicode_to_utf8((pg_wchar) cp, (unsigned char *) w);
+	return w + pg_utf_mblen((const unsigned char *) w);
 }
 
 /*
@@ -693,7 +676,11 @@ json_tape_error_detail(JParse *p, char *detail, size_t size)
  * ----------------------------------------------------------------
  */
 
-/* s (len bytes) as a JSON string literal, quotes included */
+/*
+ * s (len bytes) as a JSON string literal, quotes included.  Not
+ * escape_json(): a Fauna string may hold NUL (\u0000), which a
+ * NUL-terminated string cannot pass.
+ */
 void
 json_append_quoted(StringInfo buf, const char *s, size_t len)
 {
