@@ -2,7 +2,7 @@
 #
 # Builds against the server development files of the PostgreSQL that
 # pg_config names (Debian: postgresql-server-dev-15), linking the system
-# libcurl.  (JSON is parsed by src/decode.c itself; no JSON library.)
+# libcurl.  (JSON is parsed by src/json_tape.c itself; no JSON library.)
 
 MODULE_big = fauna_fdw
 OBJS = \
@@ -10,14 +10,18 @@ OBJS = \
 	fauna_fdw.o \
 	src/analyze.o \
 	src/connection.o \
-	src/decode.o \
+	src/convert.o \
 	src/events.o \
+	src/export.o \
 	src/fql.o \
 	src/fql_v4.o \
 	src/import.o \
 	src/indexes.o \
 	src/infer.o \
+	src/json_tape.o \
 	src/options.o \
+	src/page.o \
+	src/page_v4.o \
 	src/reader.o \
 	src/scan_async.o \
 	src/scan_exec.o \

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * decode_test.c
- *		  Table-driven unit test of src/decode.c, run outside the server on
+ *		  Table-driven unit test of the response decoder (src/json_tape.c,
+ *		  page.c, page_v4.c, convert.c, export.c), run outside the server on
  *		  the backend stand-in of pg_shim.c (built with AddressSanitizer and
  *		  LeakSanitizer by fuzz/run.sh, so a leak on an ERROR path fails).
  *

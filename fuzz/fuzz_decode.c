@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_decode.c
- *		  libFuzzer target for src/decode.c: arbitrary bytes as a /query/1
+ *		  libFuzzer target for the response decoder: arbitrary bytes as a /query/1
  *		  response body, fed in chunks, turned into a page, and every
  *		  element converted for a spread of columns (each kind, each type),
  *		  then as an error body (v10 and v4).  Bit 7 of the first byte makes

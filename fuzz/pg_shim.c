@@ -47,6 +47,8 @@
 typedef struct ShimChunk
 {
 	struct ShimChunk *next;
+	MemoryContext cxt;			/* for repalloc */
+	Size		size;
 	max_align_t align[];
 } ShimChunk;
 
@@ -107,6 +109,8 @@ MemoryContextAlloc(MemoryContext cxt, Size size)
 	if (ch == NULL)
 		abort();
 	ch->next = c->chunks;
+	ch->cxt = cxt;
+	ch->size = size;
 	c->chunks = ch;
 	return ch->align;
 }
@@ -156,11 +160,15 @@ pfree(void *p)
 {
 }
 
+/* A new chunk in the same context; the old one goes with the context. */
 void *
 repalloc(void *p, Size size)
 {
-	/* we do not know the old size: callers here only grow StringInfos */
-	abort();
+	ShimChunk  *ch = (ShimChunk *) ((char *) p - offsetof(ShimChunk, align));
+	void	   *r = MemoryContextAlloc(ch->cxt, size);
+
+	memcpy(r, p, Min(ch->size, size));
+	return r;
 }
 
 char *
@@ -176,23 +184,6 @@ pnstrdup(const char *s, Size len)
 
 	memcpy(r, s, len);
 	r[len] = '\0';
-	return r;
-}
-
-char *
-psprintf(const char *fmt,...)
-{
-	va_list		ap;
-	int			n;
-	char	   *r;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	r = palloc(n + 1);
-	va_start(ap, fmt);
-	vsnprintf(r, n + 1, fmt, ap);
-	va_end(ap);
 	return r;
 }
 
@@ -418,71 +409,6 @@ shim_text_to_cstring(Datum d)
 	text	   *t = (text *) DatumGetPointer(d);
 
 	return pnstrdup(VARDATA(t), VARSIZE(t) - VARHDRSZ);
-}
-
-void
-initStringInfo(StringInfo str)
-{
-	str->maxlen = 1024;
-	str->data = palloc(str->maxlen);
-	str->len = 0;
-	str->data[0] = '\0';
-	str->cursor = 0;
-}
-
-void
-enlargeStringInfo(StringInfo str, int needed)
-{
-	int			newlen;
-	char	   *d;
-
-	needed += str->len + 1;
-	if (needed <= str->maxlen)
-		return;
-	newlen = 2 * str->maxlen;
-	while (needed > newlen)
-		newlen = 2 * newlen;
-	d = palloc(newlen);
-	memcpy(d, str->data, str->len + 1);
-	str->data = d;
-	str->maxlen = newlen;
-}
-
-void
-appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
-{
-	enlargeStringInfo(str, datalen);
-	memcpy(str->data + str->len, data, datalen);
-	str->len += datalen;
-	str->data[str->len] = '\0';
-}
-
-void
-appendStringInfoString(StringInfo str, const char *s)
-{
-	appendBinaryStringInfo(str, s, strlen(s));
-}
-
-void
-appendStringInfoChar(StringInfo str, char ch)
-{
-	appendBinaryStringInfo(str, &ch, 1);
-}
-
-void
-appendStringInfo(StringInfo str, const char *fmt,...)
-{
-	va_list		ap;
-	int			n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	enlargeStringInfo(str, n);
-	va_start(ap, fmt);
-	vsnprintf(str->data + str->len, n + 1, fmt, ap);
-	va_end(ap);
-	str->len += n;
 }
 
 int
@@ -769,6 +695,38 @@ JsonbValueToJsonb(JsonbValue *val)
 	initStringInfo(&buf);
 	render_jbv(&buf, val, 0);
 	return (Jsonb *) DatumGetPointer(shim_text(buf.data));
+}
+
+/*
+ * The backend's calendar (utils/adt/datetime.c), which libpgcommon does not
+ * hold: days in each month, and the Julian day of a date.
+ */
+const int	day_tab[2][13] = {
+	{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0},
+	{31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0}
+};
+
+int
+date2j(int year, int month, int day)
+{
+	int			julian;
+	int			century;
+
+	if (month > 2)
+	{
+		month += 1;
+		year += 4800;
+	}
+	else
+	{
+		month += 13;
+		year += 4799;
+	}
+	century = year / 100;
+	julian = year * 365 - 32167;
+	julian += year / 4 - century + century / 4;
+	julian += 7834 * month / 256 + day;
+	return julian;
 }
 
 /*

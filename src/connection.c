@@ -23,7 +23,7 @@
  * the memory its parser writes to.  fauna_request_poll() lets curl move
  * transfers forward without waiting, between the rows of a scan.
  *
- * Response bodies of HTTP 200 are appended to decode.c's incremental
+ * Response bodies of HTTP 200 are appended to page.c's incremental
  * parser as they arrive, and parsed whenever the backend would otherwise
  * wait (no socket ready, or between rows), so that the transfer never
  * waits for the parser.  Once a body is complete its connection is free
@@ -142,7 +142,7 @@ typedef struct FaunaSlot
 	char	   *body;
 	size_t		body_len;
 	char	   *what;			/* the collection's name */
-	char	   *what_phrase;	/* collection "name": decode.c's `what` */
+	char	   *what_phrase;	/* collection "name": page.c's `what` */
 	MemoryContext page_cxt;		/* caller's; attempt_cxt is its child */
 	MemoryContext attempt_cxt;	/* parser of the current attempt */
 	FaunaParser *parser;
@@ -155,7 +155,7 @@ typedef struct FaunaSlot
 	char		errbuf[CURL_ERROR_SIZE];
 	char		errbody[FAUNA_ERROR_BODY_MAX];
 	size_t		errbody_len;
-	FaunaExpect expect;			/* what the query can answer (decode.c) */
+	FaunaExpect expect;			/* what the query can answer (page.c) */
 	int64		hstat[HS_COUNT];	/* this attempt's counter headers; -1:
 									 * not sent */
 } FaunaSlot;
@@ -735,7 +735,7 @@ fauna_request_start(FaunaConn *conn, const char *body, const char *what,
 
 /*
  * The same for an event feed page (POST /feed/1).  The response goes
- * through the same parser; decode.c recognizes a feed page by its "events".
+ * through the same parser; page.c recognizes a feed page by its "events".
  */
 void
 fauna_feed_request_start(FaunaConn *conn, const char *body, const char *what,
@@ -942,7 +942,7 @@ fauna_request_wait_then(FaunaConn *conn, FaunaRequestCounters *counters,
 	if (body_done)
 		body_done(parser, arg);
 
-	/* decode.c raises its own ERROR for a bad body */
+	/* page.c raises its own ERROR for a bad body */
 	page = fauna_parser_finish_page(parser, what_phrase);
 	pfree(what_phrase);
 	if (hstats.txn_ts > 0)

@@ -4,9 +4,10 @@
  *		  Private declarations shared by the files of fauna_fdw.
  *
  * Each .c file under src/ owns one concern; this header is the only place
- * where they meet.  libcurl is used only by connection.c and JSON is parsed
- * only by decode.c, so nothing here mentions either: the rest of the code
- * speaks in Fauna terms (pages, documents, cursors, columns).
+ * where they meet, in a section per file, in the order of their
+ * dependencies.  libcurl is used only by connection.c and JSON syntax is
+ * known only to json_tape.c, so nothing here mentions either: the rest of
+ * the code speaks in Fauna terms (pages, documents, cursors, columns).
  *
  *-------------------------------------------------------------------------
  */
@@ -25,7 +26,7 @@
 #include "utils/palloc.h"
 
 /* ----------------------------------------------------------------
- * decode.c: Fauna tagged JSON responses -> pages, documents, Datums
+ * Types every file uses
  * ----------------------------------------------------------------
  */
 
@@ -78,9 +79,14 @@ typedef struct FaunaStats
 	int64		txn_ts;			/* txn_ts of the response, microseconds */
 } FaunaStats;
 
+/* ----------------------------------------------------------------
+ * page.c: response bodies, as they arrive, into pages of elements
+ * ----------------------------------------------------------------
+ */
+
 /*
  * A page of documents parsed from one response.  Opaque: it holds the body
- * and decode.c's token array of it, both palloc'd in the memory context the
+ * and the token array of it (json_tape.h), both palloc'd in the memory context the
  * page was created in, so resetting or deleting that context frees the page
  * and an ERROR in the middle of a scan leaks nothing.
  */
@@ -158,26 +164,6 @@ extern void fauna_page_stats(FaunaPage *page, FaunaStats *stats);
 extern const char *fauna_page_document_id(FaunaPage *page, int i);
 
 /*
- * Convert element i of the page into values/isnull, indexed by attnum - 1,
- * for the given columns only (other slots are left untouched).  Allocates in
- * CurrentMemoryContext, normally the scan's per-tuple context.  A value that
- * cannot be converted raises an ERROR naming the column, the document id and
- * the value's Fauna type; a missing field gives NULL.
- */
-extern void fauna_page_document(FaunaPage *page, int i,
-								FaunaColumn *columns, int ncolumns,
-								Datum *values, bool *isnull);
-
-extern void fauna_column_prepare(FaunaColumn *column);
-
-/*
- * Is name one FQL v10 keeps for its own modules and schema collections
- * (Key, Math, Collection ...)?  A value {"@mod": name} exports as type
- * "module" then, else as a collection.
- */
-extern bool fauna_is_reserved_collection_name(const char *name);
-
-/*
  * Event feeds.  A /feed/1 response ({"events":[...],"cursor","has_next"})
  * becomes a page like any other: one element per add/update/remove event,
  * whose fields are the event's document, whose ts is the event's txn_ts and
@@ -198,6 +184,44 @@ extern const char *fauna_page_stream(FaunaPage *page);
  */
 extern bool fauna_parse_error_body(const char *body, size_t len,
 								   char **code, char **message);
+
+/*
+ * The counters a v4 response carries only in headers
+ * (x-byte-read-ops, x-compute-ops ...; connection.c reads them).  They
+ * fill the page's counters the body did not give (zero); fields < 0 were
+ * not sent.
+ */
+extern void fauna_page_set_header_stats(FaunaPage *page, const FaunaStats *stats);
+
+/* ----------------------------------------------------------------
+ * convert.c: a page's values into the Datums of columns
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Convert element i of the page into values/isnull, indexed by attnum - 1,
+ * for the given columns only (other slots are left untouched).  Allocates in
+ * CurrentMemoryContext, normally the scan's per-tuple context.  A value that
+ * cannot be converted raises an ERROR naming the column, the document id and
+ * the value's Fauna type; a missing field gives NULL.
+ */
+extern void fauna_page_document(FaunaPage *page, int i,
+								FaunaColumn *columns, int ncolumns,
+								Datum *values, bool *isnull);
+
+extern void fauna_column_prepare(FaunaColumn *column);
+
+/* ----------------------------------------------------------------
+ * export.c: values in their export formats (jsonb, JSON text)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Is name one FQL v10 keeps for its own modules and schema collections
+ * (Key, Math, Collection ...)?  A value {"@mod": name} exports as type
+ * "module" then, else as a collection.
+ */
+extern bool fauna_is_reserved_collection_name(const char *name);
 
 /*
  * The user fields of element i with their Fauna types, for IMPORT's type
@@ -490,6 +514,18 @@ extern void fauna_feed_body(const char *token, const char *cursor,
 
 struct ExplainState;
 
+/* The discovery requests of IMPORT and fauna_fdw_check() */
+
+/* Collection.all().pageSize($n) { name, indexes, fields } */
+extern void fauna_fql_list_collections(int page_size, StringInfo body);
+
+/* Coll.all().pageSize(1) { id } */
+extern void fauna_fql_probe_read(const char *collection, StringInfo body);
+
+/* { ok: Coll.all().eventSource() != null } */
+extern void fauna_fql_probe_event_source(const char *collection,
+										 StringInfo body);
+
 /* ----------------------------------------------------------------
  * scan_plan.c: planner callbacks of foreign scans
  * ----------------------------------------------------------------
@@ -582,7 +618,7 @@ extern void fauna_events_explain_query(const char *collection,
 extern void fauna_events_explain(FaunaEventScan *es, struct ExplainState *explain);
 
 /* ----------------------------------------------------------------
- * indexes.c: the one rule for whether an index serves ts ranges
+ * indexes.c: whether an index serves ts ranges, and finding one
  * ----------------------------------------------------------------
  */
 
@@ -642,6 +678,27 @@ extern char *fauna_scan_ts_index(Oid relid, Oid userid,
 								 const FaunaTableOptions *opts,
 								 int api_version, bool *asked_fauna);
 
+/*
+ * Walk the v4 index definitions page by page (following "after"),
+ * calling fn for each (see fauna_v4_page_index); only the collection's
+ * when collection is not NULL.  fn returns false to stop.  A Fauna error
+ * answer (e.g. a key that may not read indexes) returns false, or raises
+ * it when !optional.
+ */
+typedef bool (*FaunaV4IndexFn) (void *arg, const char *name,
+								const char *collection, FaunaIndexFlaw flaw);
+extern bool fauna_v4_walk_indexes(FaunaConn *conn, const char *collection,
+								  int page_size, bool optional,
+								  FaunaV4IndexFn fn, void *arg);
+
+/*
+ * Index 'auto' over v4: the first index of the collection that
+ * serves ts ranges, or NULL (none, or the key may not list indexes).
+ * Remembered per user mapping until the end of the transaction.
+ */
+extern char *fauna_v4_ts_index(UserMapping *user, ForeignServer *server,
+							   const char *collection, int page_size);
+
 /* ----------------------------------------------------------------
  * import.c: IMPORT FOREIGN SCHEMA and fauna_fdw_check()
  * ----------------------------------------------------------------
@@ -695,53 +752,13 @@ extern void fauna_infer_remember_comments(const char *schema,
 										  AttrNumber first_attnum);
 extern void fauna_infer_check_value(const char *what, int value, int max);
 
-/* fql.c: the discovery requests behind them */
-
-/* Collection.all().pageSize($n) { name, indexes, fields } */
-extern void fauna_fql_list_collections(int page_size, StringInfo body);
-
-/* Coll.all().pageSize(1) { id } */
-extern void fauna_fql_probe_read(const char *collection, StringInfo body);
-
-/* { ok: Coll.all().eventSource() != null } */
-extern void fauna_fql_probe_event_source(const char *collection,
-										 StringInfo body);
-
 /* ----------------------------------------------------------------
- * FQL v4 (server option api_version '4': POST /, legacy JSON expressions)
+ * fql_v4.c: the FQL v4 expressions (server option api_version '4')
  * ----------------------------------------------------------------
  */
 
-/* decode.c: the response being parsed is a v4 one ({"resource": ...}) */
-extern void fauna_parser_set_v4(FaunaParser *parser);
-
-/* decode.c: set the page's txn_ts from x-txn-time (µs) unless known */
-extern void fauna_page_set_txn_ts(FaunaPage *page, int64 txn_ts);
-
 /*
- * decode.c: the counters a v4 response carries only in headers
- * (x-byte-read-ops, x-compute-ops ...; connection.c reads them).  They
- * fill the page's counters the body did not give (zero); fields < 0 were
- * not sent.
- */
-extern void fauna_page_set_header_stats(FaunaPage *page, const FaunaStats *stats);
-
-/*
- * decode.c: element i of a page of v4 index documents: its name, its
- * source collection (NULL unless exactly one collection) and the shape
- * indexes.c judges (fauna_index_flaw).
- * false if the element is not an index definition.
- */
-extern bool fauna_v4_page_index(FaunaPage *page, int i, char **name,
-								char **collection, FaunaIndexShape *shape);
-
-/* decode.c: a v4 error body {"errors":[{code, description, position}]} */
-extern bool fauna_parse_v4_error_body(const char *body, size_t len,
-									  char **code, char **description,
-									  char **position);
-
-/*
- * fql_v4.c: the v4 expression of a scan.  The first page reads at the
+ * The v4 expression of a scan.  The first page reads at the
  * transaction time of its response (x-txn-time); the following ones send
  * the "after" cursor of the previous page (its JSON text, verbatim) inside
  * At(snapshot_ts, ...), since v4 cursors do not pin the snapshot.  explain,
@@ -752,7 +769,7 @@ extern void fauna_fql_v4_page(const FaunaQuerySpec *spec, const char *id,
 							  StringInfo body, StringInfo explain);
 
 /*
- * fql_v4.c: discovery.  A page of the index definitions,
+ * Discovery.  A page of the index definitions,
  * Map(Paginate(Indexes(), {size, after?}), Lambda("i", Get(Var("i")))),
  * only those whose source is the collection unless it is NULL; a page of
  * the collection definitions (Collections()); the probes of
@@ -766,28 +783,7 @@ extern void fauna_fql_v4_probe_read(const char *collection, StringInfo body);
 extern void fauna_fql_v4_probe_events(const char *collection, StringInfo body);
 
 /*
- * indexes.c: walk the v4 index definitions page by page (following "after"),
- * calling fn for each (see fauna_v4_page_index); only the collection's
- * when collection is not NULL.  fn returns false to stop.  A Fauna error
- * answer (e.g. a key that may not read indexes) returns false, or raises
- * it when !optional.
- */
-typedef bool (*FaunaV4IndexFn) (void *arg, const char *name,
-								const char *collection, FaunaIndexFlaw flaw);
-extern bool fauna_v4_walk_indexes(FaunaConn *conn, const char *collection,
-								  int page_size, bool optional,
-								  FaunaV4IndexFn fn, void *arg);
-
-/*
- * indexes.c: index 'auto' over v4: the first index of the collection that
- * serves ts ranges, or NULL (none, or the key may not list indexes).
- * Remembered per user mapping until the end of the transaction.
- */
-extern char *fauna_v4_ts_index(UserMapping *user, ForeignServer *server,
-							   const char *collection, int page_size);
-
-/*
- * fql_v4.c: event tables.  A page of Paginate(Documents(c), {events: true})
+ * Event tables.  A page of Paginate(Documents(c), {events: true})
  * from after_ts (inclusive, µs) or, when after_cursor is not NULL, from the
  * previous page's "after" (its JSON text, an event cursor object), at
  * snapshot_ts unless 0; each event mapped to {ref, ts, action, data} (see
@@ -801,5 +797,30 @@ extern void fauna_fql_v4_events_explain(const char *collection, bool lower_stric
 										int page_size, StringInfo explain);
 extern void fauna_fql_v4_collection_history(const char *collection,
 											StringInfo body);
+
+/* ----------------------------------------------------------------
+ * page_v4.c: FQL v4 responses into pages
+ * ----------------------------------------------------------------
+ */
+
+/* The response being parsed is a v4 one ({"resource": ...}) */
+extern void fauna_parser_set_v4(FaunaParser *parser);
+
+/* Set the page's txn_ts from x-txn-time (µs) unless known */
+extern void fauna_page_set_txn_ts(FaunaPage *page, int64 txn_ts);
+
+/*
+ * Element i of a page of v4 index documents: its name, its
+ * source collection (NULL unless exactly one collection) and the shape
+ * indexes.c judges (fauna_index_flaw).
+ * false if the element is not an index definition.
+ */
+extern bool fauna_v4_page_index(FaunaPage *page, int i, char **name,
+								char **collection, FaunaIndexShape *shape);
+
+/* A v4 error body {"errors":[{code, description, position}]} */
+extern bool fauna_parse_v4_error_body(const char *body, size_t len,
+									  char **code, char **description,
+									  char **position);
 
 #endif							/* FAUNA_FDW_H */
