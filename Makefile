@@ -23,13 +23,16 @@ OBJS = \
 	src/page.o \
 	src/page_v4.o \
 	src/reader.o \
+	src/remote_error.o \
 	src/scan_async.o \
 	src/scan_exec.o \
 	src/scan_parallel.o \
-	src/scan_plan.o
+	src/scan_plan.o \
+	src/transfer.o
 
 EXTENSION = fauna_fdw
-DATA = fauna_fdw--1.0.sql fauna_fdw--1.1.sql fauna_fdw--1.0--1.1.sql
+DATA = fauna_fdw--1.0.sql fauna_fdw--1.1.sql fauna_fdw--1.2.sql \
+	fauna_fdw--1.0--1.1.sql fauna_fdw--1.1--1.2.sql
 PGFILEDESC = "fauna_fdw - foreign data wrapper for Fauna"
 
 # pg_regress suites; they expect FAUNA_ENDPOINT and FAUNA_SECRET in the

@@ -172,7 +172,7 @@ convert(const char *body, size_t chunk, int elem, const char *path,
 
 		for (size_t off = 0; off < len; off += chunk)
 			fauna_parser_feed(parser, body + off, Min(chunk, len - off));
-		page = fauna_parser_finish_page(parser, "collection \"T\"");
+		page = fauna_parser_finish_page(parser, "T");
 		fauna_page_document(page, elem, &col, 1, &value, &isnull);
 		snprintf(out, sizeof(out), "%s", render(value, isnull, typid));
 	}
@@ -243,7 +243,7 @@ summarize_page(MemoryContext cxt, void *arg, char *out, size_t outsize)
 	fauna_parser_expect(parser, a->expect);
 	for (size_t off = 0; off < len; off += a->chunk)
 		fauna_parser_feed(parser, a->body + off, Min(a->chunk, len - off));
-	page = fauna_parser_finish_page(parser, "collection \"T\"");
+	page = fauna_parser_finish_page(parser, "T");
 	if (a->hdr)
 		fauna_page_set_header_stats(page, a->hdr);
 	fauna_page_stats(page, &st);
@@ -825,7 +825,7 @@ guess_then_parse(MemoryContext cxt, void *arg, char *out, size_t outsize)
 			fauna_parser_catch_up(parser);
 	}
 	guess = fauna_parser_guess_after(parser);
-	page = fauna_parser_finish_page(parser, "collection \"T\"");
+	page = fauna_parser_finish_page(parser, "T");
 	after = fauna_page_after(page);
 	snprintf(out, outsize, "guess=%s count=%d after=%s",
 			 guess ? guess : "NULL", fauna_page_count(page),

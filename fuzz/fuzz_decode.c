@@ -149,7 +149,7 @@ summarize(const uint8_t *data, size_t size, size_t chunk, bool v4)
 			if (k % 2 == 1 && !fauna_parser_catch_up(parser))
 				break;
 		}
-		page = fauna_parser_finish_page(parser, "collection \"Fuzz\"");
+		page = fauna_parser_finish_page(parser, "Fuzz");
 		n = fauna_page_count(page);
 		after = fauna_page_after(page);
 		appendStringInfo(out, "count=%d after=%s", n, after ? after : "NULL");
@@ -251,7 +251,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								   Min(chunk, size - off)))
 				break;
 		check_guess(parser, data, size);
-		page = fauna_parser_finish_page(parser, "collection \"Fuzz\"");
+		page = fauna_parser_finish_page(parser, "Fuzz");
 		n = fauna_page_count(page);
 		(void) fauna_page_after(page);
 		fauna_page_stats(page, &st);

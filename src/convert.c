@@ -58,9 +58,9 @@ static void
 conv_detail(FaunaConv *cv)
 {
 	if (cv->elem->id)
-		errdetail("Document id \"%s\" of %s.", cv->elem->id, cv->page->what);
+		errdetail("Document id \"%s\" of collection \"%s\".", cv->elem->id, cv->page->what);
 	else
-		errdetail("A document of %s (id not read).", cv->page->what);
+		errdetail("A document of collection \"%s\" (id not read).", cv->page->what);
 }
 
 static void
@@ -103,7 +103,7 @@ fauna_conv_error_context(void *arg)
 {
 	FaunaConv  *cv = (FaunaConv *) arg;
 
-	errcontext("column \"%s\" of Fauna document \"%s\" of %s",
+	errcontext("column \"%s\" of Fauna document \"%s\" of collection \"%s\"",
 			   cv->col->attname, cv->elem->id ? cv->elem->id : "?",
 			   cv->page->what);
 }
@@ -998,5 +998,31 @@ fauna_column_prepare(FaunaColumn *column)
 							 &column->elembyval, &column->elemalign);
 	getTypeInputInfo(target, &infunc, &column->inioparam);
 	fmgr_info(infunc, &column->infunc);
+}
+
+Datum
+fauna_page_field(FaunaPage *page, int i, FaunaPathKind kind, const char *name,
+				 Oid typid, bool *isnull)
+{
+	FaunaColumn col;
+	char	   *path[1];
+	Datum		value = 0;
+
+	memset(&col, 0, sizeof(col));
+	path[0] = (char *) name;
+	col.attnum = 1;
+	col.attname = (char *) name;
+	col.kind = kind;
+	if (kind == FAUNA_PATH_FIELD)
+	{
+		col.field_path = path;
+		col.field_depth = 1;
+	}
+	col.typid = typid;
+	col.typmod = -1;
+	fauna_column_prepare(&col);
+	*isnull = true;
+	fauna_page_document(page, i, &col, 1, &value, isnull);
+	return value;
 }
 

@@ -156,10 +156,8 @@ v4_check_history(FaunaEventScan *es, int64 start_ts)
 {
 	StringInfoData body;
 	FaunaPage  *page;
-	FaunaColumn col;
-	char	   *path[1];
-	Datum		value = 0;
-	bool		isnull = true;
+	Datum		value;
+	bool		isnull;
 	FaunaStats	stats;
 	int64		days;
 	int64		oldest;
@@ -182,17 +180,8 @@ v4_check_history(FaunaEventScan *es, int64 start_ts)
 	}
 	add_stats(es, page);
 
-	memset(&col, 0, sizeof(col));
-	path[0] = "history_days";
-	col.attnum = 1;
-	col.attname = "history_days";
-	col.kind = FAUNA_PATH_FIELD;
-	col.field_path = path;
-	col.field_depth = 1;
-	col.typid = INT8OID;
-	col.typmod = -1;
-	fauna_column_prepare(&col);
-	fauna_page_document(page, 0, &col, 1, &value, &isnull);
+	value = fauna_page_field(page, 0, FAUNA_PATH_FIELD, "history_days", INT8OID,
+							 &isnull);
 	memset(&stats, 0, sizeof(stats));
 	fauna_page_stats(page, &stats);
 	MemoryContextReset(es->page_cxt);

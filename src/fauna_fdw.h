@@ -211,6 +211,14 @@ extern void fauna_page_document(FaunaPage *page, int i,
 
 extern void fauna_column_prepare(FaunaColumn *column);
 
+/*
+ * One value of element i, converted to typid: a top-level field name
+ * (kind FAUNA_PATH_FIELD) or the element's id or ts.  For the answers of
+ * fauna_fdw's own queries, which no foreign table's columns describe.
+ */
+extern Datum fauna_page_field(FaunaPage *page, int i, FaunaPathKind kind,
+							  const char *name, Oid typid, bool *isnull);
+
 /* ----------------------------------------------------------------
  * export.c: values in their export formats (jsonb, JSON text)
  * ----------------------------------------------------------------

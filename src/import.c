@@ -136,26 +136,12 @@ list_collections_v10(FaunaConn *conn, int page_size)
 												"fauna_fdw collection list",
 												ALLOCSET_DEFAULT_SIZES);
 	FaunaRequestCounters counters;
-	FaunaColumn cols[3];
-	char	   *paths[3] = {"name", "indexes", "fields"};
 	StringInfoData body;
 	List	   *result = NIL;
 	char	   *after = NULL;
 	int			i;
 
 	memset(&counters, 0, sizeof(counters));
-	memset(cols, 0, sizeof(cols));
-	for (i = 0; i < 3; i++)
-	{
-		cols[i].attnum = i + 1;
-		cols[i].attname = paths[i];
-		cols[i].kind = FAUNA_PATH_FIELD;
-		cols[i].field_path = &paths[i];
-		cols[i].field_depth = 1;
-		cols[i].typid = (i == 0) ? TEXTOID : JSONBOID;
-		cols[i].typmod = -1;
-		fauna_column_prepare(&cols[i]);
-	}
 
 	initStringInfo(&body);
 	fauna_fql_list_collections(page_size, &body);
@@ -173,19 +159,21 @@ list_collections_v10(FaunaConn *conn, int page_size)
 
 		for (i = 0; i < n; i++)
 		{
-			Datum		values[3];
-			bool		isnull[3] = {true, true, true};
+			bool		isnull;
+			Datum		value = fauna_page_field(page, i, FAUNA_PATH_FIELD, "name",
+												 TEXTOID, &isnull);
 			ImportColl *coll;
 
-			fauna_page_document(page, i, cols, 3, values, isnull);
-			if (isnull[0])
+			if (isnull)
 				continue;		/* not a collection definition */
 			coll = palloc0(sizeof(ImportColl));
-			coll->name = TextDatumGetCString(values[0]);
-			if (!isnull[1])
-				coll->indexes = DatumGetJsonbPCopy(values[1]);
-			if (!isnull[2])
-				coll->fields = DatumGetJsonbPCopy(values[2]);
+			coll->name = TextDatumGetCString(value);
+			value = fauna_page_field(page, i, FAUNA_PATH_FIELD, "indexes", JSONBOID, &isnull);
+			if (!isnull)
+				coll->indexes = DatumGetJsonbPCopy(value);
+			value = fauna_page_field(page, i, FAUNA_PATH_FIELD, "fields", JSONBOID, &isnull);
+			if (!isnull)
+				coll->fields = DatumGetJsonbPCopy(value);
 			result = lappend(result, coll);
 		}
 
@@ -244,22 +232,12 @@ list_collections_v4(FaunaConn *conn, int page_size)
 												"fauna_fdw collection list",
 												ALLOCSET_DEFAULT_SIZES);
 	FaunaRequestCounters counters;
-	FaunaColumn col;
-	char	   *path[1] = {"ref"};
 	StringInfoData body;
 	List	   *result = NIL;
 	char	   *after = NULL;
 	ListCell   *lc;
 
 	memset(&counters, 0, sizeof(counters));
-	memset(&col, 0, sizeof(col));
-	col.attnum = 1;
-	col.attname = path[0];
-	col.kind = FAUNA_PATH_ID;	/* a collection's ref id is its name */
-	col.typid = TEXTOID;
-	col.typmod = -1;
-	fauna_column_prepare(&col);
-
 	initStringInfo(&body);
 	for (;;)
 	{
@@ -278,11 +256,12 @@ list_collections_v4(FaunaConn *conn, int page_size)
 
 		for (int i = 0; i < n; i++)
 		{
-			Datum		value;
-			bool		isnull = true;
+			bool		isnull;
+			/* a collection's ref id is its name */
+			Datum		value = fauna_page_field(page, i, FAUNA_PATH_ID, "ref",
+												 TEXTOID, &isnull);
 			ImportColl *coll;
 
-			fauna_page_document(page, i, &col, 1, &value, &isnull);
 			if (isnull)
 				continue;
 			coll = palloc0(sizeof(ImportColl));

@@ -206,10 +206,8 @@ read_v10_indexes(FaunaConn *conn, const char *collection, Jsonb **indexes)
 	FaunaRequestCounters counters;
 	StringInfoData body;
 	FaunaPage  *page;
-	FaunaColumn col;
-	char	   *path[1] = {"indexes"};
 	Datum		value;
-	bool		isnull = true;
+	bool		isnull;
 	bool		answered = false;
 
 	*indexes = NULL;
@@ -222,16 +220,8 @@ read_v10_indexes(FaunaConn *conn, const char *collection, Jsonb **indexes)
 	if (page != NULL && fauna_page_count(page) == 1)
 	{
 		answered = true;
-		memset(&col, 0, sizeof(col));
-		col.attnum = 1;
-		col.attname = "indexes";
-		col.kind = FAUNA_PATH_FIELD;
-		col.field_path = path;
-		col.field_depth = 1;
-		col.typid = JSONBOID;
-		col.typmod = -1;
-		fauna_column_prepare(&col);
-		fauna_page_document(page, 0, &col, 1, &value, &isnull);
+		value = fauna_page_field(page, 0, FAUNA_PATH_FIELD, "indexes", JSONBOID,
+								 &isnull);
 		if (!isnull)
 			*indexes = DatumGetJsonbPCopy(value);
 	}

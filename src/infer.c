@@ -176,7 +176,6 @@ sample_page(Sampler *s, const FaunaQuerySpec *spec, bool walk,
 	FaunaRequestCounters counters;
 	StringInfoData body;
 	FaunaPage  *page;
-	FaunaColumn tscol;
 	FaunaStats	stats;
 	int			n;
 
@@ -196,14 +195,6 @@ sample_page(Sampler *s, const FaunaQuerySpec *spec, bool walk,
 	fauna_page_stats(page, &stats);
 	*txn_ts = stats.txn_ts;
 
-	memset(&tscol, 0, sizeof(tscol));
-	tscol.attnum = 1;
-	tscol.attname = "ts";
-	tscol.kind = FAUNA_PATH_TS;
-	tscol.typid = INT8OID;		/* a time as µs since the Unix epoch */
-	tscol.typmod = -1;
-	fauna_column_prepare(&tscol);
-
 	oldcxt = MemoryContextSwitchTo(page_cxt);
 	for (int i = 0; i < n && (s->sampled < s->target || i == 0); i++)
 	{
@@ -212,10 +203,11 @@ sample_page(Sampler *s, const FaunaQuerySpec *spec, bool walk,
 
 		if (i == 0)
 		{
-			Datum		value;
-			bool		isnull = true;
+			bool		isnull;
+			/* a time as µs since the Unix epoch */
+			Datum		value = fauna_page_field(page, 0, FAUNA_PATH_TS, "ts",
+												 INT8OID, &isnull);
 
-			fauna_page_document(page, 0, &tscol, 1, &value, &isnull);
 			*first_ts = isnull ? 0 : DatumGetInt64(value);
 		}
 		if (id != NULL && walk)
@@ -688,23 +680,11 @@ v10_ts_index(FaunaConn *conn, const char *collection)
 											  ALLOCSET_SMALL_SIZES);
 	FaunaRequestCounters counters;
 	StringInfoData body;
-	FaunaColumn col;
-	char	   *path[1] = {"indexes"};
 	FaunaPage  *page;
 	Datum		value;
-	bool		isnull = true;
+	bool		isnull;
 	char	   *index = NULL;
 	bool		building;
-
-	memset(&col, 0, sizeof(col));
-	col.attnum = 1;
-	col.attname = path[0];
-	col.kind = FAUNA_PATH_FIELD;
-	col.field_path = path;
-	col.field_depth = 1;
-	col.typid = JSONBOID;
-	col.typmod = -1;
-	fauna_column_prepare(&col);
 
 	initStringInfo(&body);
 	fauna_fql_collection_indexes(collection, &body);
@@ -715,7 +695,7 @@ v10_ts_index(FaunaConn *conn, const char *collection)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
 				 errmsg("collection \"%s\" does not exist", collection)));
-	fauna_page_document(page, 0, &col, 1, &value, &isnull);
+	value = fauna_page_field(page, 0, FAUNA_PATH_FIELD, "indexes", JSONBOID, &isnull);
 	if (!isnull)
 		index = fauna_v10_first_ts_index(DatumGetJsonbP(value), NULL, &building);
 	index = index ? pstrdup(index) : NULL;

@@ -341,7 +341,7 @@ fauna_invalid_response(const char *what, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-			 errmsg("invalid response from Fauna for %s", what),
+			 errmsg("invalid response from Fauna for collection \"%s\"", what),
 			 errdetail_internal("%s", detail)));
 }
 
@@ -451,9 +451,10 @@ fauna_classify_v(JV *v, JV **inner, const char *what, bool v4)
 	if (payload->type != want)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("invalid response from Fauna for %s", what),
-				 errdetail("The value of tag \"%s\" is not a %s.", key->u.s,
-						   want == JT_STRING ? "string" : "JSON object")));
+				 errmsg("invalid response from Fauna for collection \"%s\"", what),
+				 want == JT_STRING
+				 ? errdetail("The value of tag \"%s\" is not a string.", key->u.s)
+				 : errdetail("The value of tag \"%s\" is not a JSON object.", key->u.s)));
 	*inner = payload;
 	return t;
 }

@@ -172,22 +172,10 @@ faunaShutdownForeignScan(ForeignScanState *node)
 static char *
 bounds_field(FaunaPage *page, const char *name)
 {
-	FaunaColumn col;
-	char	   *path[1];
-	Datum		value = 0;
-	bool		isnull = true;
+	bool		isnull;
+	Datum		value = fauna_page_field(page, 0, FAUNA_PATH_FIELD, name, TEXTOID,
+										 &isnull);
 
-	memset(&col, 0, sizeof(col));
-	path[0] = (char *) name;
-	col.attnum = 1;
-	col.attname = (char *) name;
-	col.kind = FAUNA_PATH_FIELD;
-	col.field_path = path;
-	col.field_depth = 1;
-	col.typid = TEXTOID;
-	col.typmod = -1;
-	fauna_column_prepare(&col);
-	fauna_page_document(page, 0, &col, 1, &value, &isnull);
 	return isnull ? NULL : TextDatumGetCString(value);
 }
 

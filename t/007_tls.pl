@@ -142,7 +142,7 @@ like($err, qr/HV00N.*could not query Fauna server "fauna" for collection "Items"
 	'the error is a connection failure (HV00N)');
 like($err, qr/SSL certificate problem: unable to get local issuer certificate/,
 	'the detail names the certificate problem');
-like($err, qr/Request failed after 1 attempt:/,
+like($err, qr/request failed after 1 attempt:/,
 	'a verification failure is not retried (max_retries is 5)');
 diag(($err =~ /DETAIL:\s+(.*)/)[0] // $err);
 

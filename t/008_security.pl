@@ -204,7 +204,7 @@ is(attacker_is_superuser(), 'f', 'the attacker is no superuser again');
 # ALTER EXTENSION UPDATE: the same attack, now without effect
 # ----------------------------------------------------------------
 $node->safe_psql('legacy', q{
-	ALTER EXTENSION fauna_fdw UPDATE;
+	ALTER EXTENSION fauna_fdw UPDATE TO '1.1';
 	TRUNCATE public.attack_log;
 	DELETE FROM app.local;
 	DELETE FROM fauna_sync_state;

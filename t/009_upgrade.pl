@@ -1,4 +1,4 @@
-# ALTER EXTENSION fauna_fdw UPDATE from 1.0 gives exactly what a fresh 1.1
+# ALTER EXTENSION fauna_fdw UPDATE from 1.0 gives exactly what a fresh 1.2
 # install gives: the same member objects, function definitions and
 # settings (search_path, SECURITY DEFINER, ACLs), relations with their
 # ACLs, row-level security and policies, initial privileges, and the
@@ -103,7 +103,9 @@ $node->safe_psql('postgres', q{
 $node->safe_psql('fresh', q{CREATE EXTENSION fauna_fdw});
 $node->safe_psql('fresh_s', q{CREATE SCHEMA s; CREATE EXTENSION fauna_fdw SCHEMA s});
 is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'fauna_fdw'}),
-	'1.1', 'a fresh install is 1.1');
+	'1.2', 'a fresh install is 1.2');
+is($node->safe_psql('fresh', q{SELECT string_agg(DISTINCT proparallel::text, ',') FROM pg_proc WHERE proname = 'fauna_fdw_check'}),
+	'u', 'fauna_fdw_check is parallel unsafe (its subtransactions)');
 
 # 1.0, a sync (marks), the old workaround grant, then the update
 $node->safe_psql('upgraded', qq{
@@ -129,13 +131,16 @@ is($node->safe_psql('upgraded', q{SELECT has_table_privilege('helper', 'fauna_sy
 
 $node->safe_psql('upgraded', q{ALTER EXTENSION fauna_fdw UPDATE});
 $node->safe_psql('upgraded_s', q{ALTER EXTENSION fauna_fdw UPDATE TO '1.1'});
+is($node->safe_psql('upgraded_s', q{SELECT extversion FROM pg_extension WHERE extname = 'fauna_fdw'}),
+	'1.1', 'an update can stop at 1.1');
+$node->safe_psql('upgraded_s', q{ALTER EXTENSION fauna_fdw UPDATE TO '1.2'});
 
 for my $pair ([ 'fresh', 'upgraded' ], [ 'fresh_s', 'upgraded_s' ])
 {
 	my ($fresh, $upgraded) = @$pair;
 	my $want = $node->safe_psql($fresh, $describe);
 	my $got = $node->safe_psql($upgraded, $describe);
-	like($want, qr/^extension fauna_fdw 1\.1 relocatable=f/m, "$fresh: the description is of 1.1");
+	like($want, qr/^extension fauna_fdw 1\.2 relocatable=f/m, "$fresh: the description is of 1.2");
 	like($want, qr/^policy .*fauna_sync_state fauna_sync_state_pairs/m, "$fresh: the description has the policy");
 	like($want, qr/^initprivs /m, "$fresh: the description has initial privileges");
 	is($got, $want, "$upgraded: ALTER EXTENSION UPDATE gives exactly the catalogs of $fresh")
