@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         # Encode loaded versions before serving, so the first scan of a
         # bulk-loaded collection is as fast as later ones (~10 us per doc).
         warm_cache(store)
-    children = fork_readers(store, args.read_processes)
+    children = fork_readers(srv, store, args.read_processes)
     if children is None:
         srv.serve_forever(poll_interval=0.1)     # a forked reader, until SIGTERM
         return 0
@@ -124,12 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def fork_readers(store: Store, n: int) -> list[int] | None:
+def fork_readers(srv: EmulatorServer, store: Store, n: int) -> list[int] | None:
     """Fork n - 1 processes that serve the listening socket with their own
     copy of the store (read only from now on).  The children's pids in the
     parent; None in a child."""
     if n > 1:
         store.read_only = True
+        # every process wakes for a new connection and one takes it: the
+        # others must not then wait in accept(), where shutdown() could not
+        # reach them
+        srv.socket.setblocking(False)
     children = []
     for _ in range(n - 1):
         pid = os.fork()

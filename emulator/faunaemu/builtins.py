@@ -11,7 +11,8 @@ from . import sets as S
 from .errors import QueryError, arity_error, arity_text, no_args
 from .storage import BACKGROUND_BUILD_DOCS, Coll, Desc, parse_path, skey
 from .values import (INT32_MAX, INT64_MIN, Closure, Doc, EventSource, FDate, FTime, Module,
-                     Native, NullDoc, Page, Ref, SchemaDoc, SetVal, type_name)
+                     Native, NullDoc, Page, Ref, SchemaDoc, SetVal, type_name,
+                     values_equal)
 from .wire import SPECIAL_FIELDS, dec_tagged, enc_tagged
 
 COLL_METHODS = {"all", "byId", "create", "createData", "where", "firstWhere"}
@@ -125,7 +126,10 @@ def call_method(ev: Any, recv: Any, name: str, args: List[Any], node: Optional[P
                                                    f"document with id {recv.id}.")
         raise no_method(recv, name)
     if t is SetVal:
-        return S.set_method(ev, recv, name, args)
+        r = S.set_method(ev, recv, name, args)
+        if r is S.MATERIALIZE:
+            return call_method(ev, S.to_list(ev, recv), name, args, None, from_set=True)
+        return r
     if t is list:
         return array_method(ev, recv, name, args, from_set)
     if t is str:
@@ -563,7 +567,7 @@ def coll_method(ev: Any, cname: str, name: str, args: List[Any]) -> Any:
     if name == "firstWhere":
         fn = ev.arg(args, 0, Closure, "predicate", 1)
         ev.auth.need(ev.ctx, cname, "read")
-        return S.set_method(ev, S.make({"k": "all", "c": cname}, ev), "firstWhere", [fn])
+        return call_method(ev, S.make({"k": "all", "c": cname}, ev), "firstWhere", [fn])
     if name in ("create", "createData"):
         d = ev.arg(args, 0, dict, "data", 1)
         return create_doc(ev, c, d, raw=name == "createData")
@@ -822,11 +826,9 @@ def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bo
     if name == "nonEmpty":
         return bool(res)
     if name == "includes":
-        from .evaluator import values_equal
         v = args[0] if args else None
         return any(values_equal(x, v) for x in res)
     if name == "indexOf":
-        from .evaluator import values_equal
         v = args[0] if args else None
         for i, x in enumerate(res):
             if values_equal(x, v):
@@ -848,7 +850,6 @@ def array_method(ev: Any, a: List[Any], name: str, args: List[Any], from_set: bo
         return [args[0] if args else None] + res
     if name == "distinct":
         out: List[Any] = []
-        from .evaluator import values_equal
         for x in res:
             if not any(values_equal(x, y) for y in out):
                 out.append(x)

@@ -19,6 +19,8 @@ from .storage import Coll, Store, Version, parse_path, skey
 from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
                      EventSource, FDate, FTime, Module, Native, NullDoc, Page,
                      Ref, SchemaDoc, SetVal, type_name)
+from .env import Env
+from .values import is_num, values_equal
 from .wire import DataDict, dec_tagged, enc_tagged
 
 BUILTIN_MODULES = {"Time", "Date", "Collection", "Set", "Key", "Role", "Math",
@@ -27,22 +29,6 @@ BUILTIN_MODULES = {"Time", "Date", "Collection", "Set", "Key", "Role", "Math",
 BUILTIN_FUNCS = {"abort", "Time", "Date", "TransactionTime", "newId", "log", "dbg",
                  "asc", "desc"}
 RESERVED_CREATE = {"coll", "ts"}
-
-
-class Env:
-    __slots__ = ("vars", "parent")
-
-    def __init__(self, vars: Dict[str, Any], parent: Optional["Env"] = None) -> None:
-        self.vars = vars
-        self.parent = parent
-
-    def lookup(self, name: str) -> Tuple[bool, Any]:
-        e: Optional[Env] = self
-        while e is not None:
-            if name in e.vars:
-                return True, e.vars[name]
-            e = e.parent
-        return False, None
 
 
 BYTES_PER_READ_OP = 4096
@@ -779,36 +765,10 @@ def nulldoc_msg(v: NullDoc) -> str:
     return f"Collection `{v.coll}` does not contain document with id {v.id}."
 
 
-def is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def comparable(a: Any, b: Any) -> bool:
     if is_num(a) and is_num(b):
         return True
     return type(a) is type(b) or (isinstance(a, dict) and isinstance(b, dict))
-
-
-def values_equal(a: Any, b: Any) -> bool:
-    if a is None or isinstance(a, NullDoc):
-        return b is None or isinstance(b, NullDoc)
-    if b is None or isinstance(b, NullDoc):
-        return False
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if is_num(a) and is_num(b):
-        return a == b
-    if isinstance(a, (Doc, Ref)) and isinstance(b, (Doc, Ref)):
-        return a.coll == b.coll and a.id == b.id
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, SchemaDoc):
-        return a.coll == b.coll and a.name == b.name
-    return a == b
 
 
 def arith(op: str, l: Any, r: Any, node: P.Node) -> Any:

@@ -155,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
             self.log_request_entry(method, path, headers, body, st, "status")
             if path == "/":
                 from .v4 import fault_body_v4
-                # as the v4 API's own 401 (v4.py)
+                # as the v4 API's own 401 (faunaemu/v4/api.py)
                 hdrs = {"WWW-Authenticate": 'Basic realm="Unauthorized"'} if st == 401 else {}
                 self.respond(st, fault_body_v4(st), hdrs)
             else:
@@ -195,7 +195,7 @@ class Handler(BaseHTTPRequestHandler):
             if method != "POST":
                 return 405, proto_body("invalid_request", "Method not allowed."), {}
             return svc.feed(body, headers)
-        if path == "/":   # legacy FQL v4 (faunaemu/v4.py)
+        if path == "/":   # legacy FQL v4 (faunaemu/v4/)
             if method != "POST":
                 return 405, '{"errors":[{"code":"method not allowed","description":"Method not allowed."}]}', {}
             return self.server.v4.handle(body, headers)

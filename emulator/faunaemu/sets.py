@@ -23,6 +23,7 @@ import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from . import parser as P
+from .env import Env
 from .errors import QueryError, arity_error, arity_text, no_args
 from .storage import MAX_KEY, Desc, skey
 from .values import (Closure, Doc, EventSource, FTime, Module, Native, NullDoc, Page,
@@ -136,7 +137,6 @@ def closure_spec(ev: Any, cl: Any) -> Dict[str, Any]:
 
 
 def restore_env(ev: Any, e: Dict[str, str]) -> Any:
-    from .evaluator import Env
     vals = {}
     for k, text in e.items():
         vals[k] = resolve_deep(ev, dec_tagged(json.loads(text)))
@@ -189,7 +189,6 @@ def proj_spec(ev: Any, fields: List[P.ProjField], env: Any) -> List[Dict[str, An
 
 
 def restore_proj(ev: Any, spec: List[Dict[str, Any]]) -> Tuple[List[P.ProjField], Any]:
-    from .evaluator import Env
     env = Env({}, None)
     fields = []
     for d in spec:
@@ -473,7 +472,6 @@ def iter_items(ev: Any, desc: Dict[str, Any], snap: int, pos: Any,
     if not ops:
         yield from iter_source(ev, desc["src"], snap, pos)
         return
-    from .evaluator import Env
     compiled = []
     for op in ops:
         kind = op["op"]
@@ -610,6 +608,10 @@ NO_ARG_SET_METHODS = {"first", "last", "count", "toArray", "isEmpty", "nonEmpty"
                       "reverse", "eventSource", "toStream", "distinct"}
 
 
+# set_method's answer for a method of the set's elements, as an array
+MATERIALIZE = object()
+
+
 def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
     if name in NO_ARG_SET_METHODS:
         no_args(args)
@@ -690,9 +692,8 @@ def set_method(ev: Any, s: SetVal, name: str, args: List[Any]) -> Any:
                                  "expected field accessors like `.field` as arguments")
             paths.append(path)
         return event_source(ev, s, paths, name)
-    # the rest operate on the materialized elements
-    from . import builtins as B
-    return B.call_method(ev, to_list(ev, s), name, args, None, from_set=True)
+    # the rest operate on the materialized elements (builtins.call_method)
+    return MATERIALIZE
 
 
 def arr_set(ev: Any, items: List[Any]) -> SetVal:

@@ -295,3 +295,31 @@ def type_name(v: Any) -> str:
     if isinstance(v, Legacy):
         return "Object"
     return "Any"
+
+
+# ------------------------------------------------------------- comparison
+
+def is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    if a is None or isinstance(a, NullDoc):
+        return b is None or isinstance(b, NullDoc)
+    if b is None or isinstance(b, NullDoc):
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if is_num(a) and is_num(b):
+        return a == b
+    if isinstance(a, (Doc, Ref)) and isinstance(b, (Doc, Ref)):
+        return a.coll == b.coll and a.id == b.id
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, SchemaDoc):
+        return a.coll == b.coll and a.name == b.name
+    return a == b
