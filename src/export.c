@@ -324,96 +324,157 @@ fauna_numeric_from_text(FaunaConv *cv, const char *s, int32 typmod)
 	return DatumGetNumeric(d);
 }
 
-/* One value, in the export format, into *out. */
+/*
+ * What a value exports as, whichever the output: jsonb (build_jsonb) or
+ * JSON text (fauna_append_export_json).  The Fauna types are told apart
+ * here only, so that the two outputs cannot disagree.
+ */
+typedef enum ExportKind
+{
+	EX_NULL,
+	EX_BOOL,
+	EX_STRING,					/* s, len, has_nul: a server string to be */
+	EX_INT,						/* i */
+	EX_NUMBER,					/* s, len: JSON number text */
+	EX_REF,						/* ref */
+	EX_OBJECT,					/* node: the object */
+	EX_ARRAY					/* node: the array */
+} ExportKind;
+
+typedef struct ExportValue
+{
+	ExportKind	kind;
+	FaunaVType	type;			/* the value's Fauna type, for errors */
+	bool		boolean;
+	const char *s;
+	int			len;
+	bool		has_nul;
+	int64		i;
+	RefExport	ref;
+	JV		   *node;
+} ExportValue;
+
 static void
-build_jsonb(FaunaConv *cv, JV *v, JsonbValue *out)
+export_value(FaunaConv *cv, JV *v, ExportValue *x)
 {
 	JV		   *inner;
-	FaunaVType	t = fauna_classify_v(v, &inner, cv->page->what, cv->page->v4);
-	int			len;
-	const char *s;
+	bool		special;
 
-	check_stack_depth();
-	switch (t)
+	x->type = fauna_classify_v(v, &inner, cv->page->what, cv->page->v4);
+	x->has_nul = false;
+	switch (x->type)
 	{
 		case FV_NULL:
-			out->type = jbvNull;
+			x->kind = EX_NULL;
 			break;
 		case FV_BOOL:
-			out->type = jbvBool;
-			out->val.boolean = (v->type == JT_TRUE);
+			x->kind = EX_BOOL;
+			x->boolean = (v->type == JT_TRUE);
 			break;
 		case FV_STRING:
 		case FV_TIME:
 		case FV_DATE:
-			set_tok_string(cv, out, t, inner);
+			x->kind = EX_STRING;
+			x->s = inner->u.s;
+			x->len = (int) inner->n;
+			x->has_nul = (inner->flags & JF_NUL) != 0;
 			break;
 		case FV_MOD:
-			{
-				RefExport	r;
-
-				mod_export(inner, &r);
-				fauna_build_ref(cv, &r, out);
-			}
+			x->kind = EX_REF;
+			mod_export(inner, &x->ref);
 			break;
 		case FV_BYTES:
-			s = fauna_bytes_export(cv, inner, &len);
-			set_string(cv, out, t, s, len, false);
+			x->kind = EX_STRING;
+			x->s = fauna_bytes_export(cv, inner, &x->len);
 			break;
 		case FV_INT:
 		case FV_LONG:
-			set_numeric(out, int64_to_numeric(fauna_get_int(cv, t, inner)));
+			x->kind = EX_INT;
+			x->i = fauna_get_int(cv, x->type, inner);
 			break;
 		case FV_DOUBLE:
-			{
-				bool		special;
-
-				(void) fauna_get_double(cv, inner, &special);
-				if (special)
-					set_tok_string(cv, out, t, inner);
-				else
-					set_numeric(out, fauna_numeric_from_text(cv, inner->u.s, -1));
-			}
+			/* NaN and the infinities are no JSON numbers: strings */
+			(void) fauna_get_double(cv, inner, &special);
+			x->kind = special ? EX_STRING : EX_NUMBER;
+			x->s = inner->u.s;
+			x->len = (int) inner->n;
 			break;
 		case FV_NUMBER:
-			set_numeric(out, fauna_numeric_from_text(cv, v->u.s, -1));
+			x->kind = EX_NUMBER;
+			x->s = v->u.s;
+			x->len = (int) v->n;
 			break;
 		case FV_SET:
 		case FV_STREAM:
 		case FV_QUERY:
 			/* a string holding the value's wire JSON */
-			s = json_wire_text(v, &len);
-			set_string(cv, out, t, s, len, false);
+			x->kind = EX_STRING;
+			x->s = json_wire_text(v, &x->len);
 			break;
 		case FV_DOC:
 		case FV_REF:
-			{
-				RefExport	r;
-
-				fauna_ref_export(cv, t, inner, &r);
-				fauna_build_ref(cv, &r, out);
-			}
+			x->kind = EX_REF;
+			fauna_ref_export(cv, x->type, inner, &x->ref);
 			break;
 		case FV_OBJECT:
-			build_object(cv, inner, false, out);
+			x->kind = EX_OBJECT;
+			x->node = inner;
 			break;
 		case FV_ARRAY:
+			x->kind = EX_ARRAY;
+			x->node = v;
+			break;
+	}
+}
+
+/* A value as a JsonbValue tree, in its export format. */
+static void
+build_jsonb(FaunaConv *cv, JV *v, JsonbValue *out)
+{
+	ExportValue x;
+
+	check_stack_depth();
+	export_value(cv, v, &x);
+	switch (x.kind)
+	{
+		case EX_NULL:
+			out->type = jbvNull;
+			break;
+		case EX_BOOL:
+			out->type = jbvBool;
+			out->val.boolean = x.boolean;
+			break;
+		case EX_STRING:
+			set_string(cv, out, x.type, x.s, x.len, x.has_nul);
+			break;
+		case EX_INT:
+			set_numeric(out, int64_to_numeric(x.i));
+			break;
+		case EX_NUMBER:
+			set_numeric(out, fauna_numeric_from_text(cv, x.s, -1));
+			break;
+		case EX_REF:
+			fauna_build_ref(cv, &x.ref, out);
+			break;
+		case EX_OBJECT:
+			build_object(cv, x.node, false, out);
+			break;
+		case EX_ARRAY:
 			{
-				JsonbValue *elems = palloc(sizeof(JsonbValue) * Max(v->u.count, 1));
+				JsonbValue *elems = palloc(sizeof(JsonbValue) * Max(x.node->u.count, 1));
 				JV		   *el;
 				uint32		i;
 
-				JV_FOREACH_ELEM(v, el, i)
+				JV_FOREACH_ELEM(x.node, el, i)
 					build_jsonb(cv, el, &elems[i]);
 				out->type = jbvArray;
-				out->val.array.nElems = (int) v->u.count;
+				out->val.array.nElems = (int) x.node->u.count;
 				out->val.array.elems = elems;
 				out->val.array.rawScalar = false;
 			}
 			break;
 	}
 }
-
 /*
  * A jsonb Datum of a value (a scalar becomes a raw scalar jsonb).
  * user_fields_only: v is a @doc, and the value its user fields.
@@ -490,80 +551,40 @@ fauna_append_ref(FaunaConv *cv, StringInfo buf, RefExport *r)
 void
 fauna_append_export_json(FaunaConv *cv, StringInfo buf, JV *v)
 {
-	JV		   *inner;
-	FaunaVType	t = fauna_classify_v(v, &inner, cv->page->what, cv->page->v4);
-	int			len;
-	const char *s;
+	ExportValue x;
 
 	check_stack_depth();
-	switch (t)
+	export_value(cv, v, &x);
+	switch (x.kind)
 	{
-		case FV_NULL:
+		case EX_NULL:
 			appendStringInfoString(buf, "null");
 			break;
-		case FV_BOOL:
-			appendStringInfoString(buf, v->type == JT_TRUE ? "true" : "false");
+		case EX_BOOL:
+			appendStringInfoString(buf, x.boolean ? "true" : "false");
 			break;
-		case FV_STRING:
-		case FV_TIME:
-		case FV_DATE:
-			append_tok_string(cv, buf, t, inner);
+		case EX_STRING:
+			append_json_string(cv, buf, x.type, x.s, x.len, x.has_nul);
 			break;
-		case FV_MOD:
-			{
-				RefExport	r;
-
-				mod_export(inner, &r);
-				fauna_append_ref(cv, buf, &r);
-			}
+		case EX_INT:
+			appendStringInfo(buf, INT64_FORMAT, x.i);
 			break;
-		case FV_BYTES:
-			s = fauna_bytes_export(cv, inner, &len);
-			append_json_string(cv, buf, t, s, len, false);
+		case EX_NUMBER:
+			appendBinaryStringInfo(buf, x.s, x.len);
 			break;
-		case FV_INT:
-		case FV_LONG:
-			appendStringInfo(buf, INT64_FORMAT, fauna_get_int(cv, t, inner));
+		case EX_REF:
+			fauna_append_ref(cv, buf, &x.ref);
 			break;
-		case FV_DOUBLE:
-			{
-				bool		special;
-
-				(void) fauna_get_double(cv, inner, &special);
-				if (special)
-					append_tok_string(cv, buf, t, inner);
-				else
-					appendBinaryStringInfo(buf, inner->u.s, inner->n);
-			}
+		case EX_OBJECT:
+			fauna_append_object(cv, buf, x.node, false);
 			break;
-		case FV_NUMBER:
-			appendBinaryStringInfo(buf, v->u.s, v->n);
-			break;
-		case FV_SET:
-		case FV_STREAM:
-		case FV_QUERY:
-			s = json_wire_text(v, &len);
-			append_json_string(cv, buf, t, s, len, false);
-			break;
-		case FV_DOC:
-		case FV_REF:
-			{
-				RefExport	r;
-
-				fauna_ref_export(cv, t, inner, &r);
-				fauna_append_ref(cv, buf, &r);
-			}
-			break;
-		case FV_OBJECT:
-			fauna_append_object(cv, buf, inner, false);
-			break;
-		case FV_ARRAY:
+		case EX_ARRAY:
 			{
 				JV		   *el;
 				uint32		i;
 
 				appendStringInfoCharMacro(buf, '[');
-				JV_FOREACH_ELEM(v, el, i)
+				JV_FOREACH_ELEM(x.node, el, i)
 				{
 					if (i > 0)
 						appendBinaryStringInfo(buf, ", ", 2);
@@ -574,7 +595,6 @@ fauna_append_export_json(FaunaConv *cv, StringInfo buf, JV *v)
 			break;
 	}
 }
-
 /* ----------------------------------------------------------------
  * The fields of a document and their Fauna types, for the type inference
  * of IMPORT FOREIGN SCHEMA (infer.c), which needs what the conversions
