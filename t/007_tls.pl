@@ -186,7 +186,7 @@ for my $name (qw(sslverify ssl_verify verify_ssl sslmode insecure tls_insecure
 	ssl_verify_peer ssl_verify_host no_verify))
 {
 	$err = fails(qq{ALTER SERVER fauna OPTIONS (ADD $name 'false')}) // '';
-	like($err, qr/invalid option "$name".*HINT:\s+Valid options in this context are: endpoint, api_version, page_size, timeout_ms, connect_timeout_ms, max_retries, ca_file, max_response_bytes\n/s,
+	like($err, qr/invalid option "$name".*HINT:\s+Valid options in this context are: endpoint, api_version, page_size, timeout_ms, connect_timeout_ms, max_retries, ca_file, max_response_bytes, max_streams, async_capable\n/s,
 		"server option $name is rejected as unknown");
 }
 for my $name (qw(sslverify insecure))
