@@ -899,10 +899,7 @@ fauna_page_document(FaunaPage *page, int i, FaunaColumn *columns,
 	FaunaConv	cv;
 	FaunaElem  *e;
 
-	if (i < 0 || i >= page->count)
-		elog(ERROR, "fauna_fdw: element %d out of range of a page of %d",
-			 i, page->count);
-	e = &page->elems[i];
+	e = fauna_page_elem(page, i);
 	cv.page = page;
 	cv.elem = e;
 	cv.need_encoding = (GetDatabaseEncoding() != PG_UTF8);

@@ -104,6 +104,7 @@ typedef struct RefExport
 } RefExport;
 
 /* page.c */
+extern FaunaElem *fauna_page_elem(FaunaPage *page, int i);
 extern void fauna_invalid_response(const char *what, const char *detail) pg_attribute_noreturn();
 extern JV *fauna_single_key(JV *obj, JV **val);
 extern FaunaVType fauna_classify(JV *v, JV **inner, const char *what);

@@ -709,10 +709,7 @@ fauna_page_walk_fields(FaunaPage *page, int i, int max_depth,
 	JV		   *data;
 	JV		   *inner;
 
-	if (i < 0 || i >= page->count)
-		elog(ERROR, "fauna_fdw: element %d out of range of a page of %d",
-			 i, page->count);
-	e = &page->elems[i];
+	e = fauna_page_elem(page, i);
 	memset(&col, 0, sizeof(col));
 	col.attname = "data";		/* what a bad value would be read as */
 	cv.page = page;

@@ -968,6 +968,18 @@ fauna_page_from_buffer(const char *body, size_t len, MemoryContext cxt,
 	return fauna_parser_finish_page(parser, what);
 }
 
+/* Element i of a page; an index out of range is a bug of the caller. */
+FaunaElem *
+fauna_page_elem(FaunaPage *page, int i)
+{
+	if (i < 0 || i >= page->count)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg_internal("fauna_fdw: element %d out of range of a page of %d",
+								 i, page->count)));
+	return &page->elems[i];
+}
+
 int
 fauna_page_count(FaunaPage *page)
 {
