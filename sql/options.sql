@@ -30,6 +30,12 @@ CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://user:pw@db.fauna.com');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db.fauna.com/?x=1');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db fauna.com');
+-- read as libcurl reads it: a fragment is refused, an "@" in the path is no
+-- credential, a port without a host is no host
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db.fauna.com#top');
+CREATE SERVER opt_at FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db.fauna.com/a@b');
+DROP SERVER opt_at;
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://:8443/');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (api_version '11');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (page_size '0');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (page_size '16001');

@@ -295,8 +295,6 @@ configure_easy(FaunaSlot *slot)
 	SETOPT(CURLOPT_WRITEFUNCTION, write_callback);
 	SETOPT(CURLOPT_WRITEDATA, slot);
 	SETOPT(CURLOPT_PRIVATE, slot);
-	SETOPT(CURLOPT_HEADERFUNCTION, header_callback);
-	SETOPT(CURLOPT_HEADERDATA, slot);
 	SETOPT(CURLOPT_ERRORBUFFER, slot->errbuf);
 	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
 	SETOPT(CURLOPT_OPENSOCKETDATA, slot);
@@ -574,8 +572,6 @@ begin_attempt(FaunaSlot *slot)
 	if (entry->api_version == 4)
 		fauna_parser_set_v4(slot->parser);
 	fauna_parser_expect(slot->parser, slot->expect);
-	for (int i = 0; i < HS_COUNT; i++)
-		slot->hstat[i] = -1;
 	slot->status = 0;
 	slot->received = 0;
 	slot->out_of_fds = false;
@@ -856,6 +852,51 @@ backoff_sleep(int attempt)
 						 Min(remaining, FAUNA_WAIT_MAX_MS), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/* Does the parsed URL have this part (a user, a query ...)? */
+static bool
+url_has_part(CURLU *u, CURLUPart what)
+{
+	char	   *part = NULL;
+	CURLUcode	rc = curl_url_get(u, what, &part, 0);
+
+	curl_free(part);
+	return rc == CURLUE_OK;
+}
+
+/*
+ * Read an endpoint with libcurl's own URL parser, the one that will be given
+ * it: the scheme (case-insensitive), the host, and no credentials, query or
+ * fragment.
+ */
+FaunaEndpointProblem
+fauna_endpoint_problem(const char *endpoint)
+{
+	CURLU	   *u = curl_url();
+	FaunaEndpointProblem problem = FAUNA_ENDPOINT_OK;
+	CURLUcode	rc;
+	char	   *part = NULL;
+
+	if (u == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	rc = curl_url_set(u, CURLUPART_URL, endpoint, CURLU_NON_SUPPORT_SCHEME);
+	if (rc == CURLUE_NO_HOST)
+		problem = FAUNA_ENDPOINT_NO_HOST;
+	else if (rc != CURLUE_OK)
+		problem = FAUNA_ENDPOINT_NOT_URL;
+	else if (curl_url_get(u, CURLUPART_SCHEME, &part, 0) != CURLUE_OK ||
+			 (strcmp(part, "http") != 0 && strcmp(part, "https") != 0))
+		problem = FAUNA_ENDPOINT_SCHEME;
+	else if (url_has_part(u, CURLUPART_USER) || url_has_part(u, CURLUPART_PASSWORD))
+		problem = FAUNA_ENDPOINT_CREDENTIALS;
+	else if (url_has_part(u, CURLUPART_QUERY) || url_has_part(u, CURLUPART_FRAGMENT))
+		problem = FAUNA_ENDPOINT_QUERY;
+	curl_free(part);
+	curl_url_cleanup(u);
+	return problem;
 }
 
 /*

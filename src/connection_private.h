@@ -36,24 +36,6 @@
  */
 #define FAUNA_SOCKETS_INITIAL	16
 
-/*
- * Response headers worth keeping.  FQL v4 answers carry their transaction
- * time and their cost only as headers (x-txn-time, x-byte-read-ops ...);
- * /query/1 has them in the body's "txn_ts" and "stats".
- */
-typedef enum FaunaHeaderStat
-{
-	HS_TXN_TIME,
-	HS_BYTE_READ_OPS,
-	HS_READ_OPS,
-	HS_BYTE_WRITE_OPS,
-	HS_WRITE_OPS,
-	HS_COMPUTE_OPS,
-	HS_STORAGE_BYTES_READ,
-	HS_COUNT
-} FaunaHeaderStat;
-
-
 typedef struct FaunaSocket
 {
 	curl_socket_t fd;
@@ -100,8 +82,6 @@ typedef struct FaunaSlot
 	char		errbody[FAUNA_ERROR_BODY_MAX];
 	size_t		errbody_len;
 	FaunaExpect expect;			/* what the query can answer (page.c) */
-	int64		hstat[HS_COUNT];	/* this attempt's counter headers; -1:
-									 * not sent */
 } FaunaSlot;
 
 /*
@@ -194,7 +174,6 @@ extern int	close_socket_callback(void *clientp, curl_socket_t item);
 extern int	socket_callback(CURL *easy, curl_socket_t s, int what, void *userp,
 							void *socketp);
 extern size_t write_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
-extern size_t header_callback(char *ptr, size_t size, size_t nmemb, void *userdata);
 extern void header_stats(FaunaSlot *slot, FaunaStats *stats);
 
 /* remote_error.c */

@@ -372,6 +372,19 @@ typedef struct FaunaRequestCounters
 extern FaunaConn *fauna_get_connection(UserMapping *user,
 									   ForeignServer *server);
 
+/* What is wrong with an endpoint, as libcurl's URL parser reads it. */
+typedef enum FaunaEndpointProblem
+{
+	FAUNA_ENDPOINT_OK,
+	FAUNA_ENDPOINT_NOT_URL,		/* libcurl cannot read it as a URL */
+	FAUNA_ENDPOINT_SCHEME,		/* not http or https */
+	FAUNA_ENDPOINT_NO_HOST,
+	FAUNA_ENDPOINT_CREDENTIALS, /* user or password in the URL */
+	FAUNA_ENDPOINT_QUERY		/* a query or a fragment */
+} FaunaEndpointProblem;
+
+extern FaunaEndpointProblem fauna_endpoint_problem(const char *endpoint);
+
 /*
  * Send a /query/1 request (body is the JSON text) and return at once; the
  * response is collected by fauna_request_wait().  `what` names the

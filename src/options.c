@@ -379,31 +379,40 @@ static void
 check_endpoint(DefElem *def)
 {
 	const char *v = defGetString(def);
-	const char *rest = NULL;
-	const char *p;
 	const char *problem = NULL;
 
-	/* URL schemes are case-insensitive (RFC 3986, 3.1), as curl reads them */
-	if (pg_strncasecmp(v, "https://", 8) == 0)
-		rest = v + 8;
-	else if (pg_strncasecmp(v, "http://", 7) == 0)
-		rest = v + 7;
-
-	if (rest == NULL)
-		problem = "The endpoint must start with \"https://\" or \"http://\".";
-	else if (*rest == '\0' || *rest == '/' || *rest == ':')
-		problem = "The endpoint must name a host.";
-	else
+	/*
+	 * Whitespace and control characters first: libcurl would refuse them
+	 * too, but say less about why.  "http:/host" and the like, which
+	 * libcurl would read as a URL of one host or another, are refused as
+	 * well: the endpoint says "http://" or "https://" as written.
+	 */
+	for (const char *p = v; *p && problem == NULL; p++)
+		if ((unsigned char) *p <= ' ' || *p == 0x7f)
+			problem = gettext_noop("The endpoint must not contain spaces or control characters.");
+	if (problem == NULL && pg_strncasecmp(v, "https://", 8) != 0 &&
+		pg_strncasecmp(v, "http://", 7) != 0)
+		problem = gettext_noop("The endpoint must start with \"https://\" or \"http://\".");
+	if (problem == NULL)
 	{
-		for (p = rest; *p; p++)
+		switch (fauna_endpoint_problem(v))
 		{
-			if (*p == '@')
-				problem = "The endpoint must not contain credentials; put the secret in the user mapping.";
-			else if (*p == '?' || *p == '#')
-				problem = "The endpoint must not contain a query or a fragment.";
-			else if ((unsigned char) *p <= ' ' || *p == 0x7f)
-				problem = "The endpoint must not contain spaces or control characters.";
-			if (problem)
+			case FAUNA_ENDPOINT_OK:
+				break;
+			case FAUNA_ENDPOINT_NOT_URL:
+				problem = gettext_noop("The endpoint must be a URL.");
+				break;
+			case FAUNA_ENDPOINT_SCHEME:
+				problem = gettext_noop("The endpoint must start with \"https://\" or \"http://\".");
+				break;
+			case FAUNA_ENDPOINT_NO_HOST:
+				problem = gettext_noop("The endpoint must name a host.");
+				break;
+			case FAUNA_ENDPOINT_CREDENTIALS:
+				problem = gettext_noop("The endpoint must not contain credentials; put the secret in the user mapping.");
+				break;
+			case FAUNA_ENDPOINT_QUERY:
+				problem = gettext_noop("The endpoint must not contain a query or a fragment.");
 				break;
 		}
 	}
@@ -412,7 +421,7 @@ check_endpoint(DefElem *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"endpoint\": \"%s\"", v),
-				 errhint("%s", problem)));
+				 errhint("%s", _(problem))));
 }
 
 static void

@@ -23,15 +23,6 @@
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
-static const char *const header_stat_names[HS_COUNT] = {
-	[HS_TXN_TIME] = "x-txn-time",
-	[HS_BYTE_READ_OPS] = "x-byte-read-ops",
-	[HS_READ_OPS] = "x-read-ops",
-	[HS_BYTE_WRITE_OPS] = "x-byte-write-ops",
-	[HS_WRITE_OPS] = "x-write-ops",
-	[HS_COMPUTE_OPS] = "x-compute-ops",
-	[HS_STORAGE_BYTES_READ] = "x-storage-bytes-read",
-};
 
 /*
  * Let curl move the transfers of this connection forward without waiting:
@@ -532,67 +523,40 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
- * Header lines from curl.  Must not throw.  Keeps the counters of
- * header_stat_names (decimal integers, case-insensitive names); anything
- * malformed is left unset, as if not sent.
+ * A counter the response carries as a header (FQL v4: x-read-ops ...), or
+ * -1 when it was not sent or is not a decimal count.
  */
-size_t
-header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
+static int64
+header_count(FaunaSlot *slot, const char *name)
 {
-	FaunaSlot  *slot = (FaunaSlot *) userdata;
-	size_t		len = size * nmemb;
-	const char *colon = memchr(ptr, ':', len);
-	size_t		namelen;
-	int			i;
+	struct curl_header *h;
+	char	   *end;
+	long long	v;
 
-	if (colon == NULL)
-		return len;				/* the status line, the final empty line */
-	namelen = colon - ptr;
-	for (i = 0; i < HS_COUNT; i++)
-	{
-		if (strlen(header_stat_names[i]) == namelen &&
-			pg_strncasecmp(ptr, header_stat_names[i], namelen) == 0)
-			break;
-	}
-	if (i < HS_COUNT)
-	{
-		char		value[32];
-		size_t		vlen = len - namelen - 1;
-		char	   *end;
-		long long	v;
-
-		if (vlen >= sizeof(value))
-			return len;
-		memcpy(value, colon + 1, vlen);
-		value[vlen] = '\0';
-		errno = 0;
-		v = strtoll(value, &end, 10);
-		while (*end == ' ' || *end == '\r' || *end == '\n' || *end == '\t')
-			end++;
-		if (errno == 0 && *end == '\0' && end != value && v >= 0)
-			slot->hstat[i] = (int64) v;
-	}
-	return len;
+	if (curl_easy_header(slot->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+		return -1;
+	errno = 0;
+	v = strtoll(h->value, &end, 10);
+	while (*end == ' ' || *end == '\t')
+		end++;
+	return (errno == 0 && *end == '\0' && end != h->value && v >= 0) ? (int64) v : -1;
 }
 
 /*
- * A v4 response's counters, from its headers.  read_ops and write_ops are
- * the billed byte ops (what /query/1 reports as stats.read_ops and
- * write_ops); the hosted service also sent x-read-ops and x-write-ops,
- * used only when the byte ops are missing.
+ * The counters of a finished response's headers (FQL v4 answers have no
+ * "stats" in their body); fields < 0 were not sent.
  */
 void
 header_stats(FaunaSlot *slot, FaunaStats *stats)
 {
-	FaunaStats	st;
+	int64		byte_read_ops = header_count(slot, "x-byte-read-ops");
+	int64		byte_write_ops = header_count(slot, "x-byte-write-ops");
 
-	st.read_ops = slot->hstat[HS_BYTE_READ_OPS] >= 0
-		? slot->hstat[HS_BYTE_READ_OPS] : slot->hstat[HS_READ_OPS];
-	st.write_ops = slot->hstat[HS_BYTE_WRITE_OPS] >= 0
-		? slot->hstat[HS_BYTE_WRITE_OPS] : slot->hstat[HS_WRITE_OPS];
-	st.compute_ops = slot->hstat[HS_COMPUTE_OPS];
-	st.bytes_read = slot->hstat[HS_STORAGE_BYTES_READ];
-	st.txn_ts = slot->hstat[HS_TXN_TIME];
-	*stats = st;
+	stats->read_ops = byte_read_ops >= 0 ? byte_read_ops
+		: header_count(slot, "x-read-ops");
+	stats->write_ops = byte_write_ops >= 0 ? byte_write_ops
+		: header_count(slot, "x-write-ops");
+	stats->compute_ops = header_count(slot, "x-compute-ops");
+	stats->bytes_read = header_count(slot, "x-storage-bytes-read");
+	stats->txn_ts = header_count(slot, "x-txn-time");
 }
-
