@@ -10,7 +10,7 @@
  *
  * An ERROR is fine (it longjmps back here, as in the server); what must
  * never happen: a crash, a sanitizer report, a leak (all memory must be
- * freed by the memory context reset even after an ERROR), or decode.c
+ * freed by the memory context reset even after an ERROR), or the decoder
  * handing PostgreSQL text that is not valid UTF-8 or a malformed jsonb
  * token sequence (pg_shim.c aborts on those).
  *

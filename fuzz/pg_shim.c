@@ -2,15 +2,17 @@
  *
  * pg_shim.c
  *		  A minimal stand-in for the PostgreSQL backend functions that
- *		  src/decode.c calls, so that decode.c can run outside a server:
+ *		  the decoder (src/json_tape.c, page.c, page_v4.c, convert.c, export.c)
+ *		  calls, so that it can run outside a server:
  *		  under libFuzzer (fuzz_decode.c) and the unit test (decode_test.c).
  *
  * What is real: memory contexts with reset callbacks (so leaks on ERROR
  * paths show up under LeakSanitizer), ereport with longjmp to the nearest
- * PG_TRY/sigsetjmp, StringInfo, text datums.  What is a model: jsonb,
+ * PG_TRY/sigsetjmp, text datums; StringInfo, psprintf, base64 and the
+ * UTF-8 helpers are PostgreSQL's own, from libpgcommon (fuzz/run.sh).  What is a model: jsonb,
  * numeric and arrays are rendered as text (a varlena holding their JSON or
  * literal form) so tests can compare them, and the jsonb builder checks
- * that decode.c pushes a well-formed token sequence of valid UTF-8 strings;
+ * that the decoder pushes a well-formed token sequence of valid UTF-8 strings;
  * catalog lookups answer from a small table of built-in types.
  *
  *-------------------------------------------------------------------------
@@ -354,7 +356,7 @@ utf8_ok(const char *s, int len)
 	return true;
 }
 
-/* Abort on text that is not valid UTF-8 or holds NUL: decode.c's promise. */
+/* Abort on text that is not valid UTF-8 or holds NUL: the decoder's promise. */
 void
 shim_check_utf8(const char *s, int len)
 {
@@ -610,7 +612,7 @@ construct_empty_array(Oid elmtype)
 /* ---------------- jsonb: a checked renderer ---------------- */
 
 /*
- * decode.c hands JsonbValueToJsonb() a tree of JsonbValues.  This renders
+ * The decoder hands JsonbValueToJsonb() a tree of JsonbValues.  This renders
  * it as JSON text, checking what the real convertToJsonb() relies on:
  * object keys strictly in jsonb's order (shorter first, then bytewise; so
  * sorted and without duplicates), valid UTF-8 strings, sane counts.
@@ -730,7 +732,7 @@ date2j(int year, int month, int day)
 }
 
 /*
- * timestamp2tm for UTC only (decode.c never passes a time zone): split
+ * timestamp2tm for UTC only (the decoder never passes a time zone): split
  * microseconds since 2000-01-01 into a civil date and time with the
  * days-from-civil inverse (proleptic Gregorian, as PostgreSQL uses).
  */

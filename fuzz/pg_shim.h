@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * pg_shim.h
- *		  What the fuzz target and the unit test of decode.c see of the
+ *		  What the fuzz target and the unit test of the decoder see of the
  *		  backend stand-in in pg_shim.c.
  *
  *-------------------------------------------------------------------------

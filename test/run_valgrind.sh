@@ -87,7 +87,7 @@ if not fauna_syms:
 # The source files of fauna_fdw.so (its DWARF compilation units, such as
 # "src/scan_exec.c"), to recognise inlined static functions, which have no symbol.
 # valgrind runs with --fullpath-after=, so a frame names its file with the
-# directories the debug information has: "src/scan_exec.c" or ".../src/scan.c"
+# directories the debug information has: "src/scan_exec.c" or ".../src/scan_exec.c"
 # for fauna_fdw, ".../replication/logical/decode.c" for PostgreSQL.
 fauna_files = set()
 try:
