@@ -33,15 +33,8 @@ my $s2 = $node->background_psql('postgres', on_error_stop => 0);
 my $pid = $s1->query_safe('SELECT pg_backend_pid()');
 $s1->query_safe('SELECT count(*) FROM items');    # warm the connection
 
-# send a statement without waiting for it
-sub send_sql
-{
-	my ($s, $sql) = @_;
-	$s->{stdout} = '';
-	$s->{stderr} = '';
-	$s->{stdin} .= "$sql\n";
-	$s->{run}->pump_nb;
-}
+# send a statement without waiting for it (FaunaTest.pm)
+*send_sql = \&FaunaTest::send_sql;
 
 # pump until stderr matches; returns the time it matched (or undef)
 sub wait_stderr

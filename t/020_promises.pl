@@ -37,31 +37,9 @@ my $s1 = $node->background_psql('postgres', on_error_stop => 0);
 my $s2 = $node->background_psql('postgres', on_error_stop => 0);
 my $s3 = $node->background_psql('postgres', on_error_stop => 0);
 
-# send a statement without waiting for it
-sub send_sql
-{
-	my ($s, $sql) = @_;
-	$s->{stdout} = '';
-	$s->{stderr} = '';
-	$s->{stdin} .= "$sql\n";
-	$s->{run}->pump_nb;
-	return;
-}
-
-# pump until the session's stdout (or stderr) matches; undef on timeout
-sub wait_output
-{
-	my ($s, $which, $re, $timeout) = @_;
-	my $end = time() + $timeout;
-	while (time() < $end)
-	{
-		$s->{run}->pump_nb;
-		return time() if $s->{$which} =~ $re;
-		last unless $s->{run}->pumpable;
-		sleep 0.01;
-	}
-	return $s->{$which} =~ $re ? time() : undef;
-}
+# statements sent without waiting, and waits for their output (FaunaTest.pm)
+*send_sql = \&FaunaTest::send_sql;
+*wait_output = \&FaunaTest::wait_output;
 
 # ----------------------------------------------------------------------
 # fauna_sync: two calls for the same pair never interleave
