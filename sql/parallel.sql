@@ -72,6 +72,42 @@ ALTER SERVER par_srv OPTIONS (DROP max_streams);
 EXPLAIN (VERBOSE, COSTS OFF) SELECT n FROM par WHERE ref = '1';
 EXPLAIN (VERBOSE, COSTS OFF) SELECT n FROM par LIMIT 3;
 
+-- FQL v4 reads the same ranges: At(snapshot, Range(Documents(c), Ref(lo),
+-- Ref(hi))), the snapshot that of the answer with the first and last
+-- documents
+CREATE SERVER par_v4 FOREIGN DATA WRAPPER fauna_fdw
+  OPTIONS (endpoint :'endpoint', max_retries '0', api_version '4');
+CREATE USER MAPPING FOR CURRENT_USER SERVER par_v4 OPTIONS (secret :'secret');
+CREATE FOREIGN TABLE par4 (ref text, ts timestamptz, n int, g int, label text)
+  SERVER par_v4 OPTIONS (collection 'Par', page_size '9', rows '1000000');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT ref, ts, n, g, label FROM par4;
+CREATE TEMP TABLE parallel_par4 AS SELECT ref, ts, n, g, label FROM par4;
+SELECT count(*), count(DISTINCT ref) FROM parallel_par4;
+SELECT count(*) AS missing FROM (TABLE serial_par EXCEPT ALL TABLE parallel_par4) d;
+SELECT count(*) AS extra FROM (TABLE parallel_par4 EXCEPT ALL TABLE serial_par) d;
+SELECT ref FROM par4 WHERE ref = '9100000000000000092';
+SELECT count(*) FROM par4;
+\! python3 test/request_log.py 9100000000000000092 | grep -v '^POST' | sed -E 's/"[0-9]+"/N/g; s/"at": [0-9]+/"at": T/g' | sort | uniq -c
+-- parts of several pages: each following page at the part's At
+CREATE FOREIGN TABLE par4_paged (ref text, ts timestamptz, n int, g int, label text)
+  SERVER par_v4 OPTIONS (collection 'Par', page_size '2', rows '1000000', max_streams '2');
+CREATE TEMP TABLE parallel_par4_paged AS SELECT ref, ts, n, g, label FROM par4_paged;
+SELECT count(*) AS missing FROM (TABLE serial_par EXCEPT ALL TABLE parallel_par4_paged) d;
+SELECT count(*) AS extra FROM (TABLE parallel_par4_paged EXCEPT ALL TABLE serial_par) d;
+SELECT ref FROM par4 WHERE ref = '9100000000000000093';
+SELECT count(*) FROM par4_paged;
+\! python3 test/request_log.py 9100000000000000093 | grep -v '^POST' | grep -c '"at": [0-9]*, "expr": {"collection": {"after"'
+-- every request of the scan but the first at one time: 1
+\! python3 test/request_log.py 9100000000000000093 | grep -v '^POST' | grep -o '"at": [0-9]*' | sort -u | wc -l
+-- a v4 table with one document reads it once; an empty one reads nothing
+\! python3 test/fauna_write.py 'Collection.create({ name: "ParOne" })'
+\! python3 test/fauna_write.py 'Collection.create({ name: "ParNone" })'
+\! python3 test/fauna_write.py 'ParOne.create({ n: 7 })'
+CREATE FOREIGN TABLE par4_one (n int) SERVER par_v4 OPTIONS (collection 'ParOne', rows '1000000');
+CREATE FOREIGN TABLE par4_none (n int) SERVER par_v4 OPTIONS (collection 'ParNone', rows '1000000');
+SELECT count(*), sum(n) FROM par4_one;
+SELECT count(*), sum(n) FROM par4_none;
+
 -- a parallel-aware scan that gets no worker reads every part itself
 SET max_parallel_workers = 0;
 SELECT count(*), sum(n), count(DISTINCT ref) FROM par;

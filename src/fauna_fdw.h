@@ -782,12 +782,20 @@ extern void fauna_infer_check_value(const char *what, int value, int max);
  * The v4 expression of a scan.  The first page reads at the
  * transaction time of its response (x-txn-time); the following ones send
  * the "after" cursor of the previous page (its JSON text, verbatim) inside
- * At(snapshot_ts, ...), since v4 cursors do not pin the snapshot.  explain,
- * when not NULL, gets the expression in FQL v4 syntax with $n for values.
+ * At(snapshot_ts, ...), since v4 cursors do not pin the snapshot.  A part
+ * of a parallel scan (spec->at_ts) reads at its own snapshot from its first
+ * page on.  explain, when not NULL, gets the expression in FQL v4 syntax
+ * with $n for values.
  */
 extern void fauna_fql_v4_page(const FaunaQuerySpec *spec, const char *id,
 							  const char *after, int64 snapshot_ts,
 							  StringInfo body, StringInfo explain);
+
+/*
+ * A parallel scan's first request: the collection's first and last
+ * documents, as a page of none or both.
+ */
+extern void fauna_fql_v4_id_bounds(const char *collection, StringInfo body);
 
 /*
  * Discovery.  A page of the index definitions,

@@ -20,6 +20,13 @@
  *	Map(Paginate(Range(Match(Index(i)), [lo], [hi]), {size, after?}),
  *		Lambda(["ts", "ref"], Get(Var("ref"))))
  *
+ *	a part of a parallel scan, at the snapshot of the first and last
+ *	documents (Documents are in ref order, and refs of one collection in
+ *	the numeric order of their ids, both bounds inclusive):
+ *	At(ts, Map(Paginate(Range(Documents(Collection(c)),
+ *							  Ref(Collection(c), lo), Ref(Collection(c), hi)),
+ *						{size, after?}), Lambda("x", Get(Var("x")))))
+ *
  *	ref = id:
  *	If(Exists(Ref(Collection(c), id)), Get(Ref(Collection(c), id)), null)
  *	  (a missing document is no row, not a 404)
@@ -383,21 +390,26 @@ v4_write(StringInfo buf, const V4Expr *e, bool fql)
 }
 
 /*
- * Write a tree to body (JSON, inside At(snapshot_ts, ...) unless 0) and
- * to explain (FQL text), either NULL; then free it: trees are built in a
- * context of their own, so that building a request per page leaks nothing.
+ * Write a tree to body (JSON) and to explain (FQL text), either NULL; then
+ * free it: trees are built in a context of their own, so that building a
+ * request per page leaks nothing.
  */
 static void
-v4_emit(V4Expr *e, int64 snapshot_ts, StringInfo body, StringInfo explain)
+v4_emit(V4Expr *e, StringInfo body, StringInfo explain)
 {
-	if (body && snapshot_ts > 0)
-		appendStringInfo(body, "{\"at\": " INT64_FORMAT ", \"expr\": ", snapshot_ts);
 	if (body)
 		v4_write(body, e, false);
-	if (body && snapshot_ts > 0)
-		appendStringInfoChar(body, '}');
 	if (explain)
 		v4_write(explain, e, true);
+}
+
+/* At($1, e): e read at snapshot_ts (µs), or e itself when it is 0 */
+static V4Expr *
+v4_at(int64 snapshot_ts, V4Expr *e)
+{
+	if (snapshot_ts == 0)
+		return e;
+	return v4_call2("At", "at", v4_param_int(1, snapshot_ts, 0), "expr", e, false);
 }
 
 static MemoryContext
@@ -423,12 +435,12 @@ v4_end(MemoryContext oldcxt)
  * ----------------------------------------------------------------
  */
 
-/* Ref(Collection(c), $1) */
+/* Ref(Collection(c), $param) */
 static V4Expr *
-v4_ref(const char *collection, const char *id)
+v4_ref(const char *collection, int param, const char *id)
 {
 	return v4_call2("Ref", "ref", v4_collection(collection), "id",
-					v4_param_string(1, id ? id : ""), false);
+					v4_param_string(param, id ? id : ""), false);
 }
 
 /* Range(Match(Index(i)), [lo], [hi]): strict bounds one µs further */
@@ -457,7 +469,7 @@ v4_scan(const FaunaQuerySpec *spec, const char *id, const char *after)
 
 	if (spec->by_id)
 	{
-		V4Expr	   *ref = v4_ref(spec->collection, id);
+		V4Expr	   *ref = v4_ref(spec->collection, 1, id);
 		V4Expr	   *e = v4_call1("If", "if", v4_call1("Exists", "exists", ref));
 
 		v4_add(e, "then", v4_call1("Get", "get", ref));
@@ -472,6 +484,13 @@ v4_scan(const FaunaQuerySpec *spec, const char *id, const char *after)
 						   v4_lambda(params, v4_call1("Get", "get", v4_var("ref"))));
 	}
 	set = v4_call1("Documents", "documents", v4_collection(spec->collection));
+	if (spec->id_range)
+	{
+		/* one part of a parallel scan: refs from id_from to id_to, inclusive */
+		set = v4_call2("Range", "range", set, "from",
+					   v4_ref(spec->collection, 2, spec->id_from), false);
+		v4_add(set, "to", v4_ref(spec->collection, 3, spec->id_to));
+	}
 	return v4_over_set("Map", "map", v4_paginate(set, spec->page_size, after),
 					   v4_lambda(v4_string("x"), v4_call1("Get", "get", v4_var("x"))));
 }
@@ -483,7 +502,47 @@ fauna_fql_v4_page(const FaunaQuerySpec *spec, const char *id,
 {
 	MemoryContext oldcxt = v4_begin();
 
-	v4_emit(v4_scan(spec, id, after), snapshot_ts, body, explain);
+	/* a part of a parallel scan reads at its snapshot from the first page */
+	if (spec->at_ts != 0)
+		snapshot_ts = spec->at_ts;
+	v4_emit(v4_at(snapshot_ts, v4_scan(spec, id, after)), body, explain);
+	v4_end(oldcxt);
+}
+
+/* Select(["data", 0], Map(Paginate(set, {size: 1}), Get), null) */
+static V4Expr *
+v4_first_document(V4Expr *set)
+{
+	V4Expr	   *path = v4_node(V4_ARRAY, NULL);
+	V4Expr	   *page = v4_over_set("Map", "map", v4_paginate(set, 1, NULL),
+								   v4_lambda(v4_string("x"),
+											 v4_call1("Get", "get", v4_var("x"))));
+
+	v4_add(path, NULL, v4_string("data"));
+	v4_add(path, NULL, v4_int(0));
+	return v4_add(v4_call2("Select", "select", path, "from", page, false),
+				  "default", NULL);
+}
+
+/*
+ * The first and last documents of a collection, for a parallel scan's
+ * ranges of ids, as a page {data: [first, last]}: both null (so no
+ * element) when the collection is empty.  Documents are in ref order,
+ * which is the order of their ids.
+ */
+void
+fauna_fql_v4_id_bounds(const char *collection, StringInfo body)
+{
+	MemoryContext oldcxt = v4_begin();
+	V4Expr	   *documents = v4_call1("Documents", "documents",
+									 v4_collection(collection));
+	V4Expr	   *both = v4_node(V4_ARRAY, NULL);
+	V4Expr	   *page = v4_node(V4_OBJECT, NULL);
+
+	v4_add(both, NULL, v4_first_document(documents));
+	v4_add(both, NULL, v4_first_document(v4_call1("Reverse", "reverse", documents)));
+	v4_add(page, "data", both);
+	v4_emit(page, body, NULL);
 	v4_end(oldcxt);
 }
 
@@ -526,7 +585,7 @@ fauna_fql_v4_list_indexes(const char *collection, int page_size,
 								  v4_variadic("Equals", "equals",
 											  v4_select("source", v4_var("x"), true),
 											  v4_collection(collection))));
-	v4_emit(e, 0, body, NULL);
+	v4_emit(e, body, NULL);
 	v4_end(oldcxt);
 }
 
@@ -538,7 +597,7 @@ fauna_fql_v4_list_collections(int page_size, const char *after,
 
 	v4_emit(v4_definitions("Collections", "collections", "c",
 						   page_size, after),
-			0, body, NULL);
+			body, NULL);
 	v4_end(oldcxt);
 }
 
@@ -668,7 +727,8 @@ fauna_fql_v4_events_page(const char *collection, int64 after_ts,
 		after = v4_node(V4_RAW, psprintf("{\"object\": %s}", after_cursor));
 	else
 		after = v4_int(after_ts);
-	v4_emit(v4_events(collection, after, page_size), snapshot_ts, body, NULL);
+	v4_emit(v4_at(snapshot_ts, v4_events(collection, after, page_size)),
+			body, NULL);
 	v4_end(oldcxt);
 }
 
@@ -681,7 +741,7 @@ fauna_fql_v4_events_explain(const char *collection, bool lower_strict,
 
 	v4_emit(v4_events(collection, v4_param_int(1, 0, lower_strict ? 1 : 0),
 					  page_size),
-			0, NULL, explain);
+			NULL, explain);
 	v4_end(oldcxt);
 }
 
@@ -705,6 +765,6 @@ fauna_fql_v4_collection_history(const char *collection, StringInfo body)
 	v4_add(data, "history_days", v4_select("history_days", v4_var("c"), true));
 	v4_add(row, "data", data);
 	v4_add(let, "in", row);
-	v4_emit(let, 0, body, NULL);
+	v4_emit(let, body, NULL);
 	v4_end(oldcxt);
 }

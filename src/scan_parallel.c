@@ -7,10 +7,10 @@
  * The first participant to start (the leader or a worker) asks Fauna for
  * the collection's first and last document ids; the answer's transaction
  * time is the snapshot every part then reads, with at (Time(...)) around
- * its query.  The ids in between are cut into ranges (parts) that the
- * participants claim from shared memory one at a time, so that a fast
- * stream reads more of them; a part's pages follow its cursor, which
- * keeps the part's snapshot.  Documents written after the snapshot have
+ * its query (At(ts, ...) in FQL v4).  The ids in between are cut into
+ * ranges (parts) that the participants claim from shared memory one at a
+ * time, so that a fast stream reads more of them; a part's pages follow
+ * its cursor at the part's snapshot.  Documents written after the snapshot have
  * later ids or are not visible at it, so every document of the snapshot
  * is read exactly once.  docs/performance.md describes the choice for
  * users.
@@ -193,6 +193,41 @@ bounds_id(FaunaScanState *fss, const char *text)
 }
 
 /*
+ * The first and last ids of a bounds answer: fields "first" and "last" of
+ * one object (FQL v10), or the ids of a page of none or two documents (v4).
+ * False for an empty collection.
+ */
+static bool
+bounds_from_page(FaunaScanState *fss, FaunaPage *page, char **first, char **last)
+{
+	int			count = fauna_page_count(page);
+
+	if (fss->spec.api_version == 4)
+	{
+		if (count == 0)
+			return false;
+		if (count != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("invalid response from Fauna for collection \"%s\"",
+							fss->spec.collection),
+					 errdetail("The answer giving the collection's first and last documents does not hold two documents.")));
+		*first = pstrdup(fauna_page_document_id(page, 0));
+		*last = pstrdup(fauna_page_document_id(page, 1));
+		return true;
+	}
+	if (count != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid response from Fauna for collection \"%s\"",
+						fss->spec.collection),
+				 errdetail("The answer giving the collection's first and last document ids is not one object.")));
+	*first = bounds_field(page, "first");
+	*last = bounds_field(page, "last");
+	return *first != NULL && *last != NULL;
+}
+
+/*
  * Ask Fauna for the first and last document ids; the answer's transaction
  * time becomes the snapshot of every part.
  */
@@ -212,20 +247,21 @@ learn_ids(FaunaScanState *fss, FaunaParallelScan *ps)
 	uint64		span = 0;
 
 	initStringInfo(&body);
-	fauna_fql_id_bounds(fss->spec.collection, &body);
+	if (fss->spec.api_version == 4)
+		fauna_fql_v4_id_bounds(fss->spec.collection, &body);
+	else
+		fauna_fql_id_bounds(fss->spec.collection, &body);
 	fauna_request_start(fss->reader.conn, body.data, fss->spec.collection, cxt);
 	page = fauna_request_wait(fss->reader.conn, &fss->reader.counters);
 	memset(&stats, 0, sizeof(stats));
 	fauna_page_stats(page, &stats);
-	if (fauna_page_count(page) != 1 || stats.txn_ts <= 0)
+	if (stats.txn_ts <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("invalid response from Fauna for collection \"%s\"",
 						fss->spec.collection),
 				 errdetail("The answer giving the collection's first and last document ids has no transaction time.")));
-	first = bounds_field(page, "first");
-	last = bounds_field(page, "last");
-	if (first && last)
+	if (bounds_from_page(fss, page, &first, &last))
 	{
 		uint64		last_id = bounds_id(fss, last);
 

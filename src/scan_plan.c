@@ -619,8 +619,6 @@ serial_reason(RelOptInfo *baserel, FaunaRelInfo *fpinfo)
 		return "a lookup by id";
 	if (fpinfo->opts.events)
 		return "an event feed";
-	if (fpinfo->api_version != 10)
-		return "FQL v4";
 	if (fpinfo->ts_index && fpinfo->ts_quals)
 		return "a ts range read from an index in ts order";
 	if (fpinfo->opts.max_streams == 1)
