@@ -75,6 +75,36 @@ is($out, '', 'and no rows');
 $emu->clear_faults;
 is($node->safe_psql('postgres', $rows_sql), $after, 'the next scan reads every row');
 
+# 2b. One snapshot over FQL v4: the same, with every part in At(ts, ...)
+$node->safe_psql('postgres', qq{
+	CREATE SERVER fauna4 FOREIGN DATA WRAPPER fauna_fdw
+	  OPTIONS (endpoint '@{[ $emu->endpoint ]}', max_retries '0', api_version '4');
+	SET log_statement = 'none';
+	CREATE USER MAPPING FOR CURRENT_USER SERVER fauna4
+	  OPTIONS (secret '@{[ $emu->secret ]}');
+	CREATE FOREIGN TABLE par4 (ref text, n int) SERVER fauna4
+	  OPTIONS (collection 'Par', page_size '50', rows '1000000');
+});
+(my $rows4_sql = $rows_sql) =~ s/FROM par$/FROM par4/;
+like($node->safe_psql('postgres', "EXPLAIN (COSTS OFF) $rows4_sql"),
+	qr/Gather.*\n.*Parallel Foreign Scan on par4/s, 'the v4 scan runs in parallel');
+is($node->safe_psql('postgres', $rows4_sql), $after, 'a parallel v4 scan reads the same rows');
+$emu->fault({ kind => 'delay', delay_ms => 1500, match => '"range": {"documents"', count => 3 });
+FaunaTest::send_sql($s, "$rows4_sql;");
+$end = time() + 30;
+sleep 0.02 while time() < $end && @{ $emu->pending_faults };
+ok(!@{ $emu->pending_faults }, 'the v4 parts were held');
+$emu->fql('Par.all().forEach(d => d.update({ n: d.n + 100000 }))');
+$emu->fql('Par.where(.n % 10 == 4).forEach(d => d.delete())');
+$emu->fql('Set.sequence(0, 50).forEach(i => Par.create({ n: -1000 - i }))');
+ok(defined FaunaTest::wait_output($s, 'stdout', qr/^\d+:/m, 60), 'the held v4 scan ends');
+is((split /\n/, $s->{stdout})[0], $after,
+	'the parallel v4 scan returns the rows of its snapshot, not the writes made while it ran');
+$after = $node->safe_psql('postgres', $rows_sql);
+like($after, qr/^1695:/, 'the next scan sees the writes (1,850 - 205 + 50 documents)');
+is($node->safe_psql('postgres', $rows4_sql), $after, 'and so does the next v4 scan');
+$emu->clear_faults;
+
 # 3. statement_timeout and cancel stop the leader and every worker
 sub workers
 {
