@@ -16,17 +16,26 @@ from faunaemu.txnlock import RWLock
 STALL_MS = 600
 
 # ---------------------------------------------------------------- the lock
-class SideBySide(unittest.TestCase):
-    """Reads hold the store lock shared: N slow reads take about as long as
-    one.  Writes hold it alone: two slow writes take twice as long."""
+class ServerCase(unittest.TestCase):
+    """A server of its own for each test, with the clock `logical` says,
+    seeded by the queries of `seed`."""
+    logical = True
+    seed: tuple = ()
 
     def setUp(self) -> None:
-        self.s = Server(logical=True)
-        self.s.query('Collection.create({ name: "R" })')
-        self.s.query("Set.sequence(0, 20).forEach(i => R.create({ n: i }))")
+        self.s = Server(logical=self.logical)
+        for src in self.seed:
+            self.s.query(src)
 
     def tearDown(self) -> None:
         self.s.close()
+
+
+class SideBySide(ServerCase):
+    """Reads hold the store lock shared: N slow reads take about as long as
+    one.  Writes hold it alone: two slow writes take twice as long."""
+    seed = ('Collection.create({ name: "R" })',
+            "Set.sequence(0, 20).forEach(i => R.create({ n: i }))")
 
     def stall(self, path: str, count: int) -> None:
         self.s.fault({"kind": "stall", "delay_ms": STALL_MS, "count": count, "path": path})
@@ -118,18 +127,13 @@ class SideBySide(unittest.TestCase):
         self.assertEqual(sorted(logged), list(range(6)) + list(range(5, 11)))
 
 
-class NoTornReads(unittest.TestCase):
+class NoTornReads(ServerCase):
     """A read sees all of a transaction's writes or none, whatever runs
     beside it.  Wall clock: a read's snapshot is the time it starts, so
     without the lock it would see a write transaction half done."""
-
-    def setUp(self) -> None:
-        self.s = Server(logical=False)
-        self.s.query('Collection.create({ name: "T" })')
-        self.s.query("Set.sequence(0, 8).forEach(i => T.create({ g: 0 }))")
-
-    def tearDown(self) -> None:
-        self.s.close()
+    logical = False
+    seed = ('Collection.create({ name: "T" })',
+            "Set.sequence(0, 8).forEach(i => T.create({ g: 0 }))")
 
     def test_reads_beside_slow_write_transactions(self) -> None:
         before = self.s.query("T.all().first()!.id")["txn_ts"]
