@@ -22,7 +22,7 @@ from faunaemu.storage import Store  # noqa: E402
 
 def warm_cache(store: Store) -> None:
     from faunaemu.wire import ver_fields_tagged
-    with store.lock:
+    with store.lock.shared():
         versions = [v for c in store.colls.values() for v in c.latest.values()]
     for v in versions:
         if not v.deleted:

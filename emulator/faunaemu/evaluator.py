@@ -1,6 +1,7 @@
 """Evaluates a parsed FQL query against the store, inside one transaction.
 
-The server holds the store lock for the whole query, so a query is a
+The server holds the store lock for the whole query (shared for a query
+run as a read, exclusive for one that writes: txnlock.py), so a query is a
 serializable transaction; writes are undone if the query fails.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import parser as P
 from .errors import QueryError, arity_error, arity_text, no_args
 from .storage import Coll, Store, Version, parse_path, skey
+from .txnlock import WriteNeeded
 from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
                      EventSource, FDate, FTime, Module, Native, NullDoc, Page,
                      Ref, SchemaDoc, SetVal, type_name)
@@ -64,6 +66,8 @@ class Ctx:
         # an unknown name is a runtime unbound_variable where it is read
         self.typecheck = True
         self.docs_read: set = set()
+        # run under the store's shared lock: the first write raises WriteNeeded
+        self.read_only = False
 
 
 class Evaluator:
@@ -422,9 +426,13 @@ class Evaluator:
         return args[0] if args else None
 
     def txn_time(self) -> int:
-        """The transaction's commit time; a query that writes commits at it."""
+        """The transaction's commit time; a query that writes commits at it.
+        Every write asks for it before changing anything, so a query run as
+        a read stops here (WriteNeeded) and is run again as a write."""
         c = self.ctx
         if c.write_ts is None:
+            if c.read_only:
+                raise WriteNeeded()
             c.write_ts = self.store.next_write_ts()
             c.snap = max(c.snap, c.write_ts) if not c.in_at else c.snap
         return c.write_ts

@@ -1,4 +1,10 @@
-"""Fault injection and the request log of the test control API."""
+"""Fault injection and the request log of the test control API.
+
+A rule applies to the next matching requests: an HTTP status, a delay
+before the request is served (`delay`) or inside its transaction, holding
+its share of the store lock (`stall`), a dropped or cut connection, a
+malformed or altered body.
+"""
 from __future__ import annotations
 
 import json
@@ -8,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from . import sets as S
 
-KINDS = {"status", "delay", "drop", "drop_mid_body", "malformed", "truncated",
+KINDS = {"status", "delay", "stall", "drop", "drop_mid_body", "malformed", "truncated",
          "content_type", "body", "reverse_members"}
 STATUS_BODIES = {
     400: ("invalid_request", "Invalid request."),
@@ -72,8 +78,8 @@ class Faults:
             raise ValueError(f"kind must be one of {sorted(KINDS)}")
         if kind == "status" and not isinstance(spec.get("status"), int):
             raise ValueError("status faults need an integer `status`")
-        if kind == "delay" and not isinstance(spec.get("delay_ms"), (int, float)):
-            raise ValueError("delay faults need `delay_ms`")
+        if kind in ("delay", "stall") and not isinstance(spec.get("delay_ms"), (int, float)):
+            raise ValueError(f"{kind} faults need `delay_ms`")
         if kind == "content_type" and not isinstance(spec.get("content_type"), str):
             raise ValueError("content_type faults need a string `content_type`")
         if kind == "body" and not isinstance(spec.get("body"), str):

@@ -16,6 +16,7 @@ from . import sets as S
 from .errors import QueryError
 from .evaluator import Ctx, Evaluator
 from .storage import Version, field_of
+from .txnlock import WriteNeeded
 from .values import Doc, FTime
 from .wire import encoder, load_request_json
 
@@ -27,7 +28,9 @@ def _bad(msg: str) -> Response:
                                       "message": "Invalid request body: " + msg}}), {}
 
 
-def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) -> Response:
+def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any,
+                stall_s: float = 0.0) -> Response:
+    """`stall_s`: a `stall` fault holds the read this long."""
     t0 = time.monotonic()
     try:
         req = load_request_json(body)
@@ -61,74 +64,94 @@ def handle_feed(svc: Any, body: bytes, headers: Dict[str, str], principal: Any) 
         if not isinstance(st, int) or isinstance(st, bool):
             return _bad(f"Unexpected value '{st}'.")
         start_ts = st
+    store = svc.store
+    page = (svc, principal, tok, start_ts, start_ord, page_size, t0, stall_s)
+    try:
+        with store.lock.shared():
+            events, last_cursor, has_next, stats = read_events(*page, read_only=True)
+    except WriteNeeded:
+        # an event source's lambda that writes: again, alone
+        with store.lock:
+            events, last_cursor, has_next, stats = read_events(*page, read_only=False)
+    body = ('{"events":[' + ",".join(events) + '],"cursor":' + json.dumps(S.sign(last_cursor, key)) +
+            ',"has_next":' + ("true" if has_next else "false") + ',"stats":' + stats + "}")
+    return 200, body, {}
+
+
+def read_events(svc: Any, principal: Any, tok: Dict[str, Any], start_ts: int,
+                start_ord: Optional[int], page_size: int, t0: float, stall_s: float,
+                read_only: bool) -> Tuple[List[str], Dict[str, Any], bool, str]:
+    """One page of the feed, read in one transaction under the store lock
+    the caller holds: (events, the cursor after them, has_next, stats)."""
+    store = svc.store
+    key = store.sign_key
     # the core encodes event data tagged whatever x-format says
     enc = encoder("tagged")
-    store = svc.store
     desc = tok["d"]
     src = desc["src"]
     events: List[str] = []
     has_next = False
-    with store.lock:
-        ctx = Ctx(store, principal, "", False)
-        ev = Evaluator(ctx, S, svc.auth)
-        c = store.coll(src["c"])
-        now = store.now()
-        # An error that belongs to no event leaves the cursor where it was.
-        last_cursor = {"k": "ec", "ts": start_ts, "o": start_ord}
-        if c is None:
-            pass
-        elif start_ts < c.min_ts(now):
-            msg = (f"Stream start time {FTime.from_micros(start_ts).iso()} is too far in the past. "
-                   f"Recreate the stream and try again.")
-            events.append(json.dumps({"type": "error", "error": {
-                "code": "invalid_stream_start_time", "message": msg}}))
-        elif not svc.auth.can(ctx, c.name, "read"):
-            events.append(json.dumps({"type": "error", "error": {
-                "code": "permission_denied", "message": "Insufficient privileges to perform the action."}}))
+    ctx = Ctx(store, principal, "", False)
+    ctx.read_only = read_only
+    ev = Evaluator(ctx, S, svc.auth)
+    if stall_s:
+        time.sleep(stall_s)     # a `stall` fault: a slow read
+    c = store.coll(src["c"])
+    now = store.now()
+    # An error that belongs to no event leaves the cursor where it was.
+    last_cursor = {"k": "ec", "ts": start_ts, "o": start_ord}
+    if c is None:
+        pass
+    elif start_ts < c.min_ts(now):
+        msg = (f"Stream start time {FTime.from_micros(start_ts).iso()} is too far in the past. "
+               f"Recreate the stream and try again.")
+        events.append(json.dumps({"type": "error", "error": {
+            "code": "invalid_stream_start_time", "message": msg}}))
+    elif not svc.auth.can(ctx, c.name, "read"):
+        events.append(json.dumps({"type": "error", "error": {
+            "code": "permission_denied", "message": "Insufficient privileges to perform the action."}}))
+    else:
+        log, log_ts = c.log, c.log_ts
+        if start_ord is None:
+            i = bisect.bisect_right(log_ts, start_ts)
         else:
-            log, log_ts = c.log, c.log_ts
-            if start_ord is None:
-                i = bisect.bisect_right(log_ts, start_ts)
-            else:
-                i = bisect.bisect_left(log_ts, start_ts) + start_ord + 1
-            paths = tok.get("w")
-            while i < len(log):
-                ts, ver = log[i]
-                if ts > now:
-                    break
-                first = bisect.bisect_left(log_ts, ts)
-                cursor = {"k": "ec", "ts": ts, "o": i - first}
-                i += 1
-                try:
-                    e = event_for(ev, desc, ver, paths)
-                except QueryError as qe:
-                    events.append(json.dumps({"type": "error", "error": {
-                        "code": qe.code, "message": qe.message}, "txn_ts": ts,
-                        "cursor": S.sign(cursor, key)})[:-1] + "}")
-                    last_cursor = cursor
-                    has_next = i < len(log)
-                    break
-                if e is None:
-                    last_cursor = cursor
-                    continue
-                if len(events) >= page_size:
-                    has_next = True
-                    break
-                typ, value = e
-                st = ctx.stats
-                data = enc(value)
-                events.append('{"type":"%s","data":%s,"txn_ts":%d,"cursor":%s,"stats":%s}' % (
-                    typ, data, ts, json.dumps(S.sign(cursor, key)), ev_stats(ctx)))
+            i = bisect.bisect_left(log_ts, start_ts) + start_ord + 1
+        paths = tok.get("w")
+        while i < len(log):
+            ts, ver = log[i]
+            if ts > now:
+                break
+            first = bisect.bisect_left(log_ts, ts)
+            cursor = {"k": "ec", "ts": ts, "o": i - first}
+            i += 1
+            try:
+                e = event_for(ev, desc, ver, paths)
+            except QueryError as qe:
+                events.append(json.dumps({"type": "error", "error": {
+                    "code": qe.code, "message": qe.message}, "txn_ts": ts,
+                    "cursor": S.sign(cursor, key)})[:-1] + "}")
                 last_cursor = cursor
-        if not has_next and not (events and events[-1].startswith('{"type":"error"')):
-            # Read to the end: the next poll starts after everything this
-            # one could see (the core moves the cursor to its snapshot), so
-            # a quiet feed still advances.
-            last_cursor = {"k": "ec", "ts": max(now, start_ts), "o": None}
-        stats = ev_stats(ctx, t0)
-    body = ('{"events":[' + ",".join(events) + '],"cursor":' + json.dumps(S.sign(last_cursor, key)) +
-            ',"has_next":' + ("true" if has_next else "false") + ',"stats":' + stats + "}")
-    return 200, body, {}
+                has_next = i < len(log)
+                break
+            if e is None:
+                last_cursor = cursor
+                continue
+            if len(events) >= page_size:
+                has_next = True
+                break
+            typ, value = e
+            st = ctx.stats
+            data = enc(value)
+            events.append('{"type":"%s","data":%s,"txn_ts":%d,"cursor":%s,"stats":%s}' % (
+                typ, data, ts, json.dumps(S.sign(cursor, key)), ev_stats(ctx)))
+            last_cursor = cursor
+    if not has_next and not (events and events[-1].startswith('{"type":"error"')):
+        # Read to the end: the next poll starts after everything this
+        # one could see (the core moves the cursor to its snapshot), so
+        # a quiet feed still advances.
+        last_cursor = {"k": "ec", "ts": max(now, start_ts), "o": None}
+    stats = ev_stats(ctx, t0)
+    return events, last_cursor, has_next, stats
 
 
 def ev_stats(ctx: Ctx, t0: Optional[float] = None) -> str:

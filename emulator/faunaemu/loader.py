@@ -9,6 +9,7 @@ Everything loads as one transaction unless a document gives its own ts.
 """
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any, Dict
 
@@ -23,6 +24,22 @@ class LoadError(Exception):
 
 
 def load_file(store: Store, path: str) -> int:
+    """Load the file, as one write transaction; returns the number of
+    documents.  Python's cyclic garbage collector is off meanwhile: the
+    millions of new objects, none of them garbage, would set it scanning
+    the growing heap again and again.  What was loaded is frozen out of its
+    reach afterwards, so that later collections do not scan it either."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(store, path)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _load(store: Store, path: str) -> int:
     ts = store.next_write_ts()
     max_ts = store.last_ts
     touched: Dict[str, Coll] = {}

@@ -162,9 +162,13 @@ class Handler(BaseHTTPRequestHandler):
                 # a real 401 always carries the challenge (service.py)
                 self.respond(st, fault_body(st), {"WWW-Authenticate": "Bearer"} if st == 401 else {})
             return
-        status, text, hdrs = self.route(method, path, headers, body)
+        stall_s = 0.0
+        if fault is not None and fault["kind"] == "stall":
+            stall_s = fault["delay_ms"] / 1000.0
+            fault = None
+        status, text, hdrs = self.route(method, path, headers, body, stall_s)
         self.log_request_entry(method, path, headers, body, status,
-                               fault["kind"] if fault else None)
+                               fault["kind"] if fault else "stall" if stall_s else None)
         if fault is None:
             self.respond(status, text, hdrs)
         elif fault["kind"] == "content_type":
@@ -185,20 +189,22 @@ class Handler(BaseHTTPRequestHandler):
                 self.raw_respond(status, data, len(data) + 100, len(data), hdrs)
             self.drop()
 
-    def route(self, method: str, path: str, headers: Dict[str, str], body: bytes) -> Tuple[int, str, Dict[str, str]]:
+    def route(self, method: str, path: str, headers: Dict[str, str], body: bytes,
+              stall_s: float = 0.0) -> Tuple[int, str, Dict[str, str]]:
+        """`stall_s`: a `stall` fault holds the request's transaction this long."""
         svc = self.server.service
         if path == "/query/1":
             if method != "POST":
                 return 405, proto_body("invalid_request", "Method not allowed."), {}
-            return svc.query(body, headers)
+            return svc.query(body, headers, stall_s)
         if path == "/feed/1":
             if method != "POST":
                 return 405, proto_body("invalid_request", "Method not allowed."), {}
-            return svc.feed(body, headers)
+            return svc.feed(body, headers, stall_s)
         if path == "/":   # legacy FQL v4 (faunaemu/v4/)
             if method != "POST":
                 return 405, '{"errors":[{"code":"method not allowed","description":"Method not allowed."}]}', {}
-            return self.server.v4.handle(body, headers)
+            return self.server.v4.handle(body, headers, stall_s)
         if path == "/ping":
             return 200, '{"resource":"Scope write is OK"}', {}
         return 404, proto_body("not_found", f"Resource {path} not found."), {}
@@ -250,7 +256,7 @@ class Handler(BaseHTTPRequestHandler):
             srv.log.clear()
             return 200, '{"ok":true}', {}
         if path == "/_emulator/stats" and method == "GET":
-            with srv.store.lock:
+            with srv.store.lock.shared():
                 out = {"collections": {n: {"documents": len(c.latest), "versions": len(c.log)}
                                        for n, c in srv.store.colls.items()},
                        "last_txn_ts": srv.store.last_ts}

@@ -13,6 +13,7 @@ from .auth import Auth, parse_authorization
 from .errors import ProtocolError, QueryError
 from .evaluator import Ctx, Env, Evaluator
 from .storage import Store
+from .txnlock import WriteNeeded
 from .values import FTime, Module, Page, Ref, SetVal
 from .wire import DecodeError, dec_tagged, encoder, load_request_json
 
@@ -20,6 +21,11 @@ Response = Tuple[int, str, Dict[str, str]]
 TAG_PAIR_RE = re.compile(r"[a-zA-Z0-9_]+=[a-zA-Z0-9_]+\Z")
 MAX_BODY = 8 * 1024 * 1024
 MAX_TIMEOUT_MS = 600_000
+# A query whose text names none of these runs first as a read (shared
+# lock); one that writes all the same, through a cursor's lambda or a name
+# bound at run time, stops before its first write and runs again alone.
+MAY_WRITE_RE = re.compile(r"\b(?:create|createData|update|updateData|replace|replaceData|delete|"
+                          r"TransactionTime)\b")
 
 
 def proto_body(code: str, message: str) -> str:
@@ -100,7 +106,8 @@ class Service:
         return p
 
     # ------------------------------------------------------------ query
-    def query(self, body: bytes, headers: Dict[str, str]) -> Response:
+    def query(self, body: bytes, headers: Dict[str, str], stall_s: float = 0.0) -> Response:
+        """`stall_s`: a `stall` fault holds the transaction this long."""
         t0 = time.monotonic()
         try:
             # The core's order: the request's own headers, then the tags, then
@@ -163,7 +170,7 @@ class Service:
         except ProtocolError as e:
             return e.status, proto_body(e.code, e.message), e.headers
         return self.run(src, values, argv, principal, fmt, tags, t0, timeout_ms, typecheck,
-                        bad_value)
+                        bad_value, stall_s)
 
     def template(self, q: Any) -> Tuple[str, Dict[str, Any], Optional[QueryError]]:
         """Flatten a query (string or template) to source text; value parts
@@ -225,64 +232,84 @@ class Service:
 
     def run(self, src: str, values: Dict[str, Any], argv: Dict[str, Any], principal: Any,
             fmt: str, tags: Optional[Dict[str, str]], t0: float, timeout_ms: int,
-            typecheck: bool = True, bad_value: Optional[QueryError] = None) -> Response:
+            typecheck: bool = True, bad_value: Optional[QueryError] = None,
+            stall_s: float = 0.0) -> Response:
+        """Run the query as one transaction: as a read under the store's
+        shared lock unless its text may write, alone when it does."""
+        q = (src, values, argv, principal, fmt, tags, t0, timeout_ms, typecheck, bad_value,
+             stall_s)
+        if not MAY_WRITE_RE.search(src):
+            try:
+                with self.store.lock.shared():
+                    return self.attempt(*q, read_only=True)
+            except WriteNeeded:
+                pass        # it came to a write, with nothing changed: again, alone
+        with self.store.lock:
+            return self.attempt(*q, read_only=False)
+
+    def attempt(self, src: str, values: Dict[str, Any], argv: Dict[str, Any], principal: Any,
+                fmt: str, tags: Optional[Dict[str, str]], t0: float, timeout_ms: int,
+                typecheck: bool, bad_value: Optional[QueryError], stall_s: float,
+                read_only: bool) -> Response:
         enc = encoder(fmt)
         store = self.store
         allow_dollar = bool(values)
-        with store.lock:
-            ctx = Ctx(store, principal, src, allow_dollar, deadline=t0 + timeout_ms / 1000.0)
-            ctx.typecheck = typecheck
-            ev = Evaluator(ctx, S, self.auth)
-            try:
-                root = parse_query(src, allow_dollar)
-                if bad_value is not None:
-                    raise bad_value
-                env_vars = {k: S.resolve_deep(ev, v) for k, v in values.items()}
-                env_vars.update({k: S.resolve_deep(ev, v) for k, v in argv.items()})
-                result = ev.run(root, Env(env_vars))
-                result = self.finish(ev, result)
-                ev.bill_result(result)
-                data = enc(result)
-                if ctx.write_ts is not None and ctx.stats.write_ops:
-                    store.last_ts = max(store.last_ts, ctx.write_ts)
-                    txn_ts = ctx.write_ts
-                else:
-                    txn_ts = store.last_ts if store.logical else ctx.snap
-                    if ctx.write_ts is not None and store.logical:
-                        txn_ts = store.last_ts
-                body = ('{"data":' + data + ',"summary":"","txn_ts":' + str(txn_ts) +
-                        ',"stats":' + self.stats_json(ctx, t0) + ',"schema_version":' +
-                        str(self.schema_version()) + self.tags_json(tags) + "}")
-                return 200, body, {}
-            except QueryError as e:
-                for u in reversed(ctx.undo):
-                    u()
-                if e.status == 440:
-                    return 440, proto_body("time_out", e.message), {}
-                err: Dict[str, Any] = {"code": e.code, "message": e.message}
-                extra = ""
-                cf = getattr(e, "constraint_failures", None)
-                if cf is not None:
-                    err["constraint_failures"] = cf
-                err_text = json.dumps(err, separators=(",", ":"))[:-1]
-                if e.has_abort:
-                    try:
-                        err_text += ',"abort":' + enc(self.finish(ev, e.abort))
-                    except Exception:
-                        err_text += ',"abort":null'
-                err_text += "}"
-                txn_ts = store.last_ts if store.logical else max(ctx.snap, store.last_ts)
-                body = ('{"error":' + err_text + ',"summary":' +
-                        json.dumps(e.render_summary(src)) + ',"txn_ts":' + str(txn_ts) +
-                        ',"stats":' + self.stats_json(ctx, t0) + ',"schema_version":' +
-                        str(self.schema_version()) + self.tags_json(tags) + "}")
-                return e.status, body, {}
-            except Exception as e:  # never a traceback to the client
-                for u in reversed(ctx.undo):
-                    u()
-                import traceback
-                traceback.print_exc()
-                return 500, proto_body("internal_error", f"Internal error: {type(e).__name__}"), {}
+        ctx = Ctx(store, principal, src, allow_dollar, deadline=t0 + timeout_ms / 1000.0)
+        ctx.typecheck = typecheck
+        ctx.read_only = read_only
+        ev = Evaluator(ctx, S, self.auth)
+        try:
+            root = parse_query(src, allow_dollar)
+            if bad_value is not None:
+                raise bad_value
+            env_vars = {k: S.resolve_deep(ev, v) for k, v in values.items()}
+            env_vars.update({k: S.resolve_deep(ev, v) for k, v in argv.items()})
+            result = ev.run(root, Env(env_vars))
+            if stall_s:
+                time.sleep(stall_s)     # a `stall` fault: a slow transaction
+            result = self.finish(ev, result)
+            ev.bill_result(result)
+            data = enc(result)
+            if ctx.write_ts is not None and ctx.stats.write_ops:
+                store.last_ts = max(store.last_ts, ctx.write_ts)
+                txn_ts = ctx.write_ts
+            else:
+                txn_ts = store.last_ts if store.logical else ctx.snap
+                if ctx.write_ts is not None and store.logical:
+                    txn_ts = store.last_ts
+            body = ('{"data":' + data + ',"summary":"","txn_ts":' + str(txn_ts) +
+                    ',"stats":' + self.stats_json(ctx, t0) + ',"schema_version":' +
+                    str(self.schema_version()) + self.tags_json(tags) + "}")
+            return 200, body, {}
+        except QueryError as e:
+            for u in reversed(ctx.undo):
+                u()
+            if e.status == 440:
+                return 440, proto_body("time_out", e.message), {}
+            err: Dict[str, Any] = {"code": e.code, "message": e.message}
+            extra = ""
+            cf = getattr(e, "constraint_failures", None)
+            if cf is not None:
+                err["constraint_failures"] = cf
+            err_text = json.dumps(err, separators=(",", ":"))[:-1]
+            if e.has_abort:
+                try:
+                    err_text += ',"abort":' + enc(self.finish(ev, e.abort))
+                except Exception:
+                    err_text += ',"abort":null'
+            err_text += "}"
+            txn_ts = store.last_ts if store.logical else max(ctx.snap, store.last_ts)
+            body = ('{"error":' + err_text + ',"summary":' +
+                    json.dumps(e.render_summary(src)) + ',"txn_ts":' + str(txn_ts) +
+                    ',"stats":' + self.stats_json(ctx, t0) + ',"schema_version":' +
+                    str(self.schema_version()) + self.tags_json(tags) + "}")
+            return e.status, body, {}
+        except Exception as e:  # never a traceback to the client
+            for u in reversed(ctx.undo):
+                u()
+            import traceback
+            traceback.print_exc()
+            return 500, proto_body("internal_error", f"Internal error: {type(e).__name__}"), {}
 
     def finish(self, ev: Evaluator, v: Any) -> Any:
         """Materialize sets in a result (a top-level set becomes its first page)."""
@@ -314,10 +341,11 @@ class Service:
         return ',"query_tags":' + json.dumps(",".join(f"{k}={v}" for k, v in tags.items()))
 
     # ------------------------------------------------------------ feeds
-    def feed(self, body: bytes, headers: Dict[str, str]) -> Response:
+    def feed(self, body: bytes, headers: Dict[str, str], stall_s: float = 0.0) -> Response:
+        """`stall_s`: a `stall` fault holds the read this long."""
         from .feeds import handle_feed
         try:
             principal = self.principal(headers)
         except ProtocolError as e:
             return e.status, proto_body(e.code, e.message), e.headers
-        return handle_feed(self, body, headers, principal)
+        return handle_feed(self, body, headers, principal, stall_s)

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from .txnlock import RWLock
 from .values import Doc, FDate, FTime, Legacy, Module, NullDoc, Ref
 
 INF_TS = 1 << 62
@@ -409,7 +410,10 @@ class Store:
         # Tests that look at an index while it builds: builds stay pending
         # until finish_index_builds(), not until a clock runs out.
         self.hold_index_builds = hold_index_builds
-        self.lock = threading.RLock()
+        # shared by queries that read, exclusive for those that write (txnlock.py)
+        self.lock = RWLock()
+        # ids are drawn by reads too (newId()), which run side by side
+        self.id_lock = threading.Lock()
         # several processes serve one loaded copy each: no writes (they
         # would reach one copy only)
         self.read_only = False
@@ -445,15 +449,16 @@ class Store:
         return self.last_ts if self.logical else max(self._now_us(), self.last_ts)
 
     def new_id(self) -> int:
-        if self.logical:
-            i = self.next_id
-            self.next_id += 1
+        with self.id_lock:
+            if self.logical:
+                i = self.next_id
+                self.next_id += 1
+                return i
+            # time-ordered 18-digit ids, like the core's snowflake-style ids
+            base = ((time.time_ns() // 1_000_000) - 1_577_836_800_000) << 20
+            i = max(base, self._last_wall_id + 1)
+            self._last_wall_id = i
             return i
-        # time-ordered 18-digit ids, like the core's snowflake-style ids
-        base = ((time.time_ns() // 1_000_000) - 1_577_836_800_000) << 20
-        i = max(base, self._last_wall_id + 1)
-        self._last_wall_id = i
-        return i
 
     # ------------------------------------------------------------- schema
     def coll(self, name: str) -> Optional[Coll]:

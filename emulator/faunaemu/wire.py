@@ -491,11 +491,15 @@ def dec_tagged(v: Any, refs_ok: bool = True) -> Any:
     if t is list:
         return [dec_tagged(x, refs_ok) for x in v]
     if t is dict:
-        if any(k.startswith("@") for k in v):
-            if len(v) > 1:
-                raise DecodeError("too many keys in tagged value")
+        # one member: a tag or a one-field object; more: no member may be a tag
+        if len(v) == 1:
             (k, x), = v.items()
-            return _dec_tag(k, x)
+            if k[:1] == "@":
+                return _dec_tag(k, x)
+            return {k: dec_tagged(x, refs_ok)}
+        for k in v:
+            if k[:1] == "@":
+                raise DecodeError("too many keys in tagged value")
         return {k: dec_tagged(x, refs_ok) for k, x in v.items()}
     raise DecodeError("unsupported value")
 
@@ -506,9 +510,12 @@ def _tag_str(k: str, x: Any) -> str:
     return x
 
 
+_JAVA_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
 def _java_int(text: str, lo: int, hi: int) -> Optional[int]:
     """Java's Integer/Long parsing: an optional sign and decimal digits."""
-    if not re.fullmatch(r"[+-]?[0-9]+", text):
+    if not _JAVA_INT_RE.fullmatch(text):
         return None
     n = int(text)
     return n if lo <= n <= hi else None

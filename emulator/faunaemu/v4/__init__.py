@@ -14,8 +14,8 @@ Wire shapes: success `{"resource": value}`; errors
 `X-FaunaDB-API-Version: 4` refs use `collection`/`collections`; without the
 header (API 2.1) `class`/`classes`.
 
-The package: values, state (v4 indexes), encoding, forms, query (the
-evaluator), api (the front end).
+The package: values, state (v4 indexes), encoding, forms, ranges (the ids
+a Range over Documents keeps), query (the evaluator), api (the front end).
 """
 from .api import V4Api, fault_body_v4
 

@@ -2,18 +2,26 @@
 from __future__ import annotations
 
 import json
+import re
 import time
-from typing import Any, Dict, List
+import traceback
+from typing import Any, Dict, List, Tuple
 
 from .. import sets as S
 from ..auth import parse_authorization
 from ..errors import QueryError
-from ..evaluator import Ctx, Evaluator
+from ..evaluator import Ctx, Evaluator, Stats
 from ..storage import Store
+from ..txnlock import WriteNeeded
 from ..wire import DecodeError, java_double, load_request_json
 from .encoding import Encoder
 from .query import V4Query
 from .values import BUILD, Response, V4Error, bad_expr
+
+# A body with none of these keys runs first as a read (shared lock); one
+# that writes all the same (a lambda's body held in a variable, say) stops
+# before its first write and runs again alone.
+MAY_WRITE_RE = re.compile(rb'"(?:create\w*|update|replace|delete|insert|remove)"\s*:')
 
 
 # ================================================================== front end
@@ -89,11 +97,11 @@ class V4Api:
         self.store = store
         self.auth = auth
 
-    def handle(self, body: bytes, headers: Dict[str, str]) -> Response:
+    def handle(self, body: bytes, headers: Dict[str, str], stall_s: float = 0.0) -> Response:
+        """`stall_s`: a `stall` fault holds the transaction this long."""
         t0 = time.monotonic()
         ver_h = (headers.get("x-faunadb-api-version") or "").strip()
         v4 = ver_h.startswith("4") or ver_h.startswith("5")
-        enc = Encoder(v4)
         secret = parse_authorization(headers.get("authorization"))
         principal = self.auth.authenticate(secret) if secret is not None else None
         if principal is None:
@@ -109,55 +117,18 @@ class V4Api:
             return 400, error_body([{"position": [], "code": "invalid expression",
                                      "description": "Request body is not valid JSON."}]), \
                 {"x-faunadb-build": BUILD}
-        store = self.store
-        with store.lock:
-            ctx = Ctx(store, principal, "", False)
-            ev = Evaluator(ctx, S, self.auth)
-            q = V4Query(self, ctx, ev)
-            q.api_flag = v4
+        run = (expr, body, principal, v4, stall_s)
+        out = None
+        if not MAY_WRITE_RE.search(body or b""):
             try:
-                if body is None or body.strip() == b"":
-                    raise bad_expr([], "Request body is empty.")
-                result = q.eval(expr, {}, [])
-                text = dump_json({"resource": enc.enc(result)})
-                if ctx.write_ts is not None and ctx.stats.write_ops:
-                    store.last_ts = max(store.last_ts, ctx.write_ts)
-                    txn_ts = ctx.write_ts
-                else:
-                    txn_ts = store.last_ts if store.logical else ctx.snap
-                status = 200
-                if ctx.stats.write_ops and isinstance(result, dict) and "ref" in result \
-                        and isinstance(expr, dict) and next(iter(expr), None) in (
-                            "create", "create_collection", "create_class", "create_index",
-                            "create_key", "create_role"):
-                    status = 201
-            except (V4Error, QueryError) as e:
-                for u in reversed(ctx.undo):
-                    u()
-                if isinstance(e, QueryError):
-                    status_map = {"permission_denied": (403, "permission denied")}
-                    st, code = status_map.get(e.code, (400, "invalid argument"))
-                    e = V4Error(st, code, e.message, [])
-                text = error_body([err_json(e, enc)])
-                status = e.status
-                txn_ts = store.last_ts if store.logical else max(ctx.snap, store.last_ts)
-            except RecursionError:
-                for u in reversed(ctx.undo):
-                    u()
-                text = error_body([{"position": [], "code": "invalid expression",
-                                    "description": "Expression is too deeply nested."}])
-                status = 400
-                txn_ts = store.last_ts if store.logical else max(ctx.snap, store.last_ts)
-            except Exception as e:  # never a traceback to the client
-                for u in reversed(ctx.undo):
-                    u()
-                import traceback
-                traceback.print_exc()
-                text = error_body([{"position": [], "code": "internal server error",
-                                    "description": f"Internal error: {type(e).__name__}"}])
-                status = 500
-                txn_ts = store.last_ts if store.logical else max(ctx.snap, store.last_ts)
-        st = ctx.stats
+                with self.store.lock.shared():
+                    out = self.transact(*run, read_only=True)
+            except WriteNeeded:
+                out = None      # it came to a write, with nothing changed: again, alone
+        if out is None:
+            with self.store.lock:
+                out = self.transact(*run, read_only=False)
+        status, text, txn_ts, st = out
         qt = int((time.monotonic() - t0) * 1000)
         hdrs = {
             "x-txn-time": str(txn_ts),
@@ -177,3 +148,52 @@ class V4Api:
         }
         return status, text, hdrs
 
+
+    def transact(self, expr: Any, body: bytes, principal: Any, v4: bool, stall_s: float,
+                 read_only: bool) -> Tuple[int, str, int, Stats]:
+        """Evaluate the expression as one transaction: (status, body, txn
+        time, stats); a failed one is undone."""
+        store = self.store
+        enc = Encoder(v4)
+        ctx = Ctx(store, principal, "", False)
+        ctx.read_only = read_only
+        ev = Evaluator(ctx, S, self.auth)
+        q = V4Query(self, ctx, ev)
+        q.api_flag = v4
+        try:
+            if body is None or body.strip() == b"":
+                raise bad_expr([], "Request body is empty.")
+            result = q.eval(expr, {}, [])
+            if stall_s:
+                time.sleep(stall_s)     # a `stall` fault: a slow transaction
+            text = dump_json({"resource": enc.enc(result)})
+            if ctx.write_ts is not None and ctx.stats.write_ops:
+                store.last_ts = max(store.last_ts, ctx.write_ts)
+                return self.created(expr, result), text, ctx.write_ts, ctx.stats
+            return 200, text, store.last_ts if store.logical else ctx.snap, ctx.stats
+        except (V4Error, QueryError) as e:
+            if isinstance(e, QueryError):
+                status_map = {"permission_denied": (403, "permission denied")}
+                st, code = status_map.get(e.code, (400, "invalid argument"))
+                e = V4Error(st, code, e.message, [])
+            status, text = e.status, error_body([err_json(e, enc)])
+        except RecursionError:
+            status, text = 400, error_body([{"position": [], "code": "invalid expression",
+                                             "description": "Expression is too deeply nested."}])
+        except Exception as e:  # never a traceback to the client
+            traceback.print_exc()
+            status, text = 500, error_body([{"position": [], "code": "internal server error",
+                                             "description": f"Internal error: {type(e).__name__}"}])
+        for u in reversed(ctx.undo):
+            u()
+        return status, text, store.last_ts if store.logical else max(ctx.snap, store.last_ts), \
+            ctx.stats
+
+    @staticmethod
+    def created(expr: Any, result: Any) -> int:
+        """201 for a create that made an instance, else 200."""
+        if isinstance(result, dict) and "ref" in result and isinstance(expr, dict) and \
+                next(iter(expr), None) in ("create", "create_collection", "create_class",
+                                           "create_index", "create_key", "create_role"):
+            return 201
+        return 200

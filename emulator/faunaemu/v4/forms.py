@@ -39,6 +39,7 @@ FORMS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "documents": (("documents",), ()),
     "match": (("match",), ("terms",)),
     "range": (("range", "from", "to"), ()),
+    "reverse": (("reverse",), ()),
     "paginate": (("paginate",), ("size", "after", "before", "ts", "events", "sources", "cursor")),
     "get": (("get",), ("ts",)),
     "exists": (("exists",), ("ts",)),

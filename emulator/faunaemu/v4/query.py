@@ -18,6 +18,7 @@ from .values import DEFAULT_PAGE, KINDS, KIND_ALIASES, LambdaV, MAX_PAGE, RANK, 
 from .state import V4Index, state_of
 from .encoding import Encoder
 from .forms import FORM_INDEX, find_form, parse_ref_string
+from .ranges import id_interval
 
 if TYPE_CHECKING:    # the api that runs the query; no import at run time
     from .api import V4Api
@@ -601,7 +602,8 @@ class V4Query:
 
     def f_range(self, e, env, pos):
         s = self.arg(e, "range", env, pos)
-        if not isinstance(s, SetV) or s.spec["k"] != "idx":
+        # an index's entries, or a collection's documents (entries: their refs)
+        if not isinstance(s, SetV) or s.spec["k"] not in ("idx", "docs"):
             raise bad_arg(pos + ["range"], f"Set expected, {type_name(s)} provided.")
         lo = self.arg(e, "from", env, pos)
         hi = self.arg(e, "to", env, pos)
@@ -609,8 +611,29 @@ class V4Query:
         hi = hi if isinstance(hi, list) else [hi]
         enc = Encoder(True).enc
         spec = dict(s.spec)
-        spec["from"], spec["to"] = lo, hi
+        if spec["k"] == "docs":
+            # a range of a range keeps what both keep
+            spec["bounds"] = spec.get("bounds", []) + [(lo, hi, bool(spec.get("rev")))]
+        else:
+            spec["from"], spec["to"] = lo, hi
         return SetV({"range": s.desc, "from": enc(lo), "to": enc(hi)}, spec)
+
+    def f_reverse(self, e, env, pos):
+        s = self.arg(e, "reverse", env, pos)
+        if isinstance(s, list):
+            return s[::-1]
+        if isinstance(s, dict) and isinstance(s.get("data"), list) and set(s) <= {"data", "before", "after"}:
+            page = dict(s)
+            page["data"] = s["data"][::-1]
+            return page
+        if not isinstance(s, SetV):
+            raise bad_arg(pos + ["reverse"], f"Array, Page or Set expected, {type_name(s)} provided.")
+        if s.spec["k"] == "docs":
+            spec = dict(s.spec)
+            spec["rev"] = not spec.get("rev")
+        else:
+            spec = {"k": "rev", "s": s.spec}
+        return SetV({"reverse": s.desc}, spec)
 
     def f_map(self, e, env, pos):
         fn = self.arg(e, "map", env, pos)
@@ -666,17 +689,7 @@ class V4Query:
             if c is None:
                 return
             self.need_read(c.name, pos)
-            ids = c.ids
-            i = 0 if start is None else bisect.bisect_left(ids, start[0] if start else 0)
-            while i < len(ids):
-                idn = ids[i]
-                i += 1
-                v = c.visible(idn, snap)
-                if v is None:
-                    continue
-                self.ev.count_read(v)
-                ref = Ref(c.name, v.id)
-                yield (idn,), [ref], ref
+            yield from self.iter_docs(c, spec, snap, start)
         elif k == "idx":
             ix = self.state.indexes.get(spec["i"])
             if ix is None:
@@ -739,6 +752,12 @@ class V4Query:
                     continue
                 r = SRef(kind, n)
                 yield key, [r], r
+        elif k == "rev":
+            # any other set backwards: read whole, in the reverse of its order
+            for key, cur, item in reversed(list(self.iter_set(spec["s"], snap, None, pos))):
+                rkey = (Desc(key),)
+                if start is None or not rkey < start:
+                    yield rkey, cur, item
         elif k in ("map", "filter"):
             fn = spec["fn"]
             for key, cur, item in self.iter_set(spec["s"], snap, start, pos):
@@ -751,6 +770,34 @@ class V4Query:
         else:
             raise bad_arg(pos, "Unsupported set.")
 
+    def iter_docs(self, c: Coll, spec: Dict[str, Any], snap: int, start: Any) -> Iterator[Tuple[tuple, Any, Any]]:
+        """The documents of `c` visible at `snap`, between the ids of the
+        set's ranges, from the cursor key `start` on; backwards (keys
+        `(-id,)`) for a reversed set."""
+        ids = c.ids
+        lo, hi = id_interval(spec.get("bounds", []), c.name)
+        rev = bool(spec.get("rev"))
+        at = start[0] if start and isinstance(start[0], int) else None
+        if rev:
+            if at is not None:
+                hi = min(hi, -at)
+            i, step = bisect.bisect_right(ids, hi) - 1, -1
+        else:
+            if at is not None:
+                lo = max(lo, at)
+            i, step = bisect.bisect_left(ids, lo), 1
+        while 0 <= i < len(ids):
+            idn = ids[i]
+            i += step
+            if idn > hi or idn < lo:
+                break
+            v = c.visible(idn, snap)
+            if v is None:
+                continue
+            self.ev.count_read(v)
+            ref = Ref(c.name, v.id)
+            yield (-idn if rev else idn,), [ref], ref
+
     def cursor_key(self, spec: Dict[str, Any], cur: Any, pos: List[Any]) -> tuple:
         """Translate an `after`/`before` cursor into the set's sort key."""
         k = spec["k"]
@@ -760,13 +807,16 @@ class V4Query:
         if not isinstance(cur, list):
             cur = [cur]
         if k == "docs":
+            sign = -1 if spec.get("rev") else 1
             r = cur[0] if cur else None
             if isinstance(r, Ref):
                 try:
-                    return (int(r.id),)
+                    return (sign * int(r.id),)
                 except ValueError:
                     return (0,)
             return (0,) if r is None or not isinstance(r, (int, str)) else (skey(r),)
+        if k == "rev":
+            return (Desc(self.cursor_key(spec["s"], cur, pos)),)
         if k == "idx":
             ix = self.state.indexes[spec["i"]]
             tk = tuple(skey(t) for t in (spec.get("t") or []))
@@ -791,6 +841,11 @@ class V4Query:
     def iter_events(self, spec: Dict[str, Any], snap: int, pos: List[Any]) -> List[Tuple[tuple, Dict[str, Any]]]:
         k = spec["k"]
         out: List[Tuple[tuple, Dict[str, Any]]] = []
+        if k == "docs" and "bounds" in spec:
+            # RangeFunctionSpec "does not support historical events reads"
+            raise V4Error(400, "invalid argument", "Set does not support events history.", [])
+        if k == "rev" or spec.get("rev"):
+            raise bad_arg(pos, "Unsupported set.")
         if k == "docs":
             c = self.store.coll(spec["c"])
             if c is None:

@@ -1,6 +1,7 @@
 """Per-store v4 state: the registry of v4 indexes."""
 from __future__ import annotations
 
+import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..storage import Coll, Desc, Index, Store, Version, skey
@@ -24,6 +25,7 @@ class V4Index(Index):
         self.synced_gen = 0
         self.synced_last: Optional[Version] = None
         self.coll_obj: Optional[Coll] = None
+        self.sync_lock = threading.Lock()
 
     @staticmethod
     def read(ver: Version, path: Tuple[str, ...]) -> Any:
@@ -53,6 +55,14 @@ class V4Index(Index):
         return [self.read(ver, p) for p, _ in self.values]
 
     def sync(self, store: Store) -> None:
+        """Bring the index up to date with its collection.  Reads run side
+        by side (txnlock.py), so two may sync at once: one at a time, and
+        the second finds nothing left to do, since no write commits while
+        a read holds the store."""
+        with self.sync_lock:
+            self._sync(store)
+
+    def _sync(self, store: Store) -> None:
         c = store.coll(self.source)
         if c is None:
             self.keys, self.ent, self.cur = [], {}, {}
@@ -80,11 +90,16 @@ class V4State:
         self.indexes: Dict[str, V4Index] = {}
 
 
+# reads that run side by side may both come to a store without its state
+_state_lock = threading.Lock()
+
+
 def state_of(store: Store) -> V4State:
-    st = store.__dict__.get("_v4_state")
-    if st is None or st.colls_obj is not store.colls:      # new store or reset
-        st = V4State(store.colls)
-        store.__dict__["_v4_state"] = st
-    return st
+    with _state_lock:
+        st = store.__dict__.get("_v4_state")
+        if st is None or st.colls_obj is not store.colls:      # new store or reset
+            st = V4State(store.colls)
+            store.__dict__["_v4_state"] = st
+        return st
 
 

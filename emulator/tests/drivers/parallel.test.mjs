@@ -2,22 +2,23 @@
 // driver: the first and last document ids of a collection, an inclusive
 // range of ids (as ids, id strings and documents, FQL2SetsSpec "can range
 // with document id"), and every part read at one snapshot with at(), whose
-// cursors keep both the range and the snapshot.
+// cursors keep both the range and the snapshot; parts read side by side.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { fql } from "fauna";
-import { makeClient, uniqueName } from "./helpers.mjs";
+import { injectFault, makeClient, uniqueName } from "./helpers.mjs";
 
 const ident = (name) => fql([name]);
 
 describe("parallel scan forms", () => {
   let client;
+  let name;
   let C;
   let ids;
 
   before(async () => {
     client = makeClient();
-    const name = uniqueName("Par");
+    name = uniqueName("Par");
     await client.query(fql`Collection.create({ name: ${name} })`);
     C = ident(name);
     const r = await client.query(fql`Set.sequence(0, 12).map(i => ${C}.create({ n: i }).id).toArray()`);
@@ -65,5 +66,19 @@ describe("parallel scan forms", () => {
     }
     assert.deepEqual(seen.map((d) => d.id), ids.slice(2, 10).map(String));
     assert.ok(seen.every((d) => d.n < 1000), "the update after the snapshot is not seen");
+  });
+  // the emulator serves reads side by side (docs/emulator.md): four parts,
+  // each held 500 ms inside its transaction, take about the time of one
+  test("parts are read side by side", async () => {
+    await injectFault({ kind: "stall", delay_ms: 500, count: 4, path: "/query/1", match: name });
+    const cuts = [0, 3, 6, 9, ids.length];
+    const clients = cuts.slice(1).map(() => makeClient());
+    const t0 = performance.now();
+    const parts = await Promise.all(clients.map((c, i) => c.query(
+      fql`${C}.all({ from: ${ids[cuts[i]].toString()}, to: ${ids[cuts[i + 1] - 1].toString()} }).pageSize(100) { id }`)));
+    const took = performance.now() - t0;
+    clients.forEach((c) => c.close());
+    assert.deepEqual(parts.flatMap((p) => p.data.data.map((d) => d.id)), ids.map(String));
+    assert.ok(took >= 500 && took < 950, `four stalled reads took ${took} ms`);
   });
 });

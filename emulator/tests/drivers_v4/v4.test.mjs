@@ -175,3 +175,69 @@ test('error classes', async () => {
   assert.ok(p.data.length >= 5);
   assert.ok(p.data.every((r) => r instanceof faunadb.values.Ref && r.collection.id === C));
 });
+
+// A part of a parallel scan in v4: a ref range of a collection's documents
+// (RangeFunctionSpec "limits a set to a lower and upper bound with refs";
+// Range takes any set), read at one snapshot with At, following cursors;
+// the first and last refs from a page of one, forwards and reversed.
+test('Range over Documents by ref, first and last refs, At one snapshot, side by side', async () => {
+  const c = client();
+  const P = `${uniq}_parts`;
+  await c.query(q.CreateCollection({ name: P }));
+  await c.query(q.Do([1, 2, 3, 4, 5, 6, 7, 8].map((i) =>
+    q.Create(q.Ref(q.Collection(P), String(i)), { data: { n: i } }))));
+  const ref = (i) => q.Ref(q.Collection(P), String(i));
+  const docs = q.Documents(q.Collection(P));
+  const range = (lo, hi) => q.Range(docs, lo, hi);
+
+  const first = await c.query(q.Paginate(docs, { size: 1 }));
+  const last = await c.query(q.Paginate(q.Reverse(docs), { size: 1 }));
+  assert.deepEqual([first.data[0].id, last.data[0].id], ['1', '8']);
+  assert.ok(first.data[0] instanceof faunadb.values.Ref && first.data[0].collection.id === P);
+
+  const { out } = await pageAll(c, range(ref(2), ref(6)), 2);
+  assert.deepEqual(out.map((r) => r.id), ['2', '3', '4', '5', '6']);
+  const bracketed = await pageAll(c, range([ref(2)], [ref(6)]), 10);
+  assert.deepEqual(bracketed.out.map((r) => r.id), ['2', '3', '4', '5', '6']);
+  const back = await pageAll(c, q.Reverse(range(ref(2), ref(6))), 2);
+  assert.deepEqual(back.out.map((r) => r.id), ['6', '5', '4', '3', '2']);
+
+  // the snapshot: x-txn-time of a read
+  let ts;
+  const observed = new faunadb.Client({
+    secret, domain: endpoint.hostname, port: Number(endpoint.port),
+    scheme: endpoint.protocol.replace(':', ''), fetch: globalThis.fetch.bind(globalThis),
+    observer: (res) => { ts = Number(res.responseHeaders['x-txn-time']); },
+  });
+  await observed.query(q.Paginate(docs, { size: 1 }));
+  await c.query(q.Delete(ref(3)));
+  await c.query(q.Update(ref(5), { data: { n: 500 } }));
+  await c.query(q.Create(ref(9), { data: { n: 9 } }));
+  const seen = [];
+  let after;
+  for (;;) {
+    const page = await c.query(q.At(ts, q.Map(
+      q.Paginate(range(ref(2), ref(100)), { size: 2, ...(after ? { after } : {}) }),
+      q.Lambda('r', q.Get(q.Var('r'))))));
+    seen.push(...page.data);
+    if (!page.after) break;
+    after = page.after;
+  }
+  assert.deepEqual(seen.map((d) => d.ref.id), ['2', '3', '4', '5', '6', '7', '8']);
+  assert.deepEqual(seen.map((d) => d.data.n), [2, 3, 4, 5, 6, 7, 8]);
+  const lastThen = await c.query(q.At(ts, q.Paginate(q.Reverse(docs), { size: 1 })));
+  assert.equal(lastThen.data[0].id, '8');
+
+  // four reads, each held 400 ms in its transaction, run side by side
+  await fetch(new URL('/_emulator/faults', endpoint), {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ kind: 'stall', delay_ms: 400, count: 4, path: '/', match: P }),
+  });
+  const t0 = performance.now();
+  const pages = await Promise.all([[1, 2], [3, 4], [5, 6], [7, 9]].map(([lo, hi]) =>
+    client().query(q.Paginate(range(ref(lo), ref(hi))))));
+  const took = performance.now() - t0;
+  assert.deepEqual(pages.map((p) => p.data.length), [2, 1, 2, 3]);
+  assert.ok(took >= 400 && took < 800, `four stalled reads took ${took} ms`);
+});
