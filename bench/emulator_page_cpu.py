@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""CPU the emulator spends serving one page of a full collection read, in process.
+
+Loads N documents (bench/fdw_bench.py's write_load_file: ~360 bytes each)
+into a faunaemu Store and calls Service.query directly -- no HTTP, no
+threads -- with the requests fauna_fdw sends for a scan (query templates,
+x-format: tagged):
+
+    serial    Bench.all().pageSize($n) { id, data }        then Set.paginate($after)
+    serial+ts Bench.all().pageSize($n) { id, ts, data }    then Set.paginate($after)
+    parallel  at ($t) { Bench.all({ from: $a, to: $b }).pageSize($n) { id, data } }
+              (the collection split in 4 id ranges), then Set.paginate($after)
+
+Each read of the whole collection is timed with time.process_time();
+--rounds reads per kind, the best and median are printed as ms of CPU per
+page of --page-size documents. Parallel scans run several such streams
+against one emulator process (one GIL), so this figure bounds them.
+
+--profile prints a cProfile of one more round per kind.
+--emulator DIR serves from another checkout's emulator package (e.g. a
+`git worktree` of main), so that before and after can run back to back:
+
+    python3 bench/emulator_page_cpu.py --emulator /tmp/main-tree/emulator
+    python3 bench/emulator_page_cpu.py
+"""
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+HEADERS = {"authorization": "Bearer secret", "x-format": "tagged"}
+ID0 = 10_000_000          # fdw_bench's first document id
+
+
+class V:
+    """A value part of a query template."""
+    def __init__(self, v):
+        self.v = v
+
+
+def template(*parts):
+    """A request body as fauna_fdw builds it (src/fql.c): text parts and
+    {"value": tagged} parts."""
+    fql = [{"value": p.v} if isinstance(p, V) else p for p in parts]
+    return json.dumps({"query": {"fql": fql}}).encode()
+
+
+def first_pages(n_docs, page_size, streams=4):
+    """kind -> list of first-page request bodies (one per stream)."""
+    ps = V({"@int": str(page_size)})
+    out = {
+        "serial": [template("Bench.all().pageSize(", ps, ") { id, data }")],
+        "serial+ts": [template("Bench.all().pageSize(", ps, ") { id, ts, data }")],
+    }
+    par = []
+    step = -(-n_docs // streams)
+    for k in range(streams):
+        lo, hi = ID0 + k * step, min(ID0 + (k + 1) * step, ID0 + n_docs) - 1
+        par.append(template("at (", V({"@time": "2030-01-01T00:00:00.000000Z"}),
+                            ") { Bench.all({ from: ", V(str(lo)), ", to: ", V(str(hi)),
+                            " }).pageSize(", ps, ") { id, data } }"))
+    out["parallel"] = par
+    return out
+
+
+def next_page(after):
+    return template("Set.paginate(", V(after), ")")
+
+
+AFTER_RE = re.compile(r'"after":"([^"]*)"')
+
+
+def after_of(body):
+    """The page's cursor (the client's work, so a regex, not json.loads)."""
+    m = AFTER_RE.search(body, len(body) - 2000)
+    return m.group(1) if m else None
+
+
+def timed_read(svc, firsts):
+    """CPU seconds and pages of reading every stream once; cursor parsing
+    (the client's work) is not counted."""
+    cpu = 0.0
+    pages = 0
+    for first in firsts:
+        req = first
+        while req is not None:
+            t = time.process_time()
+            status, body, _ = svc.query(req, HEADERS)
+            cpu += time.process_time() - t
+            if status != 200:
+                raise RuntimeError("HTTP %d: %s" % (status, body[:500]))
+            pages += 1
+            after = after_of(body)
+            req = next_page(after) if after else None
+    return cpu, pages
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=int, default=20000)
+    ap.add_argument("--page-size", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--emulator", default=os.path.join(REPO, "emulator"),
+                    help="directory holding the faunaemu package (default: this tree's)")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+
+    sys.path.insert(0, os.path.abspath(args.emulator))
+    import fdw_bench
+    from faunaemu.loader import load_file
+    from faunaemu.service import Service
+    from faunaemu.storage import Store
+    print("emulator: %s" % os.path.dirname(sys.modules["faunaemu.service"].__file__))
+
+    store = Store(logical=True)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "load.jsonl")
+        fdw_bench.write_load_file(path, args.docs)
+        load_file(store, path)
+    svc = Service(store, "secret")
+
+    kinds = first_pages(args.docs, args.page_size)
+    for kind, firsts in kinds.items():
+        timed_read(svc, firsts)          # warm: version encodings are cached once
+        per_page = []
+        for _ in range(args.rounds):
+            cpu, pages = timed_read(svc, firsts)
+            per_page.append(cpu / pages * 1000)
+        print("%-10s %3d pages of %d docs: CPU ms/page best %.2f median %.2f"
+              % (kind, pages, args.page_size, min(per_page), statistics.median(per_page)))
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            timed_read(svc, firsts)
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+
+
+if __name__ == "__main__":
+    main()
