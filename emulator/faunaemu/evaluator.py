@@ -515,6 +515,8 @@ class Evaluator:
             for x in v.values():
                 self.bill_result(x)
         elif t is Page:
+            if v.meta is not None:
+                return      # projections on a document's own fields hold no document
             for x in v.items:
                 self.bill_result(x)
 
@@ -535,12 +537,7 @@ class Evaluator:
         if name == "ttl":
             return ver.ttl
         if name == "data":
-            dd = ver.dd
-            if dd is None:
-                dd = DataDict(ver.data)
-                dd.ver = ver
-                ver.dd = dd
-            return dd
+            return data_dict(ver)
         return self.resolve(ver.data.get(name), snap)
 
     def get_member(self, obj: Any, name: str, node: Optional[P.Node]) -> Any:
@@ -660,6 +657,28 @@ class Evaluator:
         return v
 
     # ----------------------------------------------------------- projection
+    @staticmethod
+    def meta_names(fields: List[P.ProjField]) -> Optional[Tuple[str, ...]]:
+        """The names of a projection made only of a document's own fields
+        (`{ id, ts, data }`: fauna_fdw's scans), else None.  Such a
+        projection of a document depends on its version alone."""
+        names = tuple(f.name for f in fields)
+        if (len(set(names)) != len(names) or not META_FIELDS.issuperset(names)
+                or any(f.expr is not None or f.nested is not None for f in fields)):
+            return None
+        return names
+
+    @staticmethod
+    def meta_bills(names: Tuple[str, ...]) -> bool:
+        """Whether projecting a scanned document on `names` reads it."""
+        return any(n != "id" and n != "coll" for n in names)
+
+    def meta_items(self, names: Tuple[str, ...], vers: List[Version]) -> List[Dict[str, Any]]:
+        """What project(doc, fields) gives for each version, for the fields
+        `meta_names` returned `names` for (a Page's lazy items)."""
+        getters = [(n, META_GETTERS[n]) for n in names]
+        return [{n: get(ver) for n, get in getters} for ver in vers]
+
     def project(self, v: Any, fields: List[P.ProjField], env: Env) -> Any:
         if v is None or isinstance(v, NullDoc):
             return None
@@ -710,6 +729,27 @@ class Evaluator:
                 val = self.project(val, f.nested, env)
             out[f.name] = val
         return out
+
+
+def data_dict(ver: Version) -> DataDict:
+    """`doc.data`: one DataDict per version, which the encoders know."""
+    dd = ver.dd
+    if dd is None:
+        dd = DataDict(ver.data)
+        dd.ver = ver
+        ver.dd = dd
+    return dd
+
+
+# A document's own fields, as doc_field reads them.
+META_GETTERS: Dict[str, Callable[[Version], Any]] = {
+    "id": lambda ver: ver.id,
+    "ts": lambda ver: ver.tso,
+    "ttl": lambda ver: ver.ttl,
+    "coll": lambda ver: Module(ver.coll, is_coll=True),
+    "data": data_dict,
+}
+META_FIELDS = frozenset(META_GETTERS)
 
 
 TIME_FIELDS: Dict[str, Callable[[FTime], Any]] = {}

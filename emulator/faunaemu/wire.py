@@ -167,7 +167,7 @@ def _enc_tagged_other(v: Any) -> str:
             parts.append(_str(k) + ":" + enc_tagged(x))
         return '{"@doc":{' + ",".join(parts) + "}}"
     if t is Page:
-        body = "[" + ",".join([enc_tagged(x) for x in v.items]) + "]"
+        body = "[" + _page_items(v, True) + "]"
         after = ',"after":' + _str(v.after) if v.after else ""
         if v.as_set:
             return '{"@set":{"data":' + body + after + "}}"
@@ -280,7 +280,7 @@ def enc_simple(v: Any) -> str:
             parts.append(_str(k) + ":" + enc_simple(x))
         return "{" + ",".join(parts) + "}"
     if t is Page:
-        body = "[" + ",".join([enc_simple(x) for x in v.items]) + "]"
+        body = "[" + _page_items(v, False) + "]"
         after = ',"after":' + _str(v.after) if v.after else ""
         return '{"data":' + body + after + "}"
     if t is EventSource:
@@ -318,6 +318,47 @@ def ver_simple(ver: Any) -> str:
         s = _doc_simple(ver, ver.enc_fs)
         ver.enc_s = s
     return s
+
+
+# ---------------------------------------------------------------- pages
+def _page_items(page: Page, tagged: bool) -> str:
+    """A page's items, comma-separated."""
+    if page.meta is None:
+        enc = enc_tagged if tagged else enc_simple
+        return ",".join([enc(x) for x in page.items])
+    names, vers, _ = page.meta
+    return ",".join(map(meta_encoder(names, tagged), vers))
+
+
+# The text of a document's own field as an object member, from its version:
+# what enc_tagged/enc_simple write for the value doc_field returns.
+_META_TAGGED: Dict[str, Callable[[Any], str]] = {
+    "id": lambda ver: '"id":' + _str(ver.id),
+    "ts": lambda ver: '"ts":{"@time":"' + time_iso(ver.tso) + '"}',
+    "ttl": lambda ver: '"ttl":' + enc_tagged(ver.ttl),
+    "coll": lambda ver: '"coll":{"@mod":' + _str(ver.coll) + "}",
+    "data": lambda ver: '"data":{' + ver_fields_tagged(ver) + "}",
+}
+_META_SIMPLE: Dict[str, Callable[[Any], str]] = {
+    "id": lambda ver: '"id":' + _str(ver.id),
+    "ts": lambda ver: '"ts":"' + time_iso(ver.tso) + '"',
+    "ttl": lambda ver: '"ttl":' + enc_simple(ver.ttl),
+    "coll": lambda ver: '"coll":' + _str(ver.coll),
+    "data": lambda ver: '"data":{' + ver_fields_simple(ver) + "}",
+}
+_meta_encoders: Dict[Tuple[Tuple[str, ...], bool], Callable[[Any], str]] = {}
+
+
+def meta_encoder(names: Tuple[str, ...], tagged: bool) -> Callable[[Any], str]:
+    """ver -> the encoding of the version's projection on `names` (fields of
+    the document's own, see Page.meta): the same text as encoding the
+    projected object, without building and walking it."""
+    f = _meta_encoders.get((names, tagged))
+    if f is None:
+        parts = [(_META_TAGGED if tagged else _META_SIMPLE)[n] for n in names]
+        f = lambda ver: "{" + ",".join([p(ver) for p in parts]) + "}"  # noqa: E731
+        _meta_encoders[(names, tagged)] = f
+    return f
 
 
 def encoder(fmt: Any) -> Callable[[Any], str]:
