@@ -17,11 +17,13 @@ page of --page-size documents. Parallel scans run several such streams
 against one emulator process (one GIL), so this figure bounds them.
 
 --profile prints a cProfile of one more round per kind.
---emulator DIR serves from another checkout's emulator package (e.g. a
-`git worktree` of main), so that before and after can run back to back:
+--emulator DIR serves from another checkout's emulator package.
+--compare DIR runs DIR's package and this tree's alternately in child
+processes (--alternations times each; the machine is shared and noisy)
+and prints the best of each with the ratio:
 
-    python3 bench/emulator_page_cpu.py --emulator /tmp/main-tree/emulator
-    python3 bench/emulator_page_cpu.py
+    mkdir -p /tmp/base && git archive main emulator | tar -x -C /tmp/base
+    python3 bench/emulator_page_cpu.py --compare /tmp/base/emulator
 """
 
 import argparse
@@ -31,6 +33,7 @@ import os
 import pstats
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -106,6 +109,28 @@ def timed_read(svc, firsts):
     return cpu, pages
 
 
+def compare(args):
+    """Alternate child runs of the two packages; best ms/page of each."""
+    here = os.path.join(REPO, "emulator")
+    runs = {"before": args.compare, "after": here}
+    best = {}
+    for _ in range(args.alternations):
+        for label, emu in runs.items():
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--emulator", emu,
+                                  "--docs", str(args.docs), "--page-size", str(args.page_size),
+                                  "--rounds", str(args.rounds), "--json"],
+                                 capture_output=True, text=True, check=True).stdout
+            for kind, ms in json.loads(out.splitlines()[-1]).items():
+                best[(label, kind)] = min(best.get((label, kind), ms), ms)
+    print("CPU ms per %d-document page, best of %d alternations x %d rounds"
+          % (args.page_size, args.alternations, args.rounds))
+    print("  before: %s\n  after:  %s" % (runs["before"], runs["after"]))
+    print("%-10s %8s %8s %7s" % ("kind", "before", "after", "ratio"))
+    for kind in first_pages(args.docs, args.page_size):
+        b, a = best[("before", kind)], best[("after", kind)]
+        print("%-10s %8.2f %8.2f %7.2f" % (kind, b, a, a / b))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=20000)
@@ -114,7 +139,14 @@ def main():
     ap.add_argument("--emulator", default=os.path.join(REPO, "emulator"),
                     help="directory holding the faunaemu package (default: this tree's)")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--compare", metavar="DIR",
+                    help="another faunaemu package's directory: run both, alternately")
+    ap.add_argument("--alternations", type=int, default=3)
+    ap.add_argument("--json", action="store_true",
+                    help="last line: {kind: best ms/page} (for --compare)")
     args = ap.parse_args()
+    if args.compare:
+        return compare(args)
 
     sys.path.insert(0, os.path.abspath(args.emulator))
     import fdw_bench
@@ -131,12 +163,14 @@ def main():
     svc = Service(store, "secret")
 
     kinds = first_pages(args.docs, args.page_size)
+    result = {}
     for kind, firsts in kinds.items():
         timed_read(svc, firsts)          # warm: version encodings are cached once
         per_page = []
         for _ in range(args.rounds):
             cpu, pages = timed_read(svc, firsts)
             per_page.append(cpu / pages * 1000)
+        result[kind] = min(per_page)
         print("%-10s %3d pages of %d docs: CPU ms/page best %.2f median %.2f"
               % (kind, pages, args.page_size, min(per_page), statistics.median(per_page)))
         if args.profile:
@@ -145,6 +179,8 @@ def main():
             timed_read(svc, firsts)
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+    if args.json:
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":
