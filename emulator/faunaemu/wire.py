@@ -330,6 +330,15 @@ def _page_items(page: Page, tagged: bool) -> str:
     return ",".join(map(meta_encoder(names, tagged), vers))
 
 
+def ver_iso(ver: Any) -> str:
+    """time_iso(ver.tso), kept by the version: a scan's `ts` column costs
+    an attribute read instead of a look-up in the large _iso_cache
+    (encoding { id, ts, data } of 20000 fdw_bench documents a page at a
+    time: 0.90 -> 0.70 us per document, measured)."""
+    ver.iso = s = time_iso(ver.tso)
+    return s
+
+
 # The text of a document's own field as an object member, from its version:
 # what enc_tagged/enc_simple write for the value doc_field returns.
 _META_TAGGED: Dict[str, Callable[[Any], str]] = {
@@ -346,13 +355,6 @@ _META_SIMPLE: Dict[str, Callable[[Any], str]] = {
     "coll": lambda ver: '"coll":' + _str(ver.coll),
     "data": lambda ver: '"data":{' + ver_fields_simple(ver) + "}",
 }
-def ver_iso(ver: Any) -> str:
-    """time_iso(ver.tso), kept by the version: a scan's `ts` column costs
-    an attribute read instead of a look-up in the large _iso_cache
-    (encoding { id, ts, data } of 20000 fdw_bench documents a page at a
-    time: 0.90 -> 0.70 us per document, measured)."""
-    ver.iso = s = time_iso(ver.tso)
-    return s
 
 
 _meta_encoders: Dict[Tuple[Tuple[str, ...], bool], Callable[[Any], str]] = {}
