@@ -8,6 +8,7 @@ x-format: tagged):
 
     serial    Bench.all().pageSize($n) { id, data }        then Set.paginate($after)
     serial+ts Bench.all().pageSize($n) { id, ts, data }    then Set.paginate($after)
+    columns   Bench.all().pageSize($n) { id, name, ... }   (a column per field)
     parallel  at ($t) { Bench.all({ from: $a, to: $b }).pageSize($n) { id, data } }
               (the collection split in 4 id ranges), then Set.paginate($after)
 
@@ -65,6 +66,9 @@ def first_pages(n_docs, page_size, streams=4):
     out = {
         "serial": [template("Bench.all().pageSize(", ps, ") { id, data }")],
         "serial+ts": [template("Bench.all().pageSize(", ps, ") { id, ts, data }")],
+        # a table with a column per field (and the ref resolved to its document)
+        "columns": [template("Bench.all().pageSize(", ps, ") { id, name, email, age, balance,"
+                             " active, created, birthday, tags, address, manager }")],
     }
     par = []
     step = -(-n_docs // streams)
