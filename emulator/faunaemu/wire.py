@@ -93,7 +93,10 @@ def enc_tagged(v: Any) -> str:
 
 
 def _tag_dict(v: Dict[str, Any]) -> str:
-    body = "{" + ",".join([_str(k) + ":" + enc_tagged(x) for k, x in v.items()]) + "}"
+    # enc_tagged inlined: an object's members are encoded a call each
+    get = _TAGGERS.get
+    body = "{" + ",".join([_str(k) + ":" + (get(type(x)) or _enc_tagged_other)(x)
+                           for k, x in v.items()]) + "}"
     for k in v:
         if k[:1] == "@":
             return '{"@object":' + body + "}"
