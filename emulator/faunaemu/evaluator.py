@@ -12,7 +12,7 @@ import math
 import os
 import secrets
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from . import parser as P
 from .errors import QueryError, arity_error, arity_text, no_args
@@ -23,7 +23,7 @@ from .values import (INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, Closure, Doc,
                      Ref, SchemaDoc, SetVal, type_name)
 from .env import Env
 from .values import is_num, values_equal
-from .wire import DataDict, dec_tagged, enc_tagged
+from .wire import DataDict, dec_tagged, enc_tagged, ver_fields_tagged
 
 BUILTIN_MODULES = {"Time", "Date", "Collection", "Set", "Key", "Role", "Math",
                    "Object", "Array", "String", "Function", "Credential",
@@ -492,18 +492,26 @@ class Evaluator:
     # a miss costs one op (14 bytes); index scans are billed by
     # sets.ScanBill.
     def count_read(self, ver: Version) -> None:
-        key = (ver.coll, ver.idn, ver.ts)
+        self.count_reads((ver,))
+
+    def count_reads(self, vers: Iterable[Version]) -> None:
+        """count_read for each version; the stats are added up once (a
+        scan bills a page's documents in one call)."""
         seen = self.ctx.docs_read
-        if key in seen:
-            return
-        seen.add(key)
+        ops = nbytes = 0
+        for ver in vers:
+            key = (ver.coll, ver.idn, ver.ts)
+            if key in seen:
+                continue
+            seen.add(key)
+            if ver.enc_ft is None:
+                ver_fields_tagged(ver)
+            n = ver.sz + DOC_OVERHEAD_BYTES
+            ops += -(-n // BYTES_PER_READ_OP)
+            nbytes += n
         st = self.ctx.stats
-        if ver.enc_ft is None:
-            from .wire import ver_fields_tagged
-            ver_fields_tagged(ver)
-        n = ver.sz + DOC_OVERHEAD_BYTES
-        st.read_ops += -(-n // BYTES_PER_READ_OP)
-        st.bytes_read += n
+        st.read_ops += ops
+        st.bytes_read += nbytes
 
     def bill(self, doc: Doc) -> None:
         """A scanned document is used beyond its id: it is read now."""
@@ -521,8 +529,11 @@ class Evaluator:
                 self.bill_result(x)
         elif t is dict:
             for x in v.values():
-                self.bill_result(x)
+                if type(x) in _HOLDS_DOCS:
+                    self.bill_result(x)
         elif t is Page:
+            if v.meta is not None:
+                return      # projections on a document's own fields hold no document
             for x in v.items:
                 self.bill_result(x)
 
@@ -543,12 +554,7 @@ class Evaluator:
         if name == "ttl":
             return ver.ttl
         if name == "data":
-            dd = ver.dd
-            if dd is None:
-                dd = DataDict(ver.data)
-                dd.ver = ver
-                ver.dd = dd
-            return dd
+            return data_dict(ver)
         return self.resolve(ver.data.get(name), snap)
 
     def get_member(self, obj: Any, name: str, node: Optional[P.Node]) -> Any:
@@ -668,6 +674,28 @@ class Evaluator:
         return v
 
     # ----------------------------------------------------------- projection
+    @staticmethod
+    def meta_names(fields: List[P.ProjField]) -> Optional[Tuple[str, ...]]:
+        """The names of a projection made only of a document's own fields
+        (`{ id, ts, data }`: fauna_fdw's scans), else None.  Such a
+        projection of a document depends on its version alone."""
+        names = tuple(f.name for f in fields)
+        if (len(set(names)) != len(names) or not META_FIELDS.issuperset(names)
+                or any(f.expr is not None or f.nested is not None for f in fields)):
+            return None
+        return names
+
+    @staticmethod
+    def meta_bills(names: Tuple[str, ...]) -> bool:
+        """Whether projecting a scanned document on `names` reads it."""
+        return any(n != "id" and n != "coll" for n in names)
+
+    def meta_items(self, names: Tuple[str, ...], vers: List[Version]) -> List[Dict[str, Any]]:
+        """What project(doc, fields) gives for each version, for the fields
+        `meta_names` returned `names` for (a Page's lazy items)."""
+        getters = [(n, META_GETTERS[n]) for n in names]
+        return [{n: get(ver) for n, get in getters} for ver in vers]
+
     def project(self, v: Any, fields: List[P.ProjField], env: Env) -> Any:
         if v is None or isinstance(v, NullDoc):
             return None
@@ -718,6 +746,33 @@ class Evaluator:
                 val = self.project(val, f.nested, env)
             out[f.name] = val
         return out
+
+
+# What bill_result looks into: an object's other members are skipped without
+# a call (a page of { id, name, ... } objects: one call per member was a
+# tenth of serving it).
+_HOLDS_DOCS = frozenset((Doc, list, dict, Page))
+
+
+def data_dict(ver: Version) -> DataDict:
+    """`doc.data`: one DataDict per version, which the encoders know."""
+    dd = ver.dd
+    if dd is None:
+        dd = DataDict(ver.data)
+        dd.ver = ver
+        ver.dd = dd
+    return dd
+
+
+# A document's own fields, as doc_field reads them.
+META_GETTERS: Dict[str, Callable[[Version], Any]] = {
+    "id": lambda ver: ver.id,
+    "ts": lambda ver: ver.tso,
+    "ttl": lambda ver: ver.ttl,
+    "coll": lambda ver: Module(ver.coll, is_coll=True),
+    "data": data_dict,
+}
+META_FIELDS = frozenset(META_GETTERS)
 
 
 TIME_FIELDS: Dict[str, Callable[[FTime], Any]] = {}

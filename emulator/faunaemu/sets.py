@@ -332,7 +332,10 @@ def store_range(src: Dict[str, Any], rng: Dict[str, Any]) -> None:
         src[k] = json.dumps(v) if isinstance(v, int) else enc_tagged(v)
 
 
-def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[Tuple[Any, Any]]:
+def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any,
+                docs: bool = True) -> Iterator[Tuple[Any, Any]]:
+    """(position, element) of a set's source from after `pos`.  A document
+    scan's elements are unread Docs, or with docs=False their versions."""
     k = src["k"]
     store = ev.store
     # the query's deadline is checked while scanning, too (every 256 elements)
@@ -380,7 +383,7 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
                 if v is None:
                     continue
             scan.entry(ENTRY_BYTES)
-            yield idn, Doc(v, snap, unread=True)
+            yield idn, Doc(v, snap, unread=True) if docs else v
     elif k == "idx":
         c = store.coll(src["c"])
         if c is None or src["i"] not in c.indexes:
@@ -419,7 +422,7 @@ def iter_source(ev: Any, src: Dict[str, Any], snap: int, pos: Any) -> Iterator[T
             if v.ttl is not None and v.ttl.ns // 1000 <= snap:
                 continue
             scan.entry(entry_bytes)
-            yield key, Doc(v, snap, unread=True)
+            yield key, Doc(v, snap, unread=True) if docs else v
     elif k == "arr":
         items = src.get("_v")
         if items is None:
@@ -524,24 +527,67 @@ def materialize(ev: Any, s: SetVal, size: Optional[int], as_set: bool,
     last_pos, saved = pos, list(counts)
     more = False
     has_counters = any(op["op"] in ("take", "drop") for op in desc["ops"])
+    names = meta_projection(ev, desc)
+    meta = None
     old_snap = ev.ctx.snap
     ev.ctx.snap = snap
     try:
-        for p, item in iter_items(ev, desc, snap, pos, counts):
-            if len(items) >= size:
-                more = True
-                break
-            items.append(item)
-            last_pos = p
-            if has_counters:
-                saved = list(counts)
+        if names is not None:
+            vers, last_pos, more = scan_meta_page(ev, desc, snap, pos, size, names)
+            items = None
+            meta = (names, vers, ev.meta_items)
+        else:
+            for p, item in iter_items(ev, desc, snap, pos, counts):
+                if len(items) >= size:
+                    more = True
+                    break
+                items.append(item)
+                last_pos = p
+                if has_counters:
+                    saved = list(counts)
     finally:
         ev.ctx.snap = old_snap
     after = None
     if more:
         after = sign({"d": desc_json(ev, desc), "s": snap, "p": pos_json(desc["src"], last_pos),
                       "c": saved, "n": size, "g": page_no + 1}, ev.store.sign_key)
-    return Page(items, after, as_set)
+    return Page(items, after, as_set, meta)
+
+
+def meta_projection(ev: Any, desc: Dict[str, Any]) -> Optional[Tuple[str, ...]]:
+    """The field names when the set is a document scan whose one operation
+    projects fields of the document's own (`Coll.all() { id, data }`, as
+    fauna_fdw reads), else None."""
+    ops = desc["ops"]
+    if len(ops) != 1 or ops[0]["op"] != "proj" or desc["src"]["k"] not in ("all", "idx"):
+        return None
+    return ev.meta_names(live_proj(ev, ops[0])[0])
+
+
+def scan_meta_page(ev: Any, desc: Dict[str, Any], snap: int, pos: Any, size: int,
+                   names: Tuple[str, ...]) -> Tuple[List[Any], Any, bool]:
+    """materialize's loop for a meta_projection set: (the versions of the
+    page's documents, the position of the last, whether more follow).
+    iter_items would project each document into an object; here only its
+    version is kept (Page.meta).  As there, the look-ahead document that
+    tells whether more follow is projected, so billed, too: the documents
+    are billed together at the end, whatever ends the scan."""
+    vers: List[Any] = []
+    last_pos = pos
+    more = False
+    try:
+        for p, ver in iter_source(ev, desc["src"], snap, pos, docs=False):
+            vers.append(ver)
+            if len(vers) > size:
+                more = True
+                break
+            last_pos = p
+    finally:
+        if ev.meta_bills(names):
+            ev.count_reads(vers)
+    if more:
+        vers.pop()
+    return vers, last_pos, more
 
 
 def decode_cursor(ev: Any, tok: Any) -> Dict[str, Any]:

@@ -35,7 +35,7 @@ LOGICAL_SIGN_KEY = hashlib.sha256(b"fauna emulator: logical clock signing key").
 class Version:
     """One stored version of a document; also caches its encodings."""
     __slots__ = ("coll", "id", "idn", "ts", "tso", "ttl", "data", "deleted",
-                 "prev", "enc_t", "enc_s", "enc_ft", "enc_fs", "dd", "sz", "plain")
+                 "prev", "enc_t", "enc_s", "enc_ft", "enc_fs", "dd", "sz", "plain", "iso")
 
     def __init__(self, coll: str, idn: int, ts: int, data: Dict[str, Any],
                  ttl: Optional[FTime] = None, deleted: bool = False,
@@ -53,6 +53,7 @@ class Version:
         self.dd = None
         self.sz = 0             # length of the user fields' tagged encoding
         self.plain = True       # no user field named like a document's own (wire.py)
+        self.iso = None         # tso as ISO text (wire.ver_iso)
 
 
 # ----------------------------------------------------------------- ordering

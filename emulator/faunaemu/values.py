@@ -7,7 +7,7 @@ bytes (Bytes).  The classes below carry the rest.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -218,13 +218,31 @@ class SetVal:
 
 class Page:
     """A materialized page of a set, as `Set.paginate` returns it (an object
-    with `data` and optional `after`), or as a top-level set result."""
-    __slots__ = ("items", "after", "as_set")
+    with `data` and optional `after`), or as a top-level set result.
 
-    def __init__(self, items: List[Any], after: Optional[str], as_set: bool) -> None:
-        self.items = items
+    `meta`: (names, versions, build) when every item is the projection of a
+    document version on `names`, fields of the document's own that need no
+    evaluation (`{ id, ts, data }`, see sets.scan_meta_page).  The encoders
+    then write each item from its version's cached encodings, billing skips
+    the items (they hold no document), and the items themselves are made
+    by build(names, versions) only if something asks for them: a page
+    served to fauna_fdw never does."""
+    __slots__ = ("_items", "after", "as_set", "meta")
+
+    def __init__(self, items: Optional[List[Any]], after: Optional[str], as_set: bool,
+                 meta: Optional[Tuple[Tuple[str, ...], List[Any], Any]] = None) -> None:
+        self._items = items
         self.after = after
         self.as_set = as_set
+        self.meta = meta
+
+    @property
+    def items(self) -> List[Any]:
+        items = self._items
+        if items is None:
+            names, vers, build = self.meta  # type: ignore[misc]
+            items = self._items = build(names, vers)
+        return items
 
 
 class Legacy:
