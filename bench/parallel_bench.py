@@ -61,12 +61,34 @@ def write_load_file(path, n):
                                     "data": data}, separators=(",", ":")) + "\n")
 
 
+def cpu_seconds(pid):
+    """User + system CPU of a process (and of its reaped children), in s."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_pids(pid):
+    """A process and its children (the emulator's --read-processes)."""
+    out = [pid]
+    for d in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(d) as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.split("/")[2]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
 class StreamMemory:
-    """Peak RssAnon of a backend and of its parallel workers, sampled."""
+    """Peak RssAnon and last CPU time of a backend and of its parallel
+    workers, sampled."""
 
     def __init__(self, leader):
         self.leader = leader
         self.peaks = {}
+        self.cpu = {}
         self.stop_ev = threading.Event()
         self.t = threading.Thread(target=self.loop, daemon=True)
 
@@ -87,6 +109,7 @@ class StreamMemory:
             for pid in self.pids():
                 try:
                     anon = fb.proc_status(pid)["RssAnon"]
+                    self.cpu[pid] = cpu_seconds(pid)
                 except (OSError, KeyError):
                     continue
                 self.peaks[pid] = max(self.peaks.get(pid, 0), anon)
@@ -115,23 +138,31 @@ def setup(ps, url, page_size):
         ps.run(s)
 
 
-def measure(ps, sql, settings, runs, stream_memory=True):
+def measure(ps, sql, settings, runs, others):
+    """Best of runs; others: {name: [pid]} whose CPU is counted too (the
+    emulator, the delay proxy), beside the backends' (sampled, so a
+    worker's last 10 ms may be missed)."""
     for s in settings:
         ps.run(s)
     best = None
     for _ in range(runs):
+        before = {k: sum(cpu_seconds(p) for p in pids) for k, pids in others.items()}
+        lead = cpu_seconds(ps.pid)
         with StreamMemory(ps.pid) as mem:
             r = fb.timed_sql(ps, sql)
         r["peaks"] = mem.peaks
+        r["cpu"] = {k: sum(cpu_seconds(p) for p in pids) - before[k] for k, pids in others.items()}
+        r["cpu"]["backends"] = (cpu_seconds(ps.pid) - lead +
+                                sum(v for p, v in mem.cpu.items() if p != ps.pid))
         if best is None or r["wall"] < best["wall"]:
             best = r
     plan = "\n".join(ps.run("EXPLAIN (COSTS OFF) " + sql))
-    return {"wall": best["wall"], "out": best["out"], "plan": plan,
+    return {"wall": best["wall"], "out": best["out"], "plan": plan, "cpu": best["cpu"],
             "streams": len(best["peaks"]),
             "max_rss_anon": max(best["peaks"].values()) if best["peaks"] else 0}
 
 
-def bench_one(ps, n, latency, args):
+def bench_one(ps, n, latency, args, others):
     res = {}
     par = ["RESET max_parallel_workers_per_gather", "SET parallel_setup_cost = 0",
            "SET parallel_tuple_cost = 0", "SET min_parallel_table_scan_size = 0",
@@ -139,21 +170,22 @@ def bench_one(ps, n, latency, args):
     ps.run("ALTER FOREIGN TABLE bench OPTIONS (ADD rows '%d')" % n)
     ps.run("ALTER FOREIGN TABLE bench OPTIONS (ADD max_streams '1')")
     res["serial"] = measure(ps, CHECKSUM.format(t="bench"),
-                            ["SET max_parallel_workers_per_gather = 0"], args.runs)
+                            ["SET max_parallel_workers_per_gather = 0"], args.runs, others)
     for k in args.streams:
         res["par%d" % k] = measure(ps, CHECKSUM.format(t="bench"), par + [
             "ALTER FOREIGN TABLE bench OPTIONS (SET max_streams '%d')" % k,
-            "SET max_parallel_workers_per_gather = %d" % (k - 1)], args.runs)
+            "SET max_parallel_workers_per_gather = %d" % (k - 1)], args.runs, others)
     ps.run("SET max_parallel_workers_per_gather = 0")
     for mode in ("false", "true"):
         res["union_async_" + mode] = measure(ps, CHECKSUM.format(t=UNION), [
             "ALTER SERVER pb OPTIONS (%s async_capable '%s')" % ("ADD" if mode == "false" else "SET", mode)],
-            args.runs)
+            args.runs, others)
     ps.run("ALTER SERVER pb OPTIONS (DROP async_capable)")
     ps.run("ALTER FOREIGN TABLE bench OPTIONS (DROP max_streams, DROP rows)")
     for k, v in res.items():
-        print("  N=%d rtt=%dms %-18s %7.2fs  %s  streams %d  peak RssAnon/stream %.1f MiB"
-              % (n, latency, k, v["wall"], "|".join(v["out"]), v["streams"], v["max_rss_anon"] / 2**20),
+        print("  N=%d rtt=%dms %-18s %7.2fs  %s  streams %d  peak RssAnon/stream %.1f MiB  CPU s: %s"
+              % (n, latency, k, v["wall"], "|".join(v["out"]), v["streams"], v["max_rss_anon"] / 2**20,
+                 ", ".join("%s %.2f" % kv for kv in sorted(v["cpu"].items()))),
               flush=True)
     ref = res["serial"]["out"]
     for k, v in res.items():
@@ -202,7 +234,10 @@ def main():
                     ps = fb.Psql()
                     try:
                         setup(ps, url, args.page_size)
-                        res = bench_one(ps, n, latency, args)
+                        others = {"emulator": tree_pids(proc.pid)}
+                        if proxy:
+                            others["proxy"] = [proxy.pid]
+                        res = bench_one(ps, n, latency, args, others)
                     finally:
                         ps.close()
                         if proxy:
