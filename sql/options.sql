@@ -36,6 +36,13 @@ CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db.f
 CREATE SERVER opt_at FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db.fauna.com/a@b');
 DROP SERVER opt_at;
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://:8443/');
+-- a host after "://" as written; a bad port; the value, which may hold a
+-- password or a token, is never quoted, whatever else is wrong with it
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https:///db.fauna.com');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db.fauna.com:99999/');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://fnSECRET@db.fauna.com');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://u:pw2@db fauna.com');
+CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (endpoint 'https://db.fauna.com/?token=fnT');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (api_version '11');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (page_size '0');
 CREATE SERVER bad FOREIGN DATA WRAPPER fauna_fdw OPTIONS (page_size '16001');

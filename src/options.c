@@ -373,26 +373,32 @@ parse_rows_option(DefElem *def)
 /*
  * The endpoint must be an http or https URL with a host and nothing that
  * curl would interpret as credentials, a query or a fragment.  Credentials
- * in the URL would defeat keeping the secret on the user mapping.
+ * in the URL would defeat keeping the secret on the user mapping.  The
+ * error never quotes the value, which may hold a password or a token.
  */
 static void
 check_endpoint(DefElem *def)
 {
 	const char *v = defGetString(def);
+	const char *scheme_end = strstr(v, "://");
 	const char *problem = NULL;
+	const char *hint = gettext_noop("Give the endpoint as https://host[:port][/path], for example https://db.fauna.com.");
 
 	/*
 	 * Whitespace and control characters first: libcurl would refuse them
-	 * too, but say less about why.  "http:/host" and the like, which
-	 * libcurl would read as a URL of one host or another, are refused as
-	 * well: the endpoint says "http://" or "https://" as written.
+	 * too, but say less about why.  "http:/host", "https:///host" and the
+	 * like, which libcurl would read as a URL of one host or another, are
+	 * refused as well: the endpoint says "http://" or "https://" and then
+	 * the host, as written.
 	 */
 	for (const char *p = v; *p && problem == NULL; p++)
 		if ((unsigned char) *p <= ' ' || *p == 0x7f)
-			problem = gettext_noop("The endpoint must not contain spaces or control characters.");
+			problem = gettext_noop("The endpoint contains spaces or control characters.");
 	if (problem == NULL && pg_strncasecmp(v, "https://", 8) != 0 &&
 		pg_strncasecmp(v, "http://", 7) != 0)
-		problem = gettext_noop("The endpoint must start with \"https://\" or \"http://\".");
+		problem = gettext_noop("The endpoint does not start with \"https://\" or \"http://\".");
+	if (problem == NULL && scheme_end[3] == '/')
+		problem = gettext_noop("The endpoint names no host.");
 	if (problem == NULL)
 	{
 		switch (fauna_endpoint_problem(v))
@@ -400,19 +406,20 @@ check_endpoint(DefElem *def)
 			case FAUNA_ENDPOINT_OK:
 				break;
 			case FAUNA_ENDPOINT_NOT_URL:
-				problem = gettext_noop("The endpoint must be a URL.");
+				problem = gettext_noop("The endpoint is not a URL.");
 				break;
 			case FAUNA_ENDPOINT_SCHEME:
-				problem = gettext_noop("The endpoint must start with \"https://\" or \"http://\".");
+				problem = gettext_noop("The endpoint does not start with \"https://\" or \"http://\".");
 				break;
 			case FAUNA_ENDPOINT_NO_HOST:
-				problem = gettext_noop("The endpoint must name a host.");
+				problem = gettext_noop("The endpoint names no host.");
 				break;
 			case FAUNA_ENDPOINT_CREDENTIALS:
-				problem = gettext_noop("The endpoint must not contain credentials; put the secret in the user mapping.");
+				problem = gettext_noop("The endpoint contains a user name or a password.");
+				hint = gettext_noop("Put the Fauna secret in the \"secret\" option of the user mapping.");
 				break;
 			case FAUNA_ENDPOINT_QUERY:
-				problem = gettext_noop("The endpoint must not contain a query or a fragment.");
+				problem = gettext_noop("The endpoint contains a query or a fragment.");
 				break;
 		}
 	}
@@ -420,8 +427,9 @@ check_endpoint(DefElem *def)
 	if (problem)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"endpoint\": \"%s\"", v),
-				 errhint("%s", _(problem))));
+				 errmsg("invalid value for option \"endpoint\""),
+				 errdetail("%s", _(problem)),
+				 errhint("%s", _(hint))));
 }
 
 static void
