@@ -347,7 +347,7 @@ configure_easy(FaunaSlot *slot)
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not configure libcurl for Fauna server \"%s\"",
 						entry->server_name),
-				 errdetail("%s", curl_easy_strerror(rc))));
+				 errdetail_internal("%s", curl_easy_strerror(rc))));
 	}
 	slot->easy = easy;
 }
@@ -593,7 +593,7 @@ begin_attempt(FaunaSlot *slot)
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start a request to Fauna server \"%s\"",
 						entry->server_name),
-				 errdetail("%s", curl_multi_strerror(mc))));
+				 errdetail_internal("%s", curl_multi_strerror(mc))));
 	slot->busy = true;
 
 	socket_action(entry, CURL_SOCKET_TIMEOUT, 0);

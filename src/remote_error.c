@@ -158,7 +158,8 @@ typedef struct FaunaRemoteError
 {
 	long		status;			/* HTTP status */
 	char	   *code;			/* quoted briefly, secret scrubbed */
-	char	   *message;		/* the same; v4: description and position */
+	char	   *message;		/* the same; v4: its description */
+	char	   *position;		/* v4: where in the expression, or NULL */
 	bool		denied;			/* permission denied */
 	bool		missing;		/* the collection does not exist */
 } FaunaRemoteError;
@@ -227,12 +228,16 @@ parse_v4_error(FaunaSlot *slot, long status, FaunaRemoteError *err)
 	pfree(undefined);
 	err->denied = strcmp(code, "permission denied") == 0;
 	err->code = code;
-	/* where in the expression the error is: part of what Fauna said */
-	err->message = (position[0] && strcmp(position, "[]") != 0)
-		? psprintf("%s (at %s)", description, position)
-		: description;
+	err->message = description;
+	if (position[0] && strcmp(position, "[]") != 0)
+		err->position = position;
 	return true;
 }
+
+/* Where in a v4 expression Fauna found the error, as the CONTEXT */
+#define V4_POSITION_CONTEXT(err) \
+	((err).position ? errcontext("Fauna error position in the FQL v4 expression: %s", \
+								 (err).position) : 0)
 
 /*
  * Report a final non-200 answer: a Fauna error with its code and message
@@ -256,6 +261,9 @@ report_http_error(FaunaSlot *slot, long status, int attempts)
 	err.code = brief_remote_text(slot->entry, err.code, FAUNA_ERROR_CODE_MAX);
 	err.message = brief_remote_text(slot->entry, err.message,
 									FAUNA_ERROR_MESSAGE_MAX);
+	if (err.position)
+		err.position = brief_remote_text(slot->entry, err.position,
+										 FAUNA_ERROR_MESSAGE_MAX);
 
 	if (status == 401)
 		ereport(ERROR,
@@ -263,21 +271,24 @@ report_http_error(FaunaSlot *slot, long status, int attempts)
 				 errmsg("authentication failed for Fauna server \"%s\"",
 						slot->entry->server_name),
 				 errdetail("Fauna error %s: %s", err.code, err.message),
-				 errhint("Check the secret of the user mapping.")));
+				 errhint("Check the secret of the user mapping."),
+				 V4_POSITION_CONTEXT(err)));
 
 	if (err.denied || status == 403)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for Fauna collection \"%s\"", slot->what),
 				 errdetail("Fauna error %s: %s", err.code, err.message),
-				 errhint("The role of the user mapping's secret must be allowed to read the collection.")));
+				 errhint("The role of the user mapping's secret must be allowed to read the collection."),
+				 V4_POSITION_CONTEXT(err)));
 
 	if (err.missing)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_TABLE_NOT_FOUND),
 				 errmsg("collection \"%s\" does not exist", slot->what),
 				 errdetail("Fauna error %s: %s", err.code, err.message),
-				 errhint("Check the foreign table's \"collection\" option.")));
+				 errhint("Check the foreign table's \"collection\" option."),
+				 V4_POSITION_CONTEXT(err)));
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
@@ -288,7 +299,8 @@ report_http_error(FaunaSlot *slot, long status, int attempts)
 								attempts, status, attempts, err.code, err.message)
 			 : errdetail("HTTP %ld, Fauna error %s: %s", status, err.code, err.message),
 			 strcmp(err.code, "invalid_index_invocation") == 0 ?
-			 errhint("Fauna refuses to read an index it is still building (an index added to a collection of 128 or more documents is built in the background); fauna_fdw_check() shows when it is ready, and index 'auto' scans the whole collection meanwhile.") : 0));
+			 errhint("Fauna refuses to read an index it is still building (an index added to a collection of 128 or more documents is built in the background); fauna_fdw_check() shows when it is ready, and index 'auto' scans the whole collection meanwhile.") : 0,
+			 V4_POSITION_CONTEXT(err)));
 }
 
 void
