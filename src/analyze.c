@@ -151,9 +151,9 @@ fauna_acquire_sample_rows(Relation relation, int elevel,
 	fauna_reader_release(&reader);
 
 	ereport(elevel,
-			(errmsg("\"%s\": sampled %d of %.0f documents of Fauna collection \"%s\" in " INT64_FORMAT " requests",
+			(errmsg("\"%s\": sampled %d of %.0f documents of Fauna collection \"%s\" in %lld requests",
 					RelationGetRelationName(relation), numrows, seen,
-					topts.collection, reader.counters.requests)));
+					topts.collection, (long long) reader.counters.requests)));
 	return numrows;
 }
 

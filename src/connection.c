@@ -116,23 +116,29 @@ fauna_get_connection(UserMapping *user, ForeignServer *server)
 	return conn;
 }
 
+/*
+ * curl_global_init is not thread-safe, which is fine in a backend, and
+ * must precede any other curl call: a request's, or the URL parser's that
+ * checks an endpoint in CREATE SERVER before any connection.
+ */
+static void
+ensure_curl_initialized(void)
+{
+	if (curl_initialized)
+		return;
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
+				 errmsg("could not initialize libcurl")));
+	curl_initialized = true;
+}
+
 static void
 init_connection_cache(void)
 {
 	HASHCTL		ctl;
 
-	/*
-	 * curl_global_init is not thread-safe, which is fine in a backend, and
-	 * must precede any other curl call.
-	 */
-	if (!curl_initialized)
-	{
-		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OUT_OF_MEMORY),
-					 errmsg("could not initialize libcurl")));
-		curl_initialized = true;
-	}
+	ensure_curl_initialized();
 
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(FaunaEntry);
@@ -678,8 +684,8 @@ fauna_request_wait_then(FaunaConn *conn, FaunaRequestCounters *counters,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						 errmsg("response of Fauna server \"%s\" for collection \"%s\" is too large",
 								entry->server_name, slot->what),
-						 errdetail("The response exceeded max_response_bytes (" INT64_FORMAT " bytes).",
-								   entry->max_response_bytes),
+						 errdetail("The response exceeded max_response_bytes (%lld bytes).",
+								   (long long) entry->max_response_bytes),
 						 errhint("Lower the page_size of the table or raise max_response_bytes of the server.")));
 
 			if (slot->parse_failed)
@@ -873,10 +879,13 @@ url_has_part(CURLU *u, CURLUPart what)
 FaunaEndpointProblem
 fauna_endpoint_problem(const char *endpoint)
 {
-	CURLU	   *u = curl_url();
+	CURLU	   *u;
 	FaunaEndpointProblem problem = FAUNA_ENDPOINT_OK;
 	CURLUcode	rc;
 	char	   *part = NULL;
+
+	ensure_curl_initialized();
+	u = curl_url();
 
 	if (u == NULL)
 		ereport(ERROR,

@@ -5,8 +5,9 @@
  *
  * Each .c file under src/ owns one concern; this header is the only place
  * where they meet, in a section per file, in the order of their
- * dependencies.  libcurl is used only by connection.c and JSON syntax is
- * known only to json_tape.c, so nothing here mentions either: the rest of
+ * dependencies.  libcurl is used only by connection.c, transfer.c and
+ * remote_error.c (through connection_private.h), and JSON syntax is known
+ * only to json_tape.c, so nothing here mentions either: the rest of
  * the code speaks in Fauna terms (pages, documents, cursors, columns).
  *
  *-------------------------------------------------------------------------

@@ -314,9 +314,9 @@ report_bad_integer(DefElem *def, const char *s, BadIntegerReason reason,
 			 min < 0 ? errdetail("The value must be decimal digits with an optional leading minus sign, and nothing else (no spaces, \"+\", decimal point or hexadecimal).") :
 			 errdetail("The value must be decimal digits only (no sign, spaces, decimal point or hexadecimal)."),
 			 max == PG_INT64_MAX
-			 ? errhint("Value must be an integer of at least " INT64_FORMAT ".", min)
-			 : errhint("Value must be an integer between " INT64_FORMAT " and " INT64_FORMAT ".",
-					   min, max)));
+			 ? errhint("Value must be an integer of at least %lld.", (long long) min)
+			 : errhint("Value must be an integer between %lld and %lld.",
+					   (long long) min, (long long) max)));
 }
 
 /* An integer option within [min, max]; the error shows the range. */
