@@ -46,20 +46,29 @@ is($node->safe_psql('postgres', "SET max_parallel_workers_per_gather = 0; $rows_
 
 # 1. One snapshot.  The first three parts are held for 1.5 s each after the
 # snapshot is taken; meanwhile every document is updated, a tenth deleted
-# and new ones created.  The scan must return the rows as they were.
+# (those whose n ends in $digit) and new ones created (n from $first
+# down).  The scan must return the rows as they were: $expected.
 my $s = $node->background_psql('postgres', on_error_stop => 0);
 my $pid = $s->query_safe('SELECT pg_backend_pid()');
-$emu->fault({ kind => 'delay', delay_ms => 1500, match => '.all({ from: ', count => 3 });
-FaunaTest::send_sql($s, "$rows_sql;");
-my $end = time() + 30;
-sleep 0.02 while time() < $end && @{ $emu->pending_faults };
-ok(!@{ $emu->pending_faults }, 'the parts were held');
-$emu->fql('Par.all().forEach(d => d.update({ n: d.n + 100000 }))');
-$emu->fql('Par.where(.n % 10 == 3).forEach(d => d.delete())');
-$emu->fql('Set.sequence(0, 50).forEach(i => Par.create({ n: -i }))');
-ok(defined FaunaTest::wait_output($s, 'stdout', qr/^\d+:/m, 60), 'the held scan ends');
-is((split /\n/, $s->{stdout})[0], $before,
-	'the parallel scan returns the rows of its snapshot, not the writes made while it ran');
+
+sub scan_under_writes
+{
+	my ($sql, $part_match, $digit, $first, $expected, $what) = @_;
+	$emu->fault({ kind => 'delay', delay_ms => 1500, match => $part_match, count => 3 });
+	FaunaTest::send_sql($s, "$sql;");
+	my $end = time() + 30;
+	sleep 0.02 while time() < $end && @{ $emu->pending_faults };
+	ok(!@{ $emu->pending_faults }, "the $what parts were held");
+	$emu->fql('Par.all().forEach(d => d.update({ n: d.n + 100000 }))');
+	$emu->fql("Par.where(.n % 10 == $digit).forEach(d => d.delete())");
+	$emu->fql("Set.sequence(0, 50).forEach(i => Par.create({ n: $first - i }))");
+	ok(defined FaunaTest::wait_output($s, 'stdout', qr/^\d+:/m, 60), "the held $what scan ends");
+	is((split /\n/, $s->{stdout})[0], $expected,
+		"the parallel $what scan returns the rows of its snapshot, not the writes made while it ran");
+	$emu->clear_faults;
+	return;
+}
+scan_under_writes($rows_sql, '.all({ from: ', 3, 0, $before, 'FQL v10');
 my $after = $node->safe_psql('postgres', $rows_sql);
 like($after, qr/^1850:/, 'the next scan sees the writes (2,000 - 200 + 50 documents)');
 is($node->safe_psql('postgres', "SET max_parallel_workers_per_gather = 0; $rows_sql"), $after,
@@ -89,21 +98,10 @@ $node->safe_psql('postgres', qq{
 like($node->safe_psql('postgres', "EXPLAIN (COSTS OFF) $rows4_sql"),
 	qr/Gather.*\n.*Parallel Foreign Scan on par4/s, 'the v4 scan runs in parallel');
 is($node->safe_psql('postgres', $rows4_sql), $after, 'a parallel v4 scan reads the same rows');
-$emu->fault({ kind => 'delay', delay_ms => 1500, match => '"range": {"documents"', count => 3 });
-FaunaTest::send_sql($s, "$rows4_sql;");
-$end = time() + 30;
-sleep 0.02 while time() < $end && @{ $emu->pending_faults };
-ok(!@{ $emu->pending_faults }, 'the v4 parts were held');
-$emu->fql('Par.all().forEach(d => d.update({ n: d.n + 100000 }))');
-$emu->fql('Par.where(.n % 10 == 4).forEach(d => d.delete())');
-$emu->fql('Set.sequence(0, 50).forEach(i => Par.create({ n: -1000 - i }))');
-ok(defined FaunaTest::wait_output($s, 'stdout', qr/^\d+:/m, 60), 'the held v4 scan ends');
-is((split /\n/, $s->{stdout})[0], $after,
-	'the parallel v4 scan returns the rows of its snapshot, not the writes made while it ran');
+scan_under_writes($rows4_sql, '"range": {"documents"', 4, -1000, $after, 'FQL v4');
 $after = $node->safe_psql('postgres', $rows_sql);
 like($after, qr/^1695:/, 'the next scan sees the writes (1,850 - 205 + 50 documents)');
 is($node->safe_psql('postgres', $rows4_sql), $after, 'and so does the next v4 scan');
-$emu->clear_faults;
 
 # 3. statement_timeout and cancel stop the leader and every worker
 sub workers
@@ -117,7 +115,7 @@ my $t0 = time();
 my $elapsed = time() - $t0;
 like($err, qr/canceling statement due to statement timeout/, 'statement_timeout cancels a parallel scan');
 cmp_ok($elapsed, '<', 3, 'within 3 s of a 500 ms timeout');
-$end = time() + 5;
+my $end = time() + 5;
 sleep 0.05 while time() < $end && workers() ne '0';
 is(workers(), '0', 'no parallel worker is left');
 diag(sprintf('statement_timeout: the statement ended after %.2f s', $elapsed));
