@@ -299,7 +299,7 @@ report_http_error(FaunaSlot *slot, long status, int attempts)
 								attempts, status, attempts, err.code, err.message)
 			 : errdetail("HTTP %ld, Fauna error %s: %s", status, err.code, err.message),
 			 strcmp(err.code, "invalid_index_invocation") == 0 ?
-			 errhint("Fauna refuses to read an index it is still building (an index added to a collection of 128 or more documents is built in the background); fauna_fdw_check() shows when it is ready, and index 'auto' scans the whole collection meanwhile.") : 0,
+			 errhint("Wait until Fauna has built the index (fauna_fdw_check() shows when it is ready), or use index 'auto', which scans the whole collection meanwhile.") : 0,
 			 V4_POSITION_CONTEXT(err)));
 }
 
